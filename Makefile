@@ -1,0 +1,44 @@
+# claw: `make` lists the targets. `make test` and `make demo` set up what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help system venv test unit lint typecheck demo bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+system: ## Install missing Debian packages (docker.io, docker-registry, busybox-static, docker-compose)
+	@PYTHON=$(PYTHON) scripts/bootstrap.sh
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP) ## Create .venv with the pinned Python packages
+
+test: system $(STAMP) lint typecheck ## Lint, type-check, and run every test (integration on a private engine)
+	$(BIN)/python -m pytest -v $(PYTEST_ARGS)
+
+unit: $(STAMP) ## Run the tests that need no engine
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint and format check)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy
+	$(BIN)/mypy
+
+demo: system $(STAMP) ## The pull -> build -> up -> drift -> down cycle against a local "upstream"
+	$(BIN)/python scripts/demo.py
+
+bench: system $(STAMP) ## Measure claw's own cost, side by side with the baselines
+	$(BIN)/python scripts/bench.py
+
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

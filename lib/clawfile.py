@@ -1,0 +1,451 @@
+"""Clawfile: parse (SPEC §2.1) and emit ``Dockerfile.generated``. Pure functions.
+
+The lexer follows docker's Dockerfile parser closely enough that everything the
+operator wrote survives byte for byte: parser directives (``# syntax=``,
+``# escape=``), comments, blank lines, line continuations and heredocs. Only
+``\\n`` ends a line, as in docker (not the other separators ``str.splitlines``
+knows). Claw directives are recognised as whole logical lines and dropped from
+the output; their values become ``claw.*`` labels appended to the final stage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from lib.errors import InputError
+
+DIRECTIVES = (
+    "CLAW_TYPE", "AGENT", "MODEL", "CLLAMA", "PERSONA", "HANDLE", "SURFACE",
+    "INVOKE", "PRIVILEGE", "CONFIGURE", "TRACK", "SKILL",
+)  # fmt: skip
+HEREDOC_INSTRUCTIONS = {"RUN", "COPY", "ADD"}
+
+_PARSER_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.*?)\s*$")
+_HEREDOC = re.compile(r"(?:^|\s)\d*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2(?=\s|$)")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SURFACE = re.compile(r"^([a-z][a-z0-9+.-]*)://(\S+)$")
+SURFACE_MODES = ("read-only", "read-write")
+MODAL_SURFACES = ("volume", "host")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One piece of the file: an instruction (all its physical lines, heredoc
+    bodies included), a comment, a blank line or a parser directive."""
+
+    lineno: int
+    text: str
+    keyword: str | None = None  # upper-cased; None for comments and blank lines
+    args: str = ""  # the logical line after the keyword, continuations joined
+    dangling: bool = False  # ends in a line continuation at end of file
+
+
+@dataclass(frozen=True)
+class Stage:
+    item: int  # index into Clawfile.items
+    lineno: int
+    image: str
+    platform: str | None
+    name: str | None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Clawfile:
+    name: str  # as shown in messages: the path the operator gave
+    escape: str
+    items: tuple[Item, ...]
+    stages: tuple[Stage, ...]
+    claw_type: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------
+# Lexing
+# --------------------------------------------------------------------------
+
+
+def _physical_lines(text: str) -> list[str]:
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _continues(line: str, escape: str) -> bool:
+    body = line.rstrip("\r\n").rstrip(" \t")
+    return body.endswith(escape)
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip(" \t").startswith("#")
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip(" \t\r\n")
+
+
+def lex(text: str, name: str) -> tuple[str, list[Item]]:
+    """Split ``text`` into items; returns the escape character and the items."""
+    lines = _physical_lines(text.removeprefix("\ufeff"))
+    escape = "\\"
+    items: list[Item] = []
+    index = 0
+    while index < len(lines) and (match := _PARSER_DIRECTIVE.match(lines[index].rstrip("\r\n"))):
+        if match[1].lower() == "escape":
+            if match[2] not in ("\\", "`"):
+                raise InputError(f"{name}:{index + 1}: invalid escape directive {match[2]!r} (use \\ or `)")
+            escape = match[2]
+        items.append(Item(index + 1, lines[index]))
+        index += 1
+    while index < len(lines):
+        start = index
+        line = lines[index]
+        if _is_blank(line) or _is_comment(line):
+            items.append(Item(index + 1, line))
+            index += 1
+            continue
+        logical: list[str] = []
+        continued = True
+        while continued and index < len(lines):
+            line = lines[index]
+            index += 1
+            if len(logical) and (_is_comment(line) or _is_blank(line)):
+                continue  # docker drops these inside a continuation
+            continued = _continues(line, escape)
+            logical.append(_strip_escape(line, escape) if continued else line.rstrip("\r\n"))
+        keyword, args = _split_keyword("".join(logical).strip())
+        if keyword in HEREDOC_INSTRUCTIONS:
+            index = _consume_heredocs(lines, index, args, name, start)
+        items.append(Item(start + 1, "".join(lines[start:index]), keyword, args, dangling=continued))
+    return escape, items
+
+
+def _split_keyword(logical: str) -> tuple[str, str]:
+    parts = logical.split(None, 1)
+    return parts[0].upper(), (parts[1].strip() if len(parts) > 1 else "")
+
+
+def _strip_escape(line: str, escape: str) -> str:
+    body = line.rstrip("\r\n").rstrip(" \t")
+    return body[: -len(escape)]
+
+
+def _consume_heredocs(lines: list[str], index: int, args: str, name: str, start: int) -> int:
+    for match in _HEREDOC.finditer(args):
+        strip_tabs, delimiter = match[1] == "-", match[3]
+        while True:
+            if index >= len(lines):
+                raise InputError(f"{name}:{start + 1}: unterminated heredoc <<{delimiter}")
+            body = lines[index].rstrip("\r\n")
+            index += 1
+            if (body.lstrip("\t") if strip_tabs else body) == delimiter:
+                break
+    return index
+
+
+def mentions_claw_type(text: str, name: str) -> bool:
+    """Whether a build file has a CLAW_TYPE directive (outside heredoc bodies)."""
+    _, items = lex(text, name)
+    return any(item.keyword == "CLAW_TYPE" for item in items)
+
+
+# --------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------
+
+
+def parse(text: str, name: str = "Clawfile") -> Clawfile:
+    escape, items = lex(text, name)
+    labels: dict[str, str] = {}
+    counters: dict[str, int] = {}
+    claw_type: str | None = None
+    for item in items:
+        if item.keyword is None:
+            continue
+        if item.keyword.startswith("CLAW_") and item.keyword != "CLAW_TYPE":
+            raise InputError(f"{name}:{item.lineno}: unknown directive {item.keyword}")
+        if item.keyword not in DIRECTIVES:
+            continue
+        where = f"{name}:{item.lineno}"
+        for key, value in _DIRECTIVE_PARSERS[item.keyword](item.args, where):
+            if "<i>" in key:
+                number = counters.get(key, 0)
+                counters[key] = number + 1
+                key = key.replace("<i>", str(number))
+            elif key in labels:
+                raise InputError(f"{where}: {_duplicate_message(item.keyword, key)}")
+            labels[key] = value
+        if item.keyword == "CLAW_TYPE":
+            claw_type = labels["claw.type"]
+    if claw_type is None:
+        raise InputError(f"{name}: missing CLAW_TYPE directive")
+    stages = tuple(_stages(items, name))
+    if not stages:
+        raise InputError(f"{name}: no FROM instruction")
+    return Clawfile(name, escape, tuple(items), stages, claw_type, labels)
+
+
+def _duplicate_message(keyword: str, key: str) -> str:
+    detail = {"MODEL": "slot", "HANDLE": "platform", "PRIVILEGE": "mode"}.get(keyword)
+    if detail:
+        return f"duplicate {keyword} {detail} {key.rsplit('.', 1)[1]!r}"
+    return f"duplicate {keyword} directive"
+
+
+def _stages(items: list[Item], name: str) -> Iterator[Stage]:
+    for index, item in enumerate(items):
+        if item.keyword != "FROM":
+            continue
+        words = item.args.split()
+        flags = tuple(w for w in words if w.startswith("--"))
+        rest = [w for w in words if not w.startswith("--")]
+        if len(rest) not in (1, 3) or (len(rest) == 3 and rest[1].upper() != "AS"):
+            raise InputError(f"{name}:{item.lineno}: FROM expects IMAGE [AS NAME]")
+        platform = next((f.split("=", 1)[1] for f in flags if f.startswith("--platform=")), None)
+        yield Stage(index, item.lineno, rest[0], platform, rest[2] if len(rest) == 3 else None, flags)
+
+
+Pairs = list[tuple[str, str]]
+
+
+def _words(args: str, where: str, keyword: str, count: int | None, usage: str) -> list[str]:
+    words = args.split()
+    if not words or (count is not None and len(words) != count):
+        raise InputError(f"{where}: {keyword} expects {usage}")
+    return words
+
+
+def _name(value: str, where: str, what: str) -> str:
+    if not _NAME.match(value):
+        raise InputError(f"{where}: invalid {what} {value!r} (letters, digits, '.', '_', '-')")
+    return value
+
+
+def _claw_type(args: str, where: str) -> Pairs:
+    (driver,) = _words(args, where, "CLAW_TYPE", 1, "one driver name")
+    return [("claw.type", _name(driver.lower(), where, "driver name"))]
+
+
+def _agent(args: str, where: str) -> Pairs:
+    (path,) = _words(args, where, "AGENT", 1, "one file")
+    return [("claw.agent.file", path)]
+
+
+def _model(args: str, where: str) -> Pairs:
+    slot, model = _words(args, where, "MODEL", 2, "<slot> <provider/model>")
+    return [(f"claw.model.{_name(slot, where, 'model slot')}", model)]
+
+
+def _cllama(args: str, where: str) -> Pairs:
+    return [("claw.cllama.<i>", kind) for kind in _words(args, where, "CLLAMA", None, "<type>")]
+
+
+def _persona(args: str, where: str) -> Pairs:
+    (ref,) = _words(args, where, "PERSONA", 1, "one reference")
+    return [("claw.persona.default", ref)]
+
+
+def _handle(args: str, where: str) -> Pairs:
+    (platform,) = _words(args, where, "HANDLE", 1, "one platform")
+    return [(f"claw.handle.{_name(platform.lower(), where, 'platform')}", "true")]
+
+
+def _surface(args: str, where: str) -> Pairs:
+    words = _words(args, where, "SURFACE", None, "<scheme://target> [read-only|read-write]")
+    match = _SURFACE.match(words[0])
+    if match is None or len(words) > 2:
+        raise InputError(f"{where}: SURFACE expects <scheme://target> [read-only|read-write]")
+    if len(words) == 2:
+        if words[1] not in SURFACE_MODES:
+            raise InputError(f"{where}: unknown SURFACE mode {words[1]!r} (read-only or read-write)")
+        if match[1] not in MODAL_SURFACES:
+            raise InputError(f"{where}: a mode is only allowed on volume:// and host:// surfaces")
+    return [("claw.surface.<i>", " ".join(words))]
+
+
+def _invoke(args: str, where: str) -> Pairs:
+    parts = args.split(None, 5)
+    if len(parts) < 6:
+        raise InputError(f"{where}: INVOKE expects 5 cron fields and a command")
+    for text, spec in zip(parts[:5], CRON_FIELDS, strict=True):
+        _cron_field(text, spec, where)
+    return [("claw.invoke.<i>", " ".join(parts[:5]) + "\t" + parts[5].strip())]
+
+
+def _privilege(args: str, where: str) -> Pairs:
+    parts = args.split(None, 1)
+    if len(parts) < 2:
+        raise InputError(f"{where}: PRIVILEGE expects <mode> <spec>")
+    return [(f"claw.privilege.{_name(parts[0], where, 'privilege mode')}", parts[1].strip())]
+
+
+def _rest(keyword: str, key: str, usage: str) -> Callable[[str, str], Pairs]:
+    def parse_rest(args: str, where: str) -> Pairs:
+        if not args.strip():
+            raise InputError(f"{where}: {keyword} expects {usage}")
+        return [(key, args.strip())]
+
+    return parse_rest
+
+
+def _track(args: str, where: str) -> Pairs:
+    managers = _words(args, where, "TRACK", None, "one or more package managers")
+    return [("claw.track.<i>", _name(m.lower(), where, "package manager")) for m in managers]
+
+
+def _skill(args: str, where: str) -> Pairs:
+    (path,) = _words(args, where, "SKILL", 1, "one path")
+    return [("claw.skill.<i>", path)]
+
+
+_DIRECTIVE_PARSERS: Mapping[str, Callable[[str, str], Pairs]] = {
+    "CLAW_TYPE": _claw_type,
+    "AGENT": _agent,
+    "MODEL": _model,
+    "CLLAMA": _cllama,
+    "PERSONA": _persona,
+    "HANDLE": _handle,
+    "SURFACE": _surface,
+    "INVOKE": _invoke,
+    "PRIVILEGE": _privilege,
+    "CONFIGURE": _rest("CONFIGURE", "claw.configure.<i>", "a command"),
+    "TRACK": _track,
+    "SKILL": _skill,
+}
+
+
+# --------------------------------------------------------------------------
+# Cron fields (INVOKE)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CronField:
+    name: str
+    low: int
+    high: int
+    names: Mapping[str, int] = field(default_factory=dict)
+
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
+_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+CRON_FIELDS = (
+    CronField("minute", 0, 59),
+    CronField("hour", 0, 23),
+    CronField("day of month", 1, 31),
+    CronField("month", 1, 12, _MONTHS),
+    CronField("day of week", 0, 7, _DAYS),
+)
+
+
+def _cron_field(text: str, spec: CronField, where: str) -> None:
+    def bad(detail: str) -> InputError:
+        return InputError(f"{where}: invalid cron {spec.name} {text!r}: {detail}")
+
+    for part in text.split(","):
+        base, slash, step = part.partition("/")
+        if slash and not (step.isdigit() and int(step) > 0):
+            raise bad(f"step {step!r} is not a positive number")
+        if base == "*":
+            continue
+        low, dash, high = base.partition("-")
+        first, last = _cron_value(low, spec), _cron_value(high if dash else low, spec)
+        if first is None or last is None:
+            raise bad(f"expected {spec.low}-{spec.high}" + (" or a name" if spec.names else ""))
+        if first > last:
+            raise bad("range runs backwards")
+
+
+def _cron_value(text: str, spec: CronField) -> int | None:
+    value = spec.names.get(text.lower()) if not text.isdigit() else int(text)
+    return value if value is not None and spec.low <= value <= spec.high else None
+
+
+# --------------------------------------------------------------------------
+# Emitting Dockerfile.generated
+# --------------------------------------------------------------------------
+
+
+def emit(
+    clawfile: Clawfile,
+    *,
+    labels: Mapping[str, str] | None = None,
+    from_images: Mapping[int, str] | None = None,
+) -> str:
+    """The Dockerfile docker builds: claw directives removed, chosen FROM images
+    replaced (``from_images`` maps a stage index to its new image) and
+    ``labels`` (default: the Clawfile's own) appended to the final stage."""
+    rewrites = from_images or {}
+    stage_of = {stage.item: (number, stage) for number, stage in enumerate(clawfile.stages)}
+    out: list[str] = []
+    for index, item in enumerate(clawfile.items):
+        if item.keyword in DIRECTIVES:
+            continue
+        number, stage = stage_of.get(index, (-1, None))
+        if stage is not None and number in rewrites:
+            out.append(_from_line(stage, rewrites[number]))
+        elif item.dangling:
+            out.append(_close_continuation(item.text, clawfile.escape))
+        else:
+            out.append(item.text)
+    text = "".join(out)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    chosen = clawfile.labels if labels is None else labels
+    return text + label_instruction(chosen, clawfile.escape) if chosen else text
+
+
+def _from_line(stage: Stage, image: str) -> str:
+    alias = f" AS {stage.name}" if stage.name else ""
+    return " ".join(("FROM", *stage.flags, image)) + alias + "\n"
+
+
+def _close_continuation(text: str, escape: str) -> str:
+    # A continuation left open at end of file would swallow the LABEL appended
+    # after it; docker ignores it there, so dropping it changes nothing else.
+    lines = _physical_lines(text)
+    last = max(i for i, line in enumerate(lines) if not (_is_comment(line) or _is_blank(line)))
+    lines[last] = _strip_escape(lines[last], escape) + "\n"
+    return "".join(lines)
+
+
+def label_instruction(labels: Mapping[str, str], escape: str = "\\") -> str:
+    """One LABEL instruction, a ``key="value"`` pair per line."""
+    pairs = [f"{_label_key(key)}={quote_label_value(value, escape)}" for key, value in labels.items()]
+    return "LABEL " + f" {escape}\n      ".join(pairs) + "\n"
+
+
+def _label_key(key: str) -> str:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", key):
+        raise ValueError(f"unsafe label key: {key!r}")
+    return key
+
+
+def quote_label_value(value: str, escape: str = "\\") -> str:
+    """A double-quoted Dockerfile word that reads back as ``value``.
+
+    Inside double quotes docker's lexer un-escapes only ``"``, ``$`` and the
+    escape character; every other escape pair is kept as written. So those
+    three are escaped, and characters that would end the line (or confuse the
+    parser) are written as visible escape sequences (``\\n``, ``\\r``,
+    ``\\x00``): the label then holds those characters literally. Nothing in a
+    value can end the quoted word, the line or the instruction.
+    """
+    quoted = (escape + char if char in ('"', "$", escape) else _visible(char, escape) for char in value)
+    return '"' + "".join(quoted) + '"'
+
+
+def _visible(char: str, escape: str) -> str:
+    if char == "\n":
+        return escape + "n"
+    if char == "\r":
+        return escape + "r"
+    if (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F:
+        return f"{escape}x{ord(char):02x}"
+    return char

@@ -1,0 +1,165 @@
+"""The one error family of claw.
+
+Every failure an operator can cause or meet is a ``ClawError``; the top-level
+handler in ``claw.py`` turns it into one line on stderr and the exit code below.
+Docker failures are ``DockerError``s built by ``lib.docker`` from the CLI's own
+words; which subclass is decided there, in one table.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_READY = 3
+EXIT_INTERRUPTED = 130
+
+
+class ClawError(Exception):
+    """Base of every error claw reports without a traceback."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        return self.message if self.hint is None else f"{self.message}\n{self.hint}"
+
+
+class InputError(ClawError):
+    """Bad input: a Clawfile, pod, config file or argument. Exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class NotReady(ClawError):
+    """`claw up` found something missing. Exit 3."""
+
+    exit_code = EXIT_NOT_READY
+
+
+class Interrupted(ClawError):
+    """SIGINT or SIGTERM. Exit 130."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)
+
+
+class DockerMissing(ClawError):
+    """The `docker` (or `docker-compose`) executable is not on PATH."""
+
+
+class DockerError(ClawError):
+    """A docker command failed. Carries everything needed to explain it."""
+
+    #: what kind of failure, for messages and the retry/summary logic
+    kind = "docker error"
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        returncode: int,
+        stdout: str,
+        stderr: str,
+        *,
+        hint: str | None = None,
+    ) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(self._summary(), hint=hint)
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+    @property
+    def reason(self) -> str:
+        """Docker's own words: the last meaningful line of stderr (or stdout)."""
+        for text in (self.stderr, self.stdout):
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            words = [line for line in lines if not _is_noise(line)]
+            if words:
+                return words[-1]
+        return f"exit status {self.returncode}"
+
+    def _summary(self) -> str:
+        return f"`{self.command}` failed (exit {self.returncode}): {self.reason}"
+
+
+def _is_noise(line: str) -> bool:
+    lowered = line.lower()
+    return (
+        lowered.startswith("run 'docker")
+        or lowered.startswith("see 'docker")
+        or "legacy builder is deprecated" in lowered
+        or lowered.startswith("install the buildx component")
+        or lowered.startswith("https://docs.docker.com/go/buildx")
+    )
+
+
+class EngineUnreachable(DockerError):
+    kind = "engine unreachable"
+
+    def _summary(self) -> str:
+        from os import environ
+
+        where = environ.get("DOCKER_HOST") or environ.get("DOCKER_CONTEXT") or "default"
+        return f"cannot reach the Docker engine (DOCKER_HOST={where}): {self.reason}"
+
+
+class NoSuchImage(DockerError):
+    kind = "no such image"
+
+
+class TransientError(DockerError):
+    """A network or registry hiccup: worth retrying the whole command."""
+
+    kind = "transient network/registry error"
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        returncode: int,
+        stdout: str,
+        stderr: str,
+        *,
+        max_attempts: int | None = None,
+    ) -> None:
+        super().__init__(argv, returncode, stdout, stderr)
+        #: a cap below the configured attempts, for errors that rarely heal
+        self.max_attempts = max_attempts
+
+
+class RegistryBlocked(DockerError):
+    """Rate limit or authentication failure: never retried; stops registry work."""
+
+    kind = "registry refused (rate limit or authentication)"
+
+
+class PermanentError(DockerError):
+    """Anything docker said that is not known to be transient."""
+
+    kind = "permanent error"
+
+
+class DockerTimeout(DockerError):
+    """A docker command ran past claw's own time limit and was stopped."""
+
+    kind = "timed out"
+
+    def __init__(self, argv: Sequence[str], seconds: float, stdout: str = "", stderr: str = "") -> None:
+        self.seconds = seconds
+        super().__init__(argv, -9, stdout, stderr)
+
+    def _summary(self) -> str:
+        return f"`{self.command}` did not finish within {self.seconds:g}s and was stopped"

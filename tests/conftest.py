@@ -1,0 +1,81 @@
+"""Test harness wiring: the private engine, the integration guard, CI rules.
+
+- Integration tests carry ``@pytest.mark.integration`` and get the private
+  engine (``DOCKER_HOST`` points at it for the whole test).
+- A test that uses the engine without the marker fails loudly.
+- Every other test runs with ``DOCKER_HOST`` pointing at a socket that does
+  not exist, so an accidental docker call fails instead of reaching a daemon.
+- With ``CI`` set, a skipped test is a failed test: nothing may skip there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from lib import docker
+from tests.harness import engine as harness
+from tests.harness.engine import Engine
+
+CI = bool(os.environ.get("CI"))
+NO_ENGINE = "unix:///nonexistent/unit-tests-must-not-call-docker.sock"
+_started: list[Engine] = []
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    try:
+        started = harness.start()
+    except harness.EngineUnavailable as exc:
+        if CI:
+            pytest.fail(f"integration tests must run in CI, but the private engine is unavailable: {exc}")
+        pytest.skip(f"private engine unavailable: {exc}")
+    _started.append(started)
+    try:
+        yield started
+    finally:
+        harness.stop(started.root)
+
+
+@pytest.fixture(autouse=True)
+def _docker_target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    integration = request.node.get_closest_marker("integration") is not None
+    if "engine" in request.fixturenames and not integration:
+        pytest.fail("this test uses the private engine but is not marked @pytest.mark.integration")
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    if integration:
+        started: Engine = request.getfixturevalue("engine")
+        for key, value in started.env.items():
+            monkeypatch.setenv(key, value)
+    else:
+        monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    for cached in (docker.buildkit, docker.compose_cli, docker._program):
+        cached.cache_clear()
+    monkeypatch.setattr(docker, "settings", docker.Settings())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped with CI set (nothing may skip in CI): {report.longrepr}"
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for started in _started:
+        terminalreporter.write_line(
+            f"private engine: {started.host} (own net/mount/pid namespaces); "
+            f"registry: {started.registry} inside them"
+        )
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return Path(__file__).resolve().parent.parent / "fixtures"
