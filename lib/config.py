@@ -77,12 +77,14 @@ def load(explicit: str | None = None, environ: Mapping[str, str] | None = None) 
 
 def parse(text: str, path: Path) -> Config:
     import tomlkit
-    from tomlkit.exceptions import ParseError
+    from tomlkit.exceptions import ParseError, TOMLKitError
 
     try:
         data = tomlkit.parse(text).unwrap()
     except ParseError as exc:
         raise InputError(f"{path}:{exc.line}: {_parse_message(exc)}") from None
+    except TOMLKitError as exc:  # e.g. a key defined twice in one table
+        raise InputError(f"{path}: {exc}") from None
     reader = _Reader(path)
     reader.only(data, "", {"infra", "runners", "pull"})
     return Config(
@@ -173,10 +175,10 @@ class _Reader:
         return value
 
     def number(self, value: Any, key: str, *, minimum: float, integer: bool = False) -> Any:
-        kinds: tuple[type, ...] = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds):
+        numeric = isinstance(value, int) or (not integer and isinstance(value, float))
+        if isinstance(value, bool) or not numeric:
             self.fail(key, f"expected {'an integer' if integer else 'a number'}, got {_type_name(value)}")
-        if float(value) < minimum:
+        if value < minimum:
             self.fail(key, f"must be at least {minimum:g}, got {value}")
         return value
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 REFERENCE = re.compile(
     rf"^(?P<name>(?:(?P<host>{_HOST})/)?{_COMPONENT}(?:/{_COMPONENT})*)"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
-TAG = re.compile(rf"^{_TAG}$")
 NAME_MAX = 255
 
 
@@ -44,7 +43,7 @@ def parse(ref: str) -> Ref | None:
     A first component that looks like a host (has ``.`` or ``:`` or is
     ``localhost``) is a registry; otherwise the whole thing is a path.
     """
-    match = REFERENCE.match(ref)
+    match = REFERENCE.fullmatch(ref)
     if match is None or len(match["name"]) > NAME_MAX:
         return None
     host = match["host"]

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import claw
+from lib import docker
+from lib.errors import ClawError, DockerError, InputError, NotReady
+from lib.ui import wants_color
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_claw(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "claw.py"), *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_help_works_without_docker(tmp_path: Path) -> None:
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}
+    result = run_claw("--help", env=env)
+    assert result.returncode == 0, result.stderr
+    for verb in ("pull", "build", "up", "down"):
+        assert verb in result.stdout
+    assert "CLAW_CONFIG" in result.stdout
+
+
+def test_version() -> None:
+    result = run_claw("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"claw, version {claw.__version__}")
+
+
+@pytest.mark.parametrize("verb", ["pull", "build", "up", "down"])
+def test_pod_file_twice_is_a_usage_error(verb: str) -> None:
+    assert claw.main([verb, "-f", "a.yml", "b.yml"]) == 2
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    assert claw.main(["pull", "--bogus"]) == 2
+
+
+def test_a_verb_that_has_not_landed_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert claw.main(["down"]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: `claw down` is not implemented yet\n"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (InputError("Clawfile:7: duplicate CLAW_TYPE directive"), 2),
+        (NotReady("not ready"), 3),
+        (DockerError(("docker", "pull", "x"), 1, "", "manifest unknown\n"), 1),
+        (ClawError("failed"), 1),
+        (KeyboardInterrupt(), 130),
+    ],
+)
+def test_errors_become_one_line_and_an_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: BaseException, code: int
+) -> None:
+    def boom(verb: str) -> BaseException:
+        raise error
+
+    monkeypatch.setattr(claw, "not_yet", boom)
+    assert claw.main(["up"]) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.lstrip("\n").startswith("error: ")  # click ends the ^C line first
+    assert err.strip().count("\n") == 0
+
+
+def test_docker_error_message_names_the_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(verb: str) -> BaseException:
+        raise DockerError(("docker", "pull", "a b"), 1, "", "Error response from daemon: manifest unknown\n")
+
+    monkeypatch.setattr(claw, "not_yet", boom)
+    claw.main(["up"])
+    assert capsys.readouterr().err == (
+        "error: `docker pull 'a b'` failed (exit 1): Error response from daemon: manifest unknown\n"
+    )
+
+
+def test_unexpected_bug_prints_one_line_and_logs_the_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def boom(verb: str) -> BaseException:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(claw, "not_yet", boom)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert claw.main(["up"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: unexpected error (ValueError: a bug); details in ")
+    log = Path(err.strip().rsplit(" ", 1)[1])
+    assert log.parent == tmp_path / "claw"
+    assert "Traceback" in log.read_text()
+    assert "ValueError: a bug" in log.read_text()
+
+
+def test_sigterm_is_an_interruption() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        claw._on_sigterm(15, None)
+
+
+def test_verbose_echoes_docker_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    claw.main(["-v", "up"])
+    assert docker.settings.echo is not None
+    docker.settings.echo("$ docker version")
+    assert "$ docker version" in capsys.readouterr().err
+
+
+def test_quiet_hides_progress_but_not_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    app = claw.App(ui=claw.Ui(quiet=True))
+    app.ui.info("progress")
+    app.ui.error("bad")
+    assert capsys.readouterr().err == "error: bad\n"
+
+
+def test_config_is_read_lazily_and_errors_name_the_file(tmp_path: Path) -> None:
+    app = claw.App(config_path=str(tmp_path / "missing.toml"))
+    with pytest.raises(InputError, match="missing.toml: config file not found"):
+        _ = app.config
+
+
+class Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("choice", "tty", "env", "expected"),
+    [
+        ("auto", True, {}, True),
+        ("auto", False, {}, False),
+        ("auto", True, {"NO_COLOR": "1"}, False),
+        ("always", False, {"NO_COLOR": "1"}, True),
+        ("never", True, {}, False),
+    ],
+)
+def test_colour_decision(choice: str, tty: bool, env: dict[str, str], expected: bool) -> None:
+    assert wants_color(choice, Stream(tty), env) is expected  # type: ignore[arg-type]
+
+
+def test_console_script_entry_point_exists() -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'claw = "claw:entry_point"' in text
+    assert callable(claw.entry_point)
+    assert os.access(ROOT / "claw.py", os.R_OK)

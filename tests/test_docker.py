@@ -1,0 +1,429 @@
+"""The choke point: argv builders, the classification table, and lib.docker run
+against a stand-in executable that replays output recorded from real docker."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tenacity
+
+from lib import docker
+from lib.errors import (
+    DockerError,
+    DockerMissing,
+    DockerTimeout,
+    EngineUnreachable,
+    NoSuchImage,
+    PermanentError,
+    RegistryBlocked,
+    TransientError,
+)
+
+FAKE = Path(__file__).resolve().parent / "harness" / "fake_docker.py"
+
+
+class FakeDocker:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.script = root / "script.json"
+        self.log = root / "calls.jsonl"
+        self.script.write_text("[]")
+
+    def answer(self, match: list[str], *, sticky: bool = False, **reply: Any) -> None:
+        script = json.loads(self.script.read_text())
+        script.append({"match": match, "sticky": sticky, **reply})
+        self.script.write_text(json.dumps(script))
+
+    def replay(self, recording: dict[str, Any]) -> None:
+        self.answer(
+            recording["argv"][1:],
+            stdout=recording["stdout"],
+            stderr=recording["stderr"],
+            code=recording["code"],
+        )
+
+    @property
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("docker", "docker-compose"):
+        exe = bin_dir / name
+        exe.write_text(
+            f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(FAKE.parent)!r})\n"
+            "import fake_docker\nsys.exit(fake_docker.main())\n"
+        )
+        exe.chmod(0o755)
+    stand_in = FakeDocker(tmp_path)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER_SCRIPT", str(stand_in.script))
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(stand_in.log))
+    docker.settings.retry_wait = tenacity.wait_none()
+    return stand_in
+
+
+@pytest.fixture
+def recorded(fixtures: Path) -> Callable[[str], dict[str, Any]]:
+    def load(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((fixtures / "docker" / f"{name}.json").read_text())
+        return data
+
+    return load
+
+
+# --------------------------------------------------------------------------
+# The classification table
+# --------------------------------------------------------------------------
+
+CASES: list[tuple[str, type[DockerError]]] = [
+    (
+        "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?",
+        EngineUnreachable,
+    ),
+    (
+        "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+        EngineUnreachable,
+    ),
+    (
+        'Failed to initialize: unable to resolve docker endpoint: context "x": context not found: open',
+        EngineUnreachable,
+    ),
+    (
+        'error during connect: Get "http://%2F%2F.%2Fpipe%2Fdocker_engine/v1.24/version": open //./pipe',
+        EngineUnreachable,
+    ),
+    (
+        'Error response from daemon: Head "https://registry-1.docker.io/v2/x/manifests/1": net/http: TLS handshake timeout',
+        TransientError,
+    ),
+    (
+        'failed to fetch oauth token: Post "https://auth.docker.io/token": read: connection reset by peer',
+        TransientError,
+    ),
+    ("dial tcp 1.2.3.4:443: i/o timeout", TransientError),
+    ("net/http: request canceled (Client.Timeout exceeded while awaiting headers)", TransientError),
+    ("context deadline exceeded", TransientError),
+    ("unexpected EOF", TransientError),
+    (
+        'Error response from daemon: Head "https://registry-1.docker.io/v2/x/manifests/latest": EOF',
+        TransientError,
+    ),
+    (
+        "error pulling image configuration: received unexpected HTTP status: 503 Service Unavailable",
+        TransientError,
+    ),
+    ("received unexpected HTTP status: 502 Bad Gateway", TransientError),
+    ("expected HTTP 206 from byte range request", TransientError),
+    ("filesystem layer verification failed for digest sha256:abc", TransientError),
+    ('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused', TransientError),
+    ("dial tcp: lookup registry.example on 127.0.0.53:53: no such host", TransientError),
+    (
+        "toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating",
+        RegistryBlocked,
+    ),
+    (
+        "failed to authorize: failed to fetch oauth token: unexpected status: 429 Too Many Requests",
+        RegistryBlocked,
+    ),
+    ("Error response from daemon: unauthorized", RegistryBlocked),
+    ("unauthorized: authentication required", RegistryBlocked),
+    ("Error response from daemon: denied", RegistryBlocked),
+    (
+        "Error response from daemon: manifest for x:1 not found: manifest unknown: manifest unknown",
+        PermanentError,
+    ),
+    ('failed to resolve reference "docker.io/library/x:1": docker.io/library/x:1: not found', PermanentError),
+    (
+        "pull access denied for openclaw, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+        PermanentError,
+    ),
+    ("no matching manifest for linux/amd64 in the manifest list entries", PermanentError),
+    ("invalid reference format: repository name must be lowercase", PermanentError),
+    ("write /var/lib/docker/tmp/x: no space left on device", PermanentError),
+    ("The command '/bin/sh -c curl https://x' returned a non-zero code: 7", PermanentError),
+    (
+        'ERROR: failed to solve: process "/bin/sh -c apt-get update" did not complete successfully: exit code: 100',
+        PermanentError,
+    ),
+    ("Error response from daemon: No such image: nope:1", NoSuchImage),
+    ("something nobody has seen before", PermanentError),
+]
+
+
+@pytest.mark.parametrize(("stderr", "kind"), CASES)
+def test_classification_table(stderr: str, kind: type[DockerError]) -> None:
+    error = docker.classify(("docker", "pull", "x"), 1, "", stderr + "\n")
+    assert type(error) is kind
+    assert error.reason == stderr
+
+
+def test_a_failing_run_step_is_permanent_even_if_it_printed_network_words() -> None:
+    stderr = "curl: (56) Recv failure: connection reset by peer\nThe command '/bin/sh -c curl x' returned a non-zero code: 56\n"
+    assert type(docker.classify(("docker", "build", "."), 56, "", stderr)) is PermanentError
+
+
+def test_legacy_builder_notice_is_not_the_reason() -> None:
+    stderr = (
+        "DEPRECATED: The legacy builder is deprecated and will be removed in a future release.\n"
+        "            Install the buildx component to build images with BuildKit:\n"
+        "            https://docs.docker.com/go/buildx/\n\nmanifest unknown\n"
+    )
+    error = docker.classify(("docker", "build", "."), 1, "", stderr)
+    assert error.reason == "manifest unknown"
+    assert error.message == "`docker build .` failed (exit 1): manifest unknown"
+
+
+def test_rarely_healing_errors_have_a_tighter_cap() -> None:
+    refused = docker.classify(("docker", "pull", "x"), 1, "", "connect: connection refused")
+    reset = docker.classify(("docker", "pull", "x"), 1, "", "connection reset by peer")
+    assert isinstance(refused, TransientError)
+    assert refused.max_attempts == 2
+    assert isinstance(reset, TransientError)
+    assert reset.max_attempts is None
+
+
+def test_hints() -> None:
+    blocked = docker.classify(("docker", "pull", "x"), 1, "", "toomanyrequests: slow down")
+    assert blocked.hint is not None
+    assert "docker login" in blocked.hint
+    local = docker.classify(("docker", "pull", "openclaw"), 1, "", "pull access denied for openclaw")
+    assert local.hint is not None
+    assert "claw pull" in local.hint
+
+
+# --------------------------------------------------------------------------
+# Pure argv builders
+# --------------------------------------------------------------------------
+
+
+def test_build_argv_buildkit_and_legacy() -> None:
+    common = dict(iidfile=Path("/t/iid"), tag="a:1", labels={"k": "v w"}, pull=True, no_cache=True)
+    assert docker.build_argv(Path("ctx"), buildkit=True, from_stdin=True, **common) == (  # type: ignore[arg-type]
+        "docker", "build", "--iidfile", "/t/iid", "--progress=plain", "--pull", "--no-cache",
+        "--tag", "a:1", "--file", "-", "--label", "k=v w", "ctx",
+    )  # fmt: skip
+    legacy = docker.build_argv(
+        Path("ctx"), iidfile=Path("/t/iid"), buildkit=False, dockerfile=Path("ctx/Dockerfile.generated"),
+        target="runtime", build_args=[("A", "1"), ("PASS", None)],
+    )  # fmt: skip
+    assert legacy == (
+        "docker", "build", "--iidfile", "/t/iid", "--force-rm", "--file", "ctx/Dockerfile.generated",
+        "--target", "runtime", "--build-arg", "A=1", "--build-arg", "PASS", "ctx",
+    )  # fmt: skip
+
+
+def test_probe_argv() -> None:
+    assert docker.probe_argv("img:tmp", ["python", "-c", "print(1)"], "claw-probe-1") == (
+        "docker", "run", "--rm", "--init", "--network", "none", "--pull", "never",
+        "--name", "claw-probe-1", "--entrypoint", "python", "img:tmp", "-c", "print(1)",
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# run() and the verbs, on the stand-in
+# --------------------------------------------------------------------------
+
+
+def test_inspect_many_refs_is_one_call_and_missing_is_data(
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]
+) -> None:
+    fake.replay(recorded("inspect-two-found-one-missing"))
+    images = docker.inspect_images(
+        ["claw-fixture/one:1", "nope:1", "claw-fixture/two:2", "claw-fixture/one:1"]
+    )
+    assert set(images) == {"claw-fixture/one:1", "claw-fixture/two:2"}
+    assert images["claw-fixture/one:1"].repo_tags == ("claw-fixture/one:1",)
+    assert set(images["claw-fixture/two:2"].repo_tags) == {"claw-fixture/two:2", "claw-fixture/two:latest"}
+    assert images["claw-fixture/one:1"].id != images["claw-fixture/two:2"].id
+    assert all(image.layers for image in images.values())
+    assert len(fake.calls) == 1
+
+
+def test_inspect_all_missing(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+    fake.replay(recorded("inspect-all-missing"))
+    assert docker.inspect_images(["nope", "nope:1"]) == {}
+
+
+def test_inspect_nothing_calls_nothing(fake: FakeDocker) -> None:
+    assert docker.inspect_images([]) == {}
+    assert fake.calls == []
+
+
+def test_inspect_when_the_engine_is_down(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+    down = recorded("version-engine-unreachable")
+    fake.answer(["image", "inspect"], stderr=down["stderr"], code=1)
+    with pytest.raises(
+        EngineUnreachable, match=r"cannot reach the Docker engine \(DOCKER_HOST=.*\): Cannot connect"
+    ):
+        docker.inspect_images(["a"])
+
+
+def test_check_engine(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+    fake.replay(recorded("version"))
+    engine = docker.check_engine()
+    assert engine.client_version == "28.2.2"
+    assert engine.server_version.startswith("20.10")
+    fake.replay(recorded("version-engine-unreachable"))
+    with pytest.raises(EngineUnreachable):
+        docker.check_engine()
+
+
+def test_pull_retries_transient_errors_then_succeeds(fake: FakeDocker) -> None:
+    for _ in range(2):
+        fake.answer(["pull"], stderr="received unexpected HTTP status: 503 Service Unavailable\n", code=1)
+    fake.answer(["pull"], stdout="done\n")
+    notices: list[int] = []
+    docker.pull("r/x:1", attempts=3, on_retry=lambda exc, attempt, wait: notices.append(attempt))
+    assert len(fake.calls) == 3
+    assert notices == [1, 2]
+
+
+def test_pull_gives_up_after_the_budget(fake: FakeDocker) -> None:
+    fake.answer(["pull"], sticky=True, stderr="read: connection reset by peer\n", code=1)
+    with pytest.raises(TransientError):
+        docker.pull("r/x:1", attempts=3)
+    assert len(fake.calls) == 3
+
+
+def test_connection_refused_is_retried_only_once(
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]
+) -> None:
+    refused = recorded("pull-connection-refused")
+    fake.answer(["pull"], sticky=True, stderr=refused["stderr"], code=1)
+    with pytest.raises(TransientError):
+        docker.pull("r/x:1", attempts=5)
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("recording_or_text", "kind"),
+    [("pull-manifest-unknown", PermanentError), ("toomanyrequests: rate limit\n", RegistryBlocked)],
+)
+def test_permanent_and_blocking_errors_are_never_retried(
+    fake: FakeDocker,
+    recorded: Callable[[str], dict[str, Any]],
+    recording_or_text: str,
+    kind: type[DockerError],
+) -> None:
+    text = recorded(recording_or_text)["stderr"] if "\n" not in recording_or_text else recording_or_text
+    fake.answer(["pull"], sticky=True, stderr=text, code=1)
+    with pytest.raises(kind):
+        docker.pull("r/x:1", attempts=5)
+    assert len(fake.calls) == 1
+
+
+def test_only_a_pulling_build_is_retried(fake: FakeDocker, tmp_path: Path) -> None:
+    fake.answer(["build"], sticky=True, stderr="i/o timeout\n", code=1)
+    fake.answer(["buildx"], sticky=True, stderr="docker: unknown command: docker buildx\n", code=1)
+    with pytest.raises(TransientError):
+        docker.build(tmp_path, dockerfile_text="FROM x\n", attempts=3)
+    assert sum(call[1] == "build" for call in fake.calls) == 1
+    with pytest.raises(TransientError):
+        docker.build(tmp_path, dockerfile_text="FROM x\n", pull=True, attempts=3)
+    assert sum(call[1] == "build" for call in fake.calls) == 4
+
+
+def test_streaming_keeps_the_text_for_errors(fake: FakeDocker) -> None:
+    fake.answer(["pull"], stdout="layer: Pulling\n", stderr="manifest unknown\n", code=1)
+    lines: list[str] = []
+    with pytest.raises(PermanentError) as caught:
+        docker.pull("r/x:1", on_line=lines.append)
+    assert sorted(lines) == ["layer: Pulling", "manifest unknown"]
+    assert caught.value.stderr == "manifest unknown\n"
+
+
+def test_a_broken_sink_does_not_hide_the_result(fake: FakeDocker) -> None:
+    fake.answer(["pull"], stdout="fine\n")
+
+    def broken(line: str) -> None:
+        raise RuntimeError("sink failed")
+
+    docker.pull("r/x:1", on_line=broken)
+    assert len(fake.calls) == 1
+
+
+def test_probe_timeout_removes_the_container(fake: FakeDocker) -> None:
+    fake.answer(["run"], sleep=30)
+    fake.answer(["rm", "--force"])
+    with pytest.raises(DockerTimeout, match="did not finish within 0.5s"):
+        docker.run_probe("img", ["x", "--version"], timeout=0.5)
+    run_call, rm_call = fake.calls
+    name = run_call[run_call.index("--name") + 1]
+    assert name.startswith("claw-probe-")
+    assert rm_call == ["docker", "rm", "--force", name]
+
+
+def test_probe_exit_codes_are_errors(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+    missing = recorded("run-missing-executable")
+    fake.answer(["run"], stderr=missing["stderr"], code=missing["code"])
+    with pytest.raises(PermanentError, match="executable file not found") as caught:
+        docker.run_probe("img", ["nope"], timeout=10)
+    assert caught.value.returncode == 127
+
+
+def test_probe_output(fake: FakeDocker) -> None:
+    fake.answer(["run"], stdout="OpenClaw 2026.5.22 (3f2a9c1)\n")
+    assert docker.run_probe("img", ["openclaw", "--version"], timeout=10) == "OpenClaw 2026.5.22 (3f2a9c1)\n"
+
+
+def test_verbose_echo_is_shell_quoted(fake: FakeDocker) -> None:
+    fake.answer(["image", "tag"])
+    echoed: list[str] = []
+    docker.settings.echo = echoed.append
+    docker.tag("a:1", "b:has space")
+    assert echoed == ["$ docker image tag a:1 'b:has space'"]
+
+
+def test_remove_image_that_is_not_there(fake: FakeDocker) -> None:
+    fake.answer(["image", "rm"], stderr="Error response from daemon: No such image: x:1\n", code=1)
+    assert docker.remove_image("x:1") is False
+    fake.answer(["image", "rm"], stdout="Untagged: x:1\n")
+    assert docker.remove_image("x:1") is True
+
+
+def test_docker_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DockerMissing, match="`docker` was not found on PATH") as caught:
+        docker.check_engine()
+    assert caught.value.hint is not None
+    assert "apt-get install docker.io" in caught.value.hint
+
+
+def test_compose_falls_back_to_v1(fake: FakeDocker) -> None:
+    fake.answer(["compose"], stderr="docker: unknown command: docker compose\n", code=1)
+    fake.answer(["version", "--short"], stdout="1.29.2\n")
+    cli = docker.compose_cli()
+    assert cli.argv == ("docker-compose",)
+    assert cli.v1
+    fake.answer(["--ansi", "never"], stdout="ok\n")
+    docker.compose(["ps"], project="fleet", file=Path("compose.generated.yml"))
+    assert fake.calls[-1] == [
+        "docker-compose", "--ansi", "never", "--project-name", "fleet", "--file", "compose.generated.yml", "ps",
+    ]  # fmt: skip
+
+
+def test_compose_v2_plugin_wins(fake: FakeDocker) -> None:
+    fake.answer(["compose", "version"], stdout="v2.29.1\n")
+    cli = docker.compose_cli()
+    assert (cli.argv, cli.version, cli.v1) == (("docker", "compose"), "2.29.1", False)
+
+
+def test_no_compose_names_both(fake: FakeDocker) -> None:
+    fake.answer(["compose"], stderr="docker: unknown command: docker compose\n", code=1)
+    fake.answer(["version"], stderr="not here\n", code=127)
+    with pytest.raises(
+        DockerMissing, match=r"neither `docker compose` \(the v2 plugin\) nor `docker-compose`"
+    ):
+        docker.compose_cli()

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lib import pod
+from lib.errors import InputError
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root / "claw-pod.yml"
+
+
+POD = """\
+x-claw:
+  pod: fleet
+  handles-defaults: {discord: true}
+services:
+  analyst:
+    build: ./analyst
+    x-claw:
+      cllama: passthrough
+      dashboard: true
+      agent: AGENTS.md
+  worker:
+    build:
+      context: worker
+      dockerfile: Dockerfile.worker
+      target: runtime
+      args:
+        VERSION: 3
+        DEBUG: null
+        FLAG: true
+    image: registry.example/team/worker:1.2
+  plain:
+    build:
+      context: plain
+      args: ["A=1", "PASS_THROUGH", "EMPTY="]
+  redis:
+    image: redis:7
+    x-claw:
+      cllama: [policy, other]
+"""
+
+
+@pytest.fixture
+def pod_file(tmp_path: Path) -> Path:
+    return write(
+        tmp_path,
+        {
+            "claw-pod.yml": POD,
+            "analyst/Clawfile": "FROM openclaw\nCLAW_TYPE openclaw\n",
+            "analyst/Dockerfile": "FROM busybox\n",
+            "worker/Dockerfile.worker": "FROM openclaw AS runtime\nclaw_type openclaw\n",
+            "plain/Dockerfile": "FROM busybox\nRUN <<EOF\nCLAW_TYPE only-in-a-heredoc\nEOF\n",
+        },
+    )
+
+
+def test_services_ownership_and_refs(pod_file: Path) -> None:
+    plan = pod.load(pod_file)
+    assert plan.name == "fleet"
+    by_name = {s.name: s for s in plan.services}
+    assert [s.name for s in plan.built] == ["analyst", "worker", "plain"]
+    assert [s.name for s in plan.pulled] == ["redis"]
+    assert by_name["analyst"].owner == "build"
+    assert by_name["redis"].owner == "registry"
+    assert by_name["analyst"].ref == "claw-local/fleet-analyst:latest"
+    assert by_name["worker"].ref == "registry.example/team/worker:1.2"
+    assert by_name["redis"].ref == "redis:7"
+
+
+def test_build_file_resolution_and_clawfile_detection(pod_file: Path) -> None:
+    by_name = {s.name: s for s in pod.load(pod_file).services}
+    root = pod_file.parent.resolve()
+    analyst, worker, plain = (by_name[n].build for n in ("analyst", "worker", "plain"))
+    assert analyst is not None
+    assert worker is not None
+    assert plain is not None
+    assert (analyst.file, analyst.is_clawfile) == (root / "analyst" / "Clawfile", True)
+    assert (worker.file, worker.is_clawfile) == (root / "worker" / "Dockerfile.worker", True)
+    assert (plain.file, plain.is_clawfile) == (root / "plain" / "Dockerfile", False)
+    assert worker.target == "runtime"
+    assert worker.args == (("VERSION", "3"), ("DEBUG", None), ("FLAG", "true"))
+    assert plain.args == (("A", "1"), ("PASS_THROUGH", None), ("EMPTY", ""))
+
+
+def test_x_claw_fields_and_infra(pod_file: Path) -> None:
+    plan = pod.load(pod_file)
+    by_name = {s.name: s for s in plan.services}
+    assert by_name["analyst"].cllama == ("passthrough",)
+    assert by_name["analyst"].dashboard is True
+    assert by_name["redis"].cllama == ("policy", "other")
+    assert plan.infra() == ("clawdash", "cllama", "cllama-policy")
+    assert plan.ignored == ("x-claw.handles-defaults",)
+    assert by_name["analyst"].ignored == ("services.analyst.x-claw.agent",)
+
+
+def test_pod_without_x_claw_takes_compose_name_then_directory(tmp_path: Path) -> None:
+    named = write(tmp_path / "a", {"claw-pod.yml": "name: shop\nservices: {web: {image: nginx}}\n"})
+    assert pod.load(named).name == "shop"
+    unnamed = write(
+        tmp_path / "My Fleet.Dir", {"claw-pod.yml": "services: {web: {build: .}}\n", "Dockerfile": ""}
+    )
+    plan = pod.load(unnamed)
+    assert plan.name == "my-fleet-dir"
+    assert plan.services[0].ref == "claw-local/my-fleet-dir-web:latest"
+    assert plan.infra() == ()
+
+
+def test_managed_ref_sanitising() -> None:
+    assert pod.managed_ref("Fleet", "Web_Server.1") == "claw-local/fleet-web_server.1:latest"
+    assert pod.managed_ref("a", "b c!!d") == "claw-local/a-b-c-d:latest"
+
+
+def test_find_prefers_yml(tmp_path: Path) -> None:
+    assert pod.find(tmp_path) is None
+    (tmp_path / "claw-pod.yaml").write_text("")
+    assert pod.find(tmp_path) == tmp_path / "claw-pod.yaml"
+    (tmp_path / "claw-pod.yml").write_text("")
+    assert pod.find(tmp_path) == tmp_path / "claw-pod.yml"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "expected a compose file"),
+        ("services: {}", "services: expected a mapping of one or more services"),
+        ("services: {a: {}}", "services.a: needs `build:` or `image:`"),
+        ("services: {a: []}", "services.a: expected a mapping"),
+        ("services: {a: {image: 'Bad Ref'}}", "services.a.image: not a valid image reference: 'Bad Ref'"),
+        ("services: {a: {image: [x]}}", "services.a.image: not a valid image reference"),
+        ("services: {a: {build: missing}}", "services.a.build.context: directory not found"),
+        ("services: {a: {build: {context: 3}}}", "services.a.build.context: expected a path"),
+        ("services: {a: {build: {dockerfile: Nope}}}", "services.a.build.dockerfile: file not found"),
+        ("services: {a: {build: {context: empty}}}", "services.a.build: no Clawfile or Dockerfile in"),
+        (
+            "services: {a: {build: {context: ctx, args: 3}}}",
+            "services.a.build.args: expected a mapping or a list",
+        ),
+        (
+            "services: {a: {build: {context: ctx, args: ['=x']}}}",
+            "services.a.build.args: expected KEY or KEY=VALUE",
+        ),
+        (
+            "services: {a: {build: {context: ctx, args: {K: [1]}}}}",
+            "services.a.build.args.K: expected a string",
+        ),
+        (
+            "services: {a: {build: {context: ctx, target: 1}}}",
+            "services.a.build.target: expected a stage name",
+        ),
+        (
+            "services: {a: {image: x, x-claw: {cllama: 3}}}",
+            "services.a.x-claw.cllama: expected a type or a list",
+        ),
+        (
+            "services: {a: {image: x, x-claw: {dashboard: 'yes'}}}",
+            "services.a.x-claw.dashboard: expected true or",
+        ),
+        ("services: {a: {image: x, x-claw: []}}", "services.a.x-claw: expected a mapping"),
+        ("x-claw: {pod: 'Bad Name'}\nservices: {a: {image: x}}", "x-claw.pod: expected a name"),
+        ("x-claw: 3\nservices: {a: {image: x}}", "x-claw: expected a mapping"),
+        ("services:\n  a: {image: x}\n  a: {image: y}\n", "claw-pod.yml:3: duplicate key 'a'"),
+        ("services: {a: [", "claw-pod.yml:1: invalid YAML"),
+    ],
+)
+def test_errors_name_file_service_and_key(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    write(tmp_path, {"ctx/Dockerfile": "FROM x\n", "Dockerfile": "FROM x\n"})
+    path = write(tmp_path, {"claw-pod.yml": text})
+    with pytest.raises(InputError) as caught:
+        pod.load(path)
+    assert caught.value.message.startswith(str(path)), caught.value.message
+    assert message in caught.value.message
+
+
+def test_broken_clawfile_in_a_service_names_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, {"claw-pod.yml": "services: {a: {build: .}}", "Dockerfile": "RUN <<EOF\nnever ends\n"}
+    )
+    with pytest.raises(InputError, match=r"Dockerfile:1: unterminated heredoc <<EOF"):
+        pod.load(path)
+
+
+def test_missing_pod_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="pod file not found"):
+        pod.load(tmp_path / "claw-pod.yml")
