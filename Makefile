@@ -35,10 +35,10 @@ typecheck: $(STAMP) ## mypy
 	$(BIN)/mypy
 
 demo: system $(STAMP) ## The pull -> build -> up -> drift -> down cycle against a local "upstream"
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m scripts.demo
 
-bench: system $(STAMP) ## Measure claw's own cost, side by side with the baselines
-	$(BIN)/python scripts/bench.py
+bench: $(STAMP) ## Measure claw's own cost, side by side with the baselines
+	$(BIN)/python -m scripts.bench
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

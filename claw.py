@@ -13,7 +13,6 @@ import datetime
 import os
 import signal
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -161,6 +160,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def crash_log(text: str) -> Path:
     """Write a traceback where an operator can find it; return the path."""
+    import tempfile
+
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     name = f"crash-{stamp}-{os.getpid()}.log"
