@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 from lib import refs
 from lib.errors import InputError
+from lib.files import read_input
 
 INFRA_COMPONENTS = ("cllama", "cllama-policy", "clawdash", "claw-api", "claw-wall")
 
@@ -66,13 +67,7 @@ def load(explicit: str | None = None, environ: Mapping[str, str] | None = None) 
     path, required = locate(explicit, environ)
     if path is None or (not required and not path.is_file()):
         return Config()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read config file: {exc}") from None
-    return parse(text, path)
+    return parse(read_input(path, "config file"), path)
 
 
 def parse(text: str, path: Path) -> Config:

@@ -77,6 +77,7 @@ class Result:
 
 _running: dict[int, sh.RunningCommand] = {}
 _running_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 @cache
@@ -128,7 +129,9 @@ def run(
     except sh.TimeoutException:
         raise DockerTimeout(argv, timeout or 0, _text(proc.stdout), _text(proc.stderr)) from None
     except sh.SignalException as exc:
-        raise Interrupted(f"`{argv[0]}` was stopped by a signal ({-exc.exit_code})") from None
+        if _stopping.is_set():  # claw stopped it: Ctrl-C or SIGTERM
+            raise Interrupted() from None
+        raise PermanentError(argv, exc.exit_code, _text(exc.stdout), _text(exc.stderr)) from None
     except sh.ErrorReturnCode as exc:
         raise classify(argv, exc.exit_code, _text(exc.stdout), _text(exc.stderr)) from None
     except BaseException:
@@ -142,6 +145,7 @@ def run(
 
 def terminate_all() -> None:
     """Stop every docker child still running (Ctrl-C, SIGTERM)."""
+    _stopping.set()
     with _running_lock:
         procs = list(_running.values())
     for proc in procs:
@@ -181,10 +185,18 @@ class Rule:
     kind: type[DockerError]
     pattern: re.Pattern[str]
     max_attempts: int | None = None  # for TransientError: a tighter cap
+    hint: str | None = None
 
 
-def _rules(kind: type[DockerError], *patterns: str, max_attempts: int | None = None) -> list[Rule]:
-    return [Rule(kind, re.compile(p, re.IGNORECASE | re.MULTILINE), max_attempts) for p in patterns]
+def _rules(
+    kind: type[DockerError], *patterns: str, max_attempts: int | None = None, hint: str | None = None
+) -> list[Rule]:
+    flags = re.IGNORECASE | re.MULTILINE
+    return [Rule(kind, re.compile(p, flags), max_attempts, hint) for p in patterns]
+
+
+LOGIN_HINT = "log in to the registry with `docker login` (and check the rate limit)"
+LOCAL_IMAGE_HINT = "if this is a locally built image (a runner alias), run: claw pull"
 
 
 # First match wins; anything unmatched is permanent. docs/retries.md mirrors this.
@@ -199,12 +211,12 @@ RULES: tuple[Rule, ...] = (
     ),
     # Deterministic failures whose text may also contain transient-looking words
     # (a failing RUN that printed "connection reset", say): never retried.
+    *_rules(PermanentError, r"pull access denied", hint=LOCAL_IMAGE_HINT),
     *_rules(
         PermanentError,
         r"returned a non-zero code",
         r"did not complete successfully",
         r"executor failed running",
-        r"pull access denied",
         r"manifest unknown",
         r"failed to resolve reference .*not found",
         r"no matching manifest",
@@ -222,6 +234,7 @@ RULES: tuple[Rule, ...] = (
         r"\b401 unauthorized\b",
         r"\b403 forbidden\b",
         r"(^|: )denied(:|$)",
+        hint=LOGIN_HINT,
     ),
     *_rules(TransientError, r"expected http 206 from byte range request", max_attempts=2),
     *_rules(TransientError, r"filesystem layer verification failed", max_attempts=2),
@@ -246,17 +259,13 @@ RULES: tuple[Rule, ...] = (
 def classify(argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> DockerError:
     """Turn a failed command into the right ``DockerError`` subclass."""
     text = stderr if stderr.strip() else stdout
-    for rule in RULES:
-        if rule.pattern.search(text):
-            if rule.kind is TransientError:
-                return TransientError(argv, returncode, stdout, stderr, max_attempts=rule.max_attempts)
-            error = rule.kind(argv, returncode, stdout, stderr)
-            if isinstance(error, PermanentError) and re.search(r"pull access denied", text, re.I):
-                error.hint = "if this is a locally built image (a runner alias), run: claw pull"
-            if isinstance(error, RegistryBlocked):
-                error.hint = "log in to the registry with `docker login` (and check the rate limit)"
-            return error
-    return PermanentError(argv, returncode, stdout, stderr)
+    rule = next((rule for rule in RULES if rule.pattern.search(text)), None)
+    if rule is None:
+        return PermanentError(argv, returncode, stdout, stderr)
+    error = rule.kind(argv, returncode, stdout, stderr, hint=rule.hint)
+    if isinstance(error, TransientError):
+        error.max_attempts = rule.max_attempts
+    return error
 
 
 def retrying(attempts: int, on_retry: RetryNotice | None = None) -> tenacity.Retrying:
@@ -353,7 +362,7 @@ def inspect_images(refs: Iterable[str]) -> dict[str, Image]:
     missing = set()
     if result.exit_code != 0:
         for line in result.stderr.splitlines():
-            if not line.strip() or "legacy builder" in line.lower():
+            if not line.strip():
                 continue
             ref = _missing_ref(line, wanted)
             if ref is None:
@@ -378,7 +387,7 @@ def _missing_ref(line: str, wanted: Sequence[str]) -> str | None:
     for ref in sorted(wanted, key=len, reverse=True):
         if rest.lower().startswith(ref.lower()):
             after = rest[len(ref) :]
-            if after == "" or after.startswith(": ") or after.strip() == "":
+            if after.startswith(": ") or not after.strip():
                 return ref
     return None
 

@@ -8,6 +8,7 @@ words; which subclass is decided there, in one table.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Sequence
 
@@ -111,10 +112,10 @@ class EngineUnreachable(DockerError):
     kind = "engine unreachable"
 
     def _summary(self) -> str:
-        from os import environ
-
-        where = environ.get("DOCKER_HOST") or environ.get("DOCKER_CONTEXT") or "default"
-        return f"cannot reach the Docker engine (DOCKER_HOST={where}): {self.reason}"
+        where = f"DOCKER_HOST={os.environ.get('DOCKER_HOST') or 'unset'}"
+        if os.environ.get("DOCKER_CONTEXT"):
+            where += f", DOCKER_CONTEXT={os.environ['DOCKER_CONTEXT']}"
+        return f"cannot reach the Docker engine ({where}): {self.reason}"
 
 
 class NoSuchImage(DockerError):
@@ -126,18 +127,8 @@ class TransientError(DockerError):
 
     kind = "transient network/registry error"
 
-    def __init__(
-        self,
-        argv: Sequence[str],
-        returncode: int,
-        stdout: str,
-        stderr: str,
-        *,
-        max_attempts: int | None = None,
-    ) -> None:
-        super().__init__(argv, returncode, stdout, stderr)
-        #: a cap below the configured attempts, for errors that rarely heal
-        self.max_attempts = max_attempts
+    #: a cap below the configured attempts, for errors that rarely heal
+    max_attempts: int | None = None
 
 
 class RegistryBlocked(DockerError):

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from lib import clawfile, refs
 from lib.errors import InputError
+from lib.files import read_input
 
 POD_FILES = ("claw-pod.yml", "claw-pod.yaml")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -81,13 +82,7 @@ def find(directory: Path) -> Path | None:
 
 
 def load(path: Path) -> Pod:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: pod file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read pod file: {exc}") from None
-    return parse(text, path)
+    return parse(read_input(path, "pod file"), path)
 
 
 def parse(text: str, path: Path) -> Pod:
@@ -164,9 +159,7 @@ def _build(check: _Checker, key: str, value: Any) -> BuildSpec:
     if target is not None and not isinstance(target, str):
         check.fail(f"{key}.build.target", "expected a stage name")
     file = _build_file(check, key, context, spec.get("dockerfile"))
-    return BuildSpec(
-        context, file, _is_clawfile(check, key, file), _args(check, key, spec.get("args")), target
-    )
+    return BuildSpec(context, file, _is_clawfile(file), _args(check, key, spec.get("args")), target)
 
 
 def _build_file(check: _Checker, key: str, context: Path, dockerfile: Any) -> Path:
@@ -183,14 +176,10 @@ def _build_file(check: _Checker, key: str, context: Path, dockerfile: Any) -> Pa
     check.fail(f"{key}.build", f"no Clawfile or Dockerfile in {context}")
 
 
-def _is_clawfile(check: _Checker, key: str, file: Path) -> bool:
+def _is_clawfile(file: Path) -> bool:
     if file.name.startswith("Clawfile"):
         return True
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        check.fail(f"{key}.build", f"cannot read {file}: {exc}")
-    return clawfile.mentions_claw_type(text, str(file))
+    return clawfile.mentions_claw_type(read_input(file, "build file"), str(file))
 
 
 def _args(check: _Checker, key: str, value: Any) -> tuple[BuildArg, ...]:

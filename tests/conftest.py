@@ -55,6 +55,7 @@ def _docker_target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     for cached in (docker.buildkit, docker.compose_cli, docker._program):
         cached.cache_clear()
     monkeypatch.setattr(docker, "settings", docker.Settings())
+    docker._stopping.clear()
 
 
 @pytest.hookimpl(wrapper=True)

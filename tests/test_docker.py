@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from lib.errors import (
     DockerMissing,
     DockerTimeout,
     EngineUnreachable,
+    Interrupted,
     NoSuchImage,
     PermanentError,
     RegistryBlocked,
@@ -427,3 +430,43 @@ def test_no_compose_names_both(fake: FakeDocker) -> None:
         DockerMissing, match=r"neither `docker compose` \(the v2 plugin\) nor `docker-compose`"
     ):
         docker.compose_cli()
+
+
+def test_a_child_killed_by_someone_else_is_a_failure(fake: FakeDocker) -> None:
+    fake.answer(["pull"], signal=9)
+    with pytest.raises(PermanentError) as caught:
+        docker.pull("r/x:1")
+    assert caught.value.returncode == -9
+
+
+def test_terminate_all_stops_children_and_they_report_an_interruption(fake: FakeDocker) -> None:
+    fake.answer(["pull"], sleep=30)
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            docker.pull("r/x:1")
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    started = time.monotonic()
+    worker.start()
+    while not fake.calls and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    docker.terminate_all()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 10
+    assert [type(exc) for exc in outcome] == [Interrupted]
+
+
+def test_engine_unreachable_names_host_and_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "ssh://ops@far")
+    monkeypatch.setenv("DOCKER_CONTEXT", "prod")
+    error = docker.classify(("docker", "version"), 1, "", "error during connect: ssh: connect refused\n")
+    assert error.message == (
+        "cannot reach the Docker engine (DOCKER_HOST=ssh://ops@far, DOCKER_CONTEXT=prod): "
+        "error during connect: ssh: connect refused"
+    )

@@ -191,3 +191,14 @@ def test_broken_clawfile_in_a_service_names_its_line(tmp_path: Path) -> None:
 def test_missing_pod_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="pod file not found"):
         pod.load(tmp_path / "claw-pod.yml")
+
+
+def test_unreadable_build_file(tmp_path: Path) -> None:
+    (tmp_path / "ctx" / "Dockerfile").mkdir(parents=True)
+    path = write(tmp_path, {"claw-pod.yml": "services: {a: {build: {context: ctx, dockerfile: Dockerfile}}}"})
+    with pytest.raises(InputError, match="services.a.build.dockerfile: file not found"):
+        pod.load(path)
+    (tmp_path / "ctx" / "Dockerfile").rmdir()
+    (tmp_path / "ctx" / "Dockerfile").write_bytes(b"FROM x\n\xff\xfe\n")
+    with pytest.raises(InputError, match=r"ctx/Dockerfile: cannot read build file: 'utf-8' codec"):
+        pod.load(path)

@@ -3,7 +3,7 @@
 It appends its argv (as JSON) to ``$FAKE_DOCKER_LOG`` and answers from the JSON
 list in ``$FAKE_DOCKER_SCRIPT``: the first entry whose ``match`` is a prefix of
 the argv (after the program name) is used and, unless it is ``sticky``,
-consumed. An entry gives ``stdout``, ``stderr``, ``code`` and ``sleep``.
+consumed. An entry gives ``stdout``, ``stderr``, ``code``, ``sleep`` and ``signal`` (kill itself).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def main() -> int:
                 del script[index]
                 script_path.write_text(json.dumps(script))
             time.sleep(entry.get("sleep", 0))
+            if entry.get("signal"):
+                os.kill(os.getpid(), int(entry["signal"]))
             sys.stdout.write(entry.get("stdout", ""))
             sys.stderr.write(entry.get("stderr", ""))
             return int(entry.get("code", 0))
