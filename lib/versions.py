@@ -1,0 +1,72 @@
+"""Runner versions: from a probe's output to a docker tag, and back from RepoTags.
+
+A probe's output is data. Whatever it prints, the result is either a clean tag
+``v<version>`` (characters ``[A-Za-z0-9_.-]``, at most 128) or ``None``, and
+then the caller uses the fallback tag ``built-<YYYYMMDD>-<id12>``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterable
+
+# The first token that looks like a version: an optional "v", digits with at
+# least one dot, then an optional pre-release ("-rc.1") and build ("+3f2a9c1")
+# suffix. It must start a token, so "python3.12" and "sha1.2" are not versions.
+VERSION = re.compile(
+    r"(?<![A-Za-z0-9_.+-])[vV]?(?P<core>\d+(?:\.\d+)+)"
+    r"(?:-(?P<pre>[0-9A-Za-z][0-9A-Za-z.-]*))?"
+    r"(?:\+(?P<build>[0-9A-Za-z][0-9A-Za-z.-]*))?"
+)
+TAG_MAX = 128
+FALLBACK_PREFIX = "built-"
+TEMPORARY_PREFIX = "claw-refresh-"
+
+
+def version_tag(probe_output: str) -> str | None:
+    """``OpenClaw 2026.5.22 (3f2a9c1)`` -> ``v2026.5.22``; ``1.2.3+g7`` -> ``v1.2.3-g7``."""
+    match = VERSION.search(probe_output)
+    if match is None:
+        return None
+    tag = "v" + match["core"]
+    if match["pre"]:
+        tag += "-" + match["pre"]
+    if match["build"]:
+        tag += "-" + match["build"]
+    return tag if len(tag) <= TAG_MAX else None
+
+
+def fallback_tag(image_id: str, when: datetime.datetime | None = None) -> str:
+    """``built-<YYYYMMDD UTC>-<first 12 hex of the image ID>``."""
+    day = (when or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
+    hex_id = image_id.split(":", 1)[-1]
+    return f"{FALLBACK_PREFIX}{day:%Y%m%d}-{hex_id[:12]}"
+
+
+def is_version_tag(tag: str) -> bool:
+    return tag.startswith("v") and VERSION.fullmatch(tag) is not None
+
+
+def resolve(alias: str, repo_tags: Iterable[str]) -> str | None:
+    """The version tag of ``alias`` among an image's RepoTags.
+
+    A ``v<version>`` tag wins (the highest if several), then a ``built-...``
+    tag (the newest); ``latest``, ``claw-refresh-*`` and anything else never
+    count. ``None``: the alias needs a refresh.
+    """
+    tags = [ref.rsplit(":", 1)[1] for ref in repo_tags if ref.rsplit(":", 1)[0] == alias and ":" in ref]
+    versions = [tag for tag in tags if is_version_tag(tag)]
+    if versions:
+        return max(versions, key=_natural)
+    built = [tag for tag in tags if tag.startswith(FALLBACK_PREFIX)]
+    return max(built) if built else None
+
+
+def _natural(tag: str) -> tuple[tuple[int, int | str], ...]:
+    # v0.10.0 > v0.9.9; a release sorts above its own pre-releases (v1.0.0 > v1.0.0-rc.1).
+    match = VERSION.fullmatch(tag)
+    core = tuple((0, int(part)) for part in match["core"].split(".")) if match else ()
+    suffix = (match["pre"] or "") if match else tag
+    rest = tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.-]", suffix) if p)
+    return (*core, (2, "") if not suffix else (1, ""), *rest)
