@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from lib import cron
 from lib.errors import InputError
 
 DIRECTIVES = (
@@ -268,8 +269,8 @@ def _invoke(args: str, where: str) -> Pairs:
     parts = args.split(None, 5)
     if len(parts) < 6:
         raise InputError(f"{where}: INVOKE expects 5 cron fields and a command")
-    for text, spec in zip(parts[:5], CRON_FIELDS, strict=True):
-        _cron_field(text, spec, where)
+    for text, spec in zip(parts[:5], cron.FIELDS, strict=True):
+        cron.check_field(text, spec, where)
     return [("claw.invoke.<i>", " ".join(parts[:5]) + "\t" + parts[5].strip())]
 
 
@@ -313,58 +314,6 @@ _DIRECTIVE_PARSERS: Mapping[str, Callable[[str, str], Pairs]] = {
     "TRACK": _track,
     "SKILL": _skill,
 }
-
-
-# --------------------------------------------------------------------------
-# Cron fields (INVOKE)
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CronField:
-    name: str
-    low: int
-    high: int
-    names: Mapping[str, int] = field(default_factory=dict)
-
-
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
-    )
-}
-_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
-CRON_FIELDS = (
-    CronField("minute", 0, 59),
-    CronField("hour", 0, 23),
-    CronField("day of month", 1, 31),
-    CronField("month", 1, 12, _MONTHS),
-    CronField("day of week", 0, 7, _DAYS),
-)
-
-
-def _cron_field(text: str, spec: CronField, where: str) -> None:
-    def bad(detail: str) -> InputError:
-        return InputError(f"{where}: invalid cron {spec.name} {text!r}: {detail}")
-
-    for part in text.split(","):
-        base, slash, step = part.partition("/")
-        if slash and not (step.isdigit() and int(step) > 0):
-            raise bad(f"step {step!r} is not a positive number")
-        if base == "*":
-            continue
-        low, dash, high = base.partition("-")
-        first, last = _cron_value(low, spec), _cron_value(high if dash else low, spec)
-        if first is None or last is None:
-            raise bad(f"expected {spec.low}-{spec.high}" + (" or a name" if spec.names else ""))
-        if first > last:
-            raise bad("range runs backwards")
-
-
-def _cron_value(text: str, spec: CronField) -> int | None:
-    value = spec.names.get(text.lower()) if not text.isdigit() else int(text)
-    return value if value is not None and spec.low <= value <= spec.high else None
 
 
 # --------------------------------------------------------------------------

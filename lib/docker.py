@@ -4,7 +4,7 @@ Everything else calls the typed verbs below. Commands go through ``sh`` as argv
 lists, never through a shell. Two call shapes: capture (text to parse) and
 stream (``on_line`` sees every line as docker prints it, and the text is still
 kept for error classification). Every failure becomes a ``DockerError``
-subclass chosen by one table, ``classify``.
+subclass chosen by one table (``lib.classify``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shlex
 import tempfile
 import threading
@@ -23,16 +22,14 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lib.classify import RetryNotice, classify, retrying
 from lib.errors import (
     DockerError,
     DockerMissing,
     DockerTimeout,
-    EngineUnreachable,
     Interrupted,
     NoSuchImage,
     PermanentError,
-    RegistryBlocked,
-    TransientError,
 )
 
 if TYPE_CHECKING:
@@ -40,9 +37,6 @@ if TYPE_CHECKING:
     import tenacity
 
 LineSink = Callable[[str], None]
-RetryNotice = Callable[[TransientError, int, float], None]
-"""Called before a retry with the error, the attempt that failed and the wait."""
-
 QUICK_TIMEOUT = 120.0
 """Seconds for calls that should answer at once (version, inspect, tag, rm)."""
 
@@ -173,123 +167,6 @@ def _text(data: bytes | str | None) -> str:
     if isinstance(data, str):
         return data
     return data.decode("utf-8", errors="replace")
-
-
-# --------------------------------------------------------------------------
-# Classifying docker's words: the one table
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rule:
-    kind: type[DockerError]
-    pattern: re.Pattern[str]
-    max_attempts: int | None = None  # for TransientError: a tighter cap
-    hint: str | None = None
-
-
-def _rules(
-    kind: type[DockerError], *patterns: str, max_attempts: int | None = None, hint: str | None = None
-) -> list[Rule]:
-    flags = re.IGNORECASE | re.MULTILINE
-    return [Rule(kind, re.compile(p, flags), max_attempts, hint) for p in patterns]
-
-
-LOGIN_HINT = "log in to the registry with `docker login` (and check the rate limit)"
-LOCAL_IMAGE_HINT = "if this is a locally built image (a runner alias), run: claw pull"
-
-
-# First match wins; anything unmatched is permanent. docs/retries.md mirrors this.
-RULES: tuple[Rule, ...] = (
-    *_rules(
-        EngineUnreachable,
-        r"cannot connect to the docker daemon",
-        r"is the docker daemon running",
-        r"permission denied while trying to connect to the docker",
-        r"error during connect",
-        r"context \S+ not found|context not found",
-    ),
-    # Deterministic failures whose text may also contain transient-looking words
-    # (a failing RUN that printed "connection reset", say): never retried.
-    *_rules(PermanentError, r"pull access denied", hint=LOCAL_IMAGE_HINT),
-    *_rules(
-        PermanentError,
-        r"returned a non-zero code",
-        r"did not complete successfully",
-        r"executor failed running",
-        r"manifest unknown",
-        r"failed to resolve reference .*not found",
-        r"no matching manifest",
-        r"no space left on device",
-        r"invalid reference format",
-        r"oci runtime",
-    ),
-    *_rules(NoSuchImage, r"no such image"),
-    *_rules(
-        RegistryBlocked,
-        r"toomanyrequests",
-        r"429 too many requests",
-        r"\bunauthorized\b",
-        r"authentication required",
-        r"\b401 unauthorized\b",
-        r"\b403 forbidden\b",
-        r"(^|: )denied(:|$)",
-        hint=LOGIN_HINT,
-    ),
-    *_rules(TransientError, r"expected http 206 from byte range request", max_attempts=2),
-    *_rules(TransientError, r"filesystem layer verification failed", max_attempts=2),
-    *_rules(TransientError, r"connection refused", max_attempts=2),
-    *_rules(TransientError, r"no such host", max_attempts=2),
-    *_rules(
-        TransientError,
-        r"tls handshake timeout",
-        r"connection reset by peer",
-        r"i/o timeout",
-        r"client\.timeout exceeded",
-        r"context deadline exceeded",
-        r"net/http: request canceled",
-        r"unexpected eof",
-        r'": eof$|: eof$',
-        r"received unexpected http status: 5\d\d",
-        r"\b50[0234] (internal server error|bad gateway|service unavailable|gateway time-?out)",
-    ),
-)
-
-
-def classify(argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> DockerError:
-    """Turn a failed command into the right ``DockerError`` subclass."""
-    text = stderr if stderr.strip() else stdout
-    rule = next((rule for rule in RULES if rule.pattern.search(text)), None)
-    if rule is None:
-        return PermanentError(argv, returncode, stdout, stderr)
-    error = rule.kind(argv, returncode, stdout, stderr, hint=rule.hint)
-    if isinstance(error, TransientError):
-        error.max_attempts = rule.max_attempts
-    return error
-
-
-def retrying(attempts: int, on_retry: RetryNotice | None = None) -> tenacity.Retrying:
-    """The retry policy for idempotent registry work: transient errors only."""
-    import tenacity
-
-    def should_retry(state: tenacity.RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        if not isinstance(exc, TransientError):
-            return False
-        return exc.max_attempts is None or state.attempt_number < exc.max_attempts
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        if on_retry is not None and isinstance(exc, TransientError):
-            on_retry(exc, state.attempt_number, state.upcoming_sleep)
-
-    return tenacity.Retrying(
-        retry=should_retry,
-        stop=tenacity.stop_after_attempt(max(1, attempts)),
-        wait=settings.retry_wait or tenacity.wait_exponential_jitter(max=30, jitter=2),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
 
 
 # --------------------------------------------------------------------------
@@ -428,7 +305,7 @@ def pull(
     on_line: LineSink | None = None,
 ) -> None:
     """``docker pull`` with retries of transient registry/network errors only."""
-    for attempt in retrying(attempts, on_retry):
+    for attempt in retrying(attempts, on_retry, settings.retry_wait):
         with attempt:
             run(("docker", "pull", ref), on_line=on_line)
 
@@ -525,7 +402,7 @@ def build(
             target=target,
             build_args=build_args,
         )
-        for attempt in retrying(attempts if pull else 1, on_retry):
+        for attempt in retrying(attempts if pull else 1, on_retry, settings.retry_wait):
             with attempt:
                 run(argv, stdin=dockerfile_text, on_line=on_line)
         return iidfile.read_text().strip()

@@ -16,6 +16,7 @@ import pytest
 import tenacity
 
 from lib import docker
+from lib.classify import classify
 from lib.errors import (
     DockerError,
     DockerMissing,
@@ -167,14 +168,14 @@ CASES: list[tuple[str, type[DockerError]]] = [
 
 @pytest.mark.parametrize(("stderr", "kind"), CASES)
 def test_classification_table(stderr: str, kind: type[DockerError]) -> None:
-    error = docker.classify(("docker", "pull", "x"), 1, "", stderr + "\n")
+    error = classify(("docker", "pull", "x"), 1, "", stderr + "\n")
     assert type(error) is kind
     assert error.reason == stderr
 
 
 def test_a_failing_run_step_is_permanent_even_if_it_printed_network_words() -> None:
     stderr = "curl: (56) Recv failure: connection reset by peer\nThe command '/bin/sh -c curl x' returned a non-zero code: 56\n"
-    assert type(docker.classify(("docker", "build", "."), 56, "", stderr)) is PermanentError
+    assert type(classify(("docker", "build", "."), 56, "", stderr)) is PermanentError
 
 
 def test_legacy_builder_notice_is_not_the_reason() -> None:
@@ -183,14 +184,14 @@ def test_legacy_builder_notice_is_not_the_reason() -> None:
         "            Install the buildx component to build images with BuildKit:\n"
         "            https://docs.docker.com/go/buildx/\n\nmanifest unknown\n"
     )
-    error = docker.classify(("docker", "build", "."), 1, "", stderr)
+    error = classify(("docker", "build", "."), 1, "", stderr)
     assert error.reason == "manifest unknown"
     assert error.message == "`docker build .` failed (exit 1): manifest unknown"
 
 
 def test_rarely_healing_errors_have_a_tighter_cap() -> None:
-    refused = docker.classify(("docker", "pull", "x"), 1, "", "connect: connection refused")
-    reset = docker.classify(("docker", "pull", "x"), 1, "", "connection reset by peer")
+    refused = classify(("docker", "pull", "x"), 1, "", "connect: connection refused")
+    reset = classify(("docker", "pull", "x"), 1, "", "connection reset by peer")
     assert isinstance(refused, TransientError)
     assert refused.max_attempts == 2
     assert isinstance(reset, TransientError)
@@ -198,10 +199,10 @@ def test_rarely_healing_errors_have_a_tighter_cap() -> None:
 
 
 def test_hints() -> None:
-    blocked = docker.classify(("docker", "pull", "x"), 1, "", "toomanyrequests: slow down")
+    blocked = classify(("docker", "pull", "x"), 1, "", "toomanyrequests: slow down")
     assert blocked.hint is not None
     assert "docker login" in blocked.hint
-    local = docker.classify(("docker", "pull", "openclaw"), 1, "", "pull access denied for openclaw")
+    local = classify(("docker", "pull", "openclaw"), 1, "", "pull access denied for openclaw")
     assert local.hint is not None
     assert "claw pull" in local.hint
 
@@ -465,7 +466,7 @@ def test_terminate_all_stops_children_and_they_report_an_interruption(fake: Fake
 def test_engine_unreachable_names_host_and_context(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "ssh://ops@far")
     monkeypatch.setenv("DOCKER_CONTEXT", "prod")
-    error = docker.classify(("docker", "version"), 1, "", "error during connect: ssh: connect refused\n")
+    error = classify(("docker", "version"), 1, "", "error during connect: ssh: connect refused\n")
     assert error.message == (
         "cannot reach the Docker engine (DOCKER_HOST=ssh://ops@far, DOCKER_CONTEXT=prod): "
         "error during connect: ssh: connect refused"
