@@ -159,7 +159,9 @@ def _build(check: _Checker, key: str, value: Any) -> BuildSpec:
     if target is not None and not isinstance(target, str):
         check.fail(f"{key}.build.target", "expected a stage name")
     file = _build_file(check, key, context, spec.get("dockerfile"))
-    return BuildSpec(context, file, _is_clawfile(file), _args(check, key, spec.get("args")), target)
+    return BuildSpec(
+        context, file, _is_clawfile(check, key, file), _args(check, key, spec.get("args")), target
+    )
 
 
 def _build_file(check: _Checker, key: str, context: Path, dockerfile: Any) -> Path:
@@ -176,10 +178,13 @@ def _build_file(check: _Checker, key: str, context: Path, dockerfile: Any) -> Pa
     check.fail(f"{key}.build", f"no Clawfile or Dockerfile in {context}")
 
 
-def _is_clawfile(file: Path) -> bool:
+def _is_clawfile(check: _Checker, key: str, file: Path) -> bool:
     if file.name.startswith("Clawfile"):
         return True
-    return clawfile.mentions_claw_type(read_input(file, "build file"), str(file))
+    try:
+        return clawfile.mentions_claw_type(read_input(file, "build file"), str(file))
+    except InputError as exc:  # say which service points at the broken file
+        check.fail(f"{key}.build", exc.message)
 
 
 def _args(check: _Checker, key: str, value: Any) -> tuple[BuildArg, ...]:

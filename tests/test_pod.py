@@ -184,8 +184,10 @@ def test_broken_clawfile_in_a_service_names_its_line(tmp_path: Path) -> None:
     path = write(
         tmp_path, {"claw-pod.yml": "services: {a: {build: .}}", "Dockerfile": "RUN <<EOF\nnever ends\n"}
     )
-    with pytest.raises(InputError, match=r"Dockerfile:1: unterminated heredoc <<EOF"):
+    with pytest.raises(InputError) as caught:
         pod.load(path)
+    assert caught.value.message.startswith(f"{path}: services.a.build: ")
+    assert caught.value.message.endswith("Dockerfile:1: unterminated heredoc <<EOF")
 
 
 def test_missing_pod_file(tmp_path: Path) -> None:
@@ -200,5 +202,7 @@ def test_unreadable_build_file(tmp_path: Path) -> None:
         pod.load(path)
     (tmp_path / "ctx" / "Dockerfile").rmdir()
     (tmp_path / "ctx" / "Dockerfile").write_bytes(b"FROM x\n\xff\xfe\n")
-    with pytest.raises(InputError, match=r"ctx/Dockerfile: cannot read build file: 'utf-8' codec"):
+    with pytest.raises(InputError) as caught:
         pod.load(path)
+    assert caught.value.message.startswith(f"{path}: services.a.build: ")
+    assert "ctx/Dockerfile: cannot read build file: 'utf-8' codec" in caught.value.message
