@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 RetryNotice = Callable[[TransientError, int, float], None]
 """Called before a retry with the error, the attempt that failed and the wait."""
 
-# --------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class Rule:

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 
 from lib.errors import InputError
 
-# --------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class CronField:
