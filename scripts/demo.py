@@ -23,6 +23,7 @@ from tests.harness import engine as harness
 from tests.harness import upstream
 
 ROOT = Path(__file__).resolve().parent.parent
+FIRST, SECOND = "2026.5.22", "2026.5.24"  # the two upstream releases
 AVAILABLE: set[str] = set()  # verbs that have landed; the demo runs exactly these
 CYCLE = [
     ("pull", ["pull"], "refresh the runner base from upstream, pull pinned infra"),
@@ -35,6 +36,12 @@ CYCLE = [
     ("up", ["up", "-d"], "start again: no hint"),
     ("down", ["down"], "stop and remove the pod"),
 ]
+
+
+def release(engine: harness.Engine, version: str) -> str:
+    """Publish an "upstream" runtime whose `openclaw --version` prints ``version``."""
+    script = f"#!/bin/sh\necho 'OpenClaw {version} (3f2a9c1)'\n"
+    return upstream.publish(engine, "openclaw-runtime", version, {"usr/local/bin/openclaw": script})
 
 
 def say(text: str) -> None:
@@ -54,18 +61,11 @@ def main() -> int:
         env = {**os.environ, **engine.env}
         say(f"  engine:   {engine.host}")
         say(f"  registry: {engine.registry} (plays upstream)")
-        script = "#!/bin/sh\necho 'OpenClaw 2026.5.22 (3f2a9c1)'\n"
-        ref = upstream.publish(engine, "openclaw-runtime", "2026.5.22", {"usr/local/bin/openclaw": script})
-        say(f"  published {ref}")
+        say(f"  published {release(engine, FIRST)}")
         claw(env, ["--version"])
-        release = 2
         for verb, args, why in CYCLE:
             if verb is None:
-                ref = upstream.publish(
-                    engine, "openclaw-runtime", f"2026.5.{22 + release}",
-                    {"usr/local/bin/openclaw": script.replace("2026.5.22", f"2026.5.{22 + release}")},
-                )  # fmt: skip
-                say(f"\n# {why}: published {ref}")
+                say(f"\n# {why}: published {release(engine, SECOND)}")
             elif verb in AVAILABLE:
                 say(f"\n# {why}")
                 claw(env, args)
