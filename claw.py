@@ -10,6 +10,7 @@ it returns. Errors reach ``main`` and become one line and an exit code:
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import signal
 import sys
@@ -113,10 +114,30 @@ def pull(
 ) -> None:
     """Pull pinned infra and registry images; refresh runner bases.
 
-    TARGET is a pod file, a Clawfile, or a directory holding a Clawfile.
+    TARGET is a pod file, a Clawfile, or a directory holding a Clawfile. With
+    none, the pod file here (claw-pod.yml) is used; without one, every runner
+    base present on this host is refreshed and the full pinned infra pulled.
     """
+    from lib import pull as pulling
+    from lib import target as targets
+
     one_pod_file(pod_file, target)
-    raise not_yet("pull")
+    where = targets.resolve(target, pod_file, Path.cwd())
+    report = pulling.run(where, app.config, app.ui, no_runners=no_runners, jobs=jobs, dry_run=dry_run)
+    if as_json:
+        app.ui.result(json.dumps(report.to_json(), indent=2))
+    else:
+        for result in report.results:
+            app.ui.result(result.line, fg="red" if result.failed else None)
+        if not report.results:
+            app.ui.info("nothing to pull: no infra, registry images or runners for this target")
+    for result in report.failed:
+        if result.outcome is not None and result.outcome.log is not None:
+            app.ui.info(f"{result.action.name}: full log in {result.outcome.log}")
+    for hint in report.hints:
+        app.ui.info(f"hint: {hint}")
+    if report.failed:
+        raise ClawError(f"{len(report.failed)} of {len(report.results)} pull actions did not succeed")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -162,10 +183,11 @@ def crash_log(text: str) -> Path:
     """Write a traceback where an operator can find it; return the path."""
     import tempfile
 
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    from lib.files import state_dir
+
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     name = f"crash-{stamp}-{os.getpid()}.log"
-    for directory in (Path(state) / "claw", Path(tempfile.gettempdir())):
+    for directory in (state_dir(), Path(tempfile.gettempdir())):
         try:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / name).write_text(text, encoding="utf-8")

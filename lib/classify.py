@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from lib.errors import (
     DockerError,
     EngineUnreachable,
     NoSuchImage,
+    NotAttempted,
     PermanentError,
     RegistryBlocked,
     TransientError,
@@ -142,3 +144,22 @@ def retrying(
         before_sleep=before_sleep,
         reraise=True,
     )
+
+
+class Breaker:
+    """The circuit breaker of one run: after a rate limit or an auth error, the
+    remaining registry work is not attempted (retrying makes both worse)."""
+
+    def __init__(self) -> None:
+        self._tripped: RegistryBlocked | None = None
+        self._lock = threading.Lock()
+
+    def trip(self, error: RegistryBlocked) -> None:
+        with self._lock:
+            self._tripped = self._tripped or error
+
+    def check(self) -> None:
+        """Raise NotAttempted once the breaker has tripped."""
+        tripped = self._tripped
+        if tripped is not None:
+            raise NotAttempted(f"not attempted: the registry refused an earlier request ({tripped.reason})")

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from lib import refs
+from lib import infra, refs
 from lib.errors import InputError
 from lib.files import read_input
-
-INFRA_COMPONENTS = ("cllama", "cllama-policy", "clawdash", "claw-api", "claw-wall")
 
 DEFAULT_JOBS = 2
 DEFAULT_RETRIES = 3
@@ -97,14 +95,14 @@ def _parse_message(exc: Exception) -> str:
 
 def _infra(reader: _Reader, table: Any) -> dict[str, str]:
     reader.table(table, "infra")
-    reader.only(table, "infra", set(INFRA_COMPONENTS))
-    infra = {}
+    reader.only(table, "infra", set(infra.components()))
+    pins = {}
     for name, value in table.items():
         ref = reader.typed(value, f"infra.{name}", str, "a string")
         if not refs.is_valid(ref):
             reader.fail(f"infra.{name}", f"not a valid image reference: {ref!r}")
-        infra[name] = ref
-    return infra
+        pins[name] = ref
+    return pins
 
 
 def _runners(reader: _Reader, table: Any) -> dict[str, RunnerSettings]:

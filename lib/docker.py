@@ -91,16 +91,21 @@ def run(
     on_line: LineSink | None = None,
     timeout: float | None = None,
     ok_codes: Sequence[int] = (0,),
+    stoppable: bool = False,
 ) -> Result:
     """Run ``argv`` (``argv[0]`` is ``docker`` or ``docker-compose``).
 
     Raises a ``DockerError`` subclass (see ``classify``) for an exit code not in
     ``ok_codes``, ``DockerTimeout`` past ``timeout``, ``DockerMissing`` when the
-    program is not on PATH.
+    program is not on PATH. Once claw is stopping (``terminate_all``), a
+    ``stoppable`` command (long work: build, pull, probe) is not started at
+    all; quick ones still run, so cleanup can finish.
     """
     import sh
 
     argv = tuple(argv)
+    if stoppable and _stopping.is_set():
+        raise Interrupted()
     if settings.echo is not None:
         settings.echo(f"$ {shlex.join(argv)}")
     options: dict[str, Any] = {"_in": stdin, "_timeout": timeout}
@@ -118,6 +123,8 @@ def run(
     )
     with _running_lock:
         _running[id(proc)] = proc
+    if stoppable and _stopping.is_set():  # terminate_all ran while this one started
+        _stop(proc)
     try:
         proc.wait()
     except sh.TimeoutException:
@@ -269,6 +276,41 @@ def _missing_ref(line: str, wanted: Sequence[str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One row of ``docker image ls``: a tag and the full ID it names."""
+
+    repository: str
+    tag: str
+    id: str
+    created: str  # "2026-11-24 00:08:40 +0000 UTC": sorts as time on one engine
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+def list_images(patterns: Sequence[str]) -> list[Listed]:
+    """Tagged images whose ref matches any of ``patterns`` (docker's globs), one call."""
+    if not patterns:
+        return []  # no filter would list every image
+    filters = [arg for pattern in patterns for arg in ("--filter", f"reference={pattern}")]
+    argv = ("docker", "image", "ls", "--no-trunc", "--format", "{{json .}}", *filters)
+    rows = [json.loads(line) for line in run(argv, timeout=QUICK_TIMEOUT).stdout.splitlines() if line.strip()]
+    return [
+        Listed(str(row["Repository"]), str(row["Tag"]), str(row["ID"]), str(row.get("CreatedAt", "")))
+        for row in rows
+        if row.get("Tag") not in (None, "<none>")
+    ]
+
+
+def images_with_label(key: str) -> list[Image]:
+    """Every local image carrying the label ``key`` (two calls: list, then inspect)."""
+    argv = ("docker", "image", "ls", "--quiet", "--no-trunc", "--filter", f"label={key}")
+    ids = run(argv, timeout=QUICK_TIMEOUT).stdout.split()
+    return list(inspect_images(ids).values())
+
+
 def image(ref: str) -> Image | None:
     return inspect_images([ref]).get(ref)
 
@@ -307,11 +349,11 @@ def pull(
     """``docker pull`` with retries of transient registry/network errors only."""
     for attempt in retrying(attempts, on_retry, settings.retry_wait):
         with attempt:
-            run(("docker", "pull", ref), on_line=on_line)
+            run(("docker", "pull", ref), on_line=on_line, stoppable=True)
 
 
 def push(ref: str, *, on_line: LineSink | None = None) -> None:
-    run(("docker", "push", ref), on_line=on_line)
+    run(("docker", "push", ref), on_line=on_line, stoppable=True)
 
 
 @cache
@@ -404,7 +446,7 @@ def build(
         )
         for attempt in retrying(attempts if pull else 1, on_retry, settings.retry_wait):
             with attempt:
-                run(argv, stdin=dockerfile_text, on_line=on_line)
+                run(argv, stdin=dockerfile_text, on_line=on_line, stoppable=True)
         return iidfile.read_text().strip()
 
 
@@ -413,25 +455,31 @@ def build(
 # --------------------------------------------------------------------------
 
 
-def probe_argv(image: str, argv: Sequence[str], name: str) -> tuple[str, ...]:
+def probe_argv(
+    image: str, argv: Sequence[str], name: str, labels: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
     entrypoint, *args = argv
+    label_args = [arg for key, value in (labels or {}).items() for arg in ("--label", f"{key}={value}")]
     return (
         "docker", "run", "--rm", "--init", "--network", "none", "--pull", "never",
-        "--name", name, "--entrypoint", entrypoint, image, *args,
+        "--name", name, *label_args, "--entrypoint", entrypoint, image, *args,
     )  # fmt: skip
 
 
-def run_probe(image: str, argv: Sequence[str], *, timeout: float) -> str:
+def run_probe(
+    image: str, argv: Sequence[str], *, timeout: float, labels: Mapping[str, str] | None = None
+) -> str:
     """Run ``argv`` in a throw-away container of ``image``; return its output.
 
     No network, no pull, an init process, a unique name. Past ``timeout`` the
     container is removed by name: killing the docker CLI alone leaves it running.
+    ``labels`` mark the container, so leftovers of a killed run can be found.
     """
     if not argv:
         raise ValueError("run_probe needs a command")
     name = f"claw-probe-{uuid.uuid4().hex[:16]}"
     try:
-        result = run(probe_argv(image, argv, name), timeout=timeout)
+        result = run(probe_argv(image, argv, name, labels), timeout=timeout, stoppable=True)
     except (DockerTimeout, Interrupted):
         remove_container(name)
         raise
@@ -441,6 +489,21 @@ def run_probe(image: str, argv: Sequence[str], *, timeout: float) -> str:
 def remove_container(name: str) -> None:
     """``docker rm -f``; a container that is already gone is fine."""
     run(("docker", "rm", "--force", name), ok_codes=(0, 1), timeout=QUICK_TIMEOUT)
+
+
+def containers_labelled(label: str) -> list[str]:
+    """Names of the containers (running or not) with ``label`` (``key=value``)."""
+    argv = ("docker", "container", "ls", "--all", "--filter", f"label={label}", "--format", "{{.Names}}")
+    return run(argv, timeout=QUICK_TIMEOUT).stdout.split()
+
+
+def container_image_ids() -> set[str]:
+    """Full IDs of the images every container (running or not) was created from."""
+    ids = run(("docker", "container", "ls", "--all", "--quiet", "--no-trunc"), timeout=QUICK_TIMEOUT)
+    if not ids.stdout.split():
+        return set()
+    argv = ("docker", "container", "inspect", "--format", "{{.Image}}", *ids.stdout.split())
+    return set(run(argv, ok_codes=(0, 1), timeout=QUICK_TIMEOUT).stdout.split())  # 1: one just went
 
 
 # --------------------------------------------------------------------------
@@ -483,4 +546,4 @@ def compose(
     """Run compose with flags both v1 and v2 understand (v1 exits 0 on unknown ones)."""
     cli = compose_cli()
     argv = (*cli.argv, "--ansi", "never", "--project-name", project, "--file", str(file), *args)
-    return run(argv, on_line=on_line)
+    return run(argv, on_line=on_line, stoppable=True)

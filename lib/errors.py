@@ -143,6 +143,10 @@ class PermanentError(DockerError):
     kind = "permanent error"
 
 
+class NotAttempted(ClawError):
+    """Registry work skipped because the registry refused an earlier request of this run."""
+
+
 class DockerTimeout(DockerError):
     """A docker command ran past claw's own time limit and was stopped."""
 

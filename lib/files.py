@@ -1,7 +1,8 @@
-"""Reading the operator's input files, with errors that name the file."""
+"""The operator's input files (errors name the file), and where claw keeps its logs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lib.errors import InputError
@@ -15,3 +16,9 @@ def read_input(path: Path, what: str) -> str:
         raise InputError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read {what}: {exc}") from None
+
+
+def state_dir() -> Path:
+    """Where claw keeps logs for the operator: ``$XDG_STATE_HOME/claw`` (``~/.local/state/claw``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "claw"

@@ -70,3 +70,13 @@ def _natural(tag: str) -> tuple[tuple[int, int | str], ...]:
     suffix = (match["pre"] or "") if match else tag
     rest = tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.-]", suffix) if p)
     return (*core, (2, "") if not suffix else (1, ""), *rest)
+
+
+def is_versioned(tag: str) -> bool:
+    """A tag that names one version of a runner: ``v<version>`` or ``built-...``."""
+    return is_version_tag(tag) or tag.startswith(FALLBACK_PREFIX)
+
+
+def sort_key(tag: str) -> tuple[tuple[int, int | str], ...]:
+    """Orders version tags as versions (``v0.10.0`` after ``v0.9.9``)."""
+    return _natural(tag)

@@ -1,0 +1,84 @@
+"""Host-level locks: refreshes of one runner alias are serialised on the host.
+
+A lock is an ``flock`` on a file in a directory every user of this host can
+reach (``$TMPDIR/claw-locks``, sticky like ``/tmp``), one file per Docker
+endpoint and alias: two engines never block each other. The kernel releases
+the lock when the process dies, so a killed ``claw pull`` never leaves a stale
+lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lib.errors import ClawError, Interrupted
+
+POLL = 0.2  # seconds between attempts while another process holds the lock
+
+
+def directory() -> Path:
+    return Path(tempfile.gettempdir()) / "claw-locks"
+
+
+def endpoint() -> str:
+    """The Docker endpoint this process talks to, as the environment names it."""
+    return os.environ.get("DOCKER_HOST") or f"context:{os.environ.get('DOCKER_CONTEXT') or 'default'}"
+
+
+def path_for(name: str) -> Path:
+    key = hashlib.sha256(f"{endpoint()}\0{name}".encode()).hexdigest()[:16]
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:64]
+    return directory() / f"{safe}-{key}.lock"
+
+
+@contextlib.contextmanager
+def hold(
+    name: str,
+    *,
+    on_wait: Callable[[], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[None]:
+    """Hold the host lock ``name``; call ``on_wait`` once if someone else has it.
+
+    Waiting polls, so a cancelled run (``cancel`` set) stops waiting at once.
+    """
+    path = path_for(name)
+    handle = _open(path)
+    try:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                if cancel is not None and cancel.wait(POLL):
+                    raise Interrupted() from None
+                if cancel is None:
+                    time.sleep(POLL)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+def _open(path: Path) -> int:
+    try:
+        with contextlib.suppress(FileExistsError):
+            path.parent.mkdir()
+            os.chmod(path.parent, 0o1777)  # noqa: S103 - shared like /tmp: one lock for every user
+        handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise ClawError(f"cannot create the lock file {path}: {exc.strerror}") from None
+    with contextlib.suppress(PermissionError):
+        os.fchmod(handle, 0o666)  # any user of this host may take the same lock
+    return handle

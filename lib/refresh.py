@@ -1,0 +1,336 @@
+"""Refreshing one runner base: a transaction (SPEC §3.1).
+
+Nothing an operator can see changes until the new image has been built,
+inspected and has reported its version: only then is it tagged
+``<alias>:<version>`` and ``<alias>:latest``. The temporary tag is always
+removed; a failure at any step leaves the alias exactly as it was.
+Refreshes of one alias are serialised on the host (``lib.locks``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import shlex
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from lib import docker, locks, versions
+from lib.classify import Breaker
+from lib.errors import ClawError, DockerError, DockerTimeout, Interrupted, NotAttempted, RegistryBlocked
+from lib.events import Events
+from lib.files import state_dir
+from lib.runners import Runner
+
+PROBE_LABEL = "claw.probe"  # on probe containers: the alias, so leftovers can be found
+SERVICE_RUNNER_LABEL = "claw.runner.image-id"  # on service images (claw build)
+
+
+class RefreshFailed(ClawError):
+    """A step of the transaction failed; the message is the reason shown to the operator."""
+
+
+@dataclass(frozen=True)
+class Options:
+    retries: int = 3
+    keep: int = 3
+    cancel: threading.Event = field(default_factory=threading.Event)
+    breaker: Breaker = field(default_factory=Breaker)
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise Interrupted()
+        self.breaker.check()
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What ``<alias>:latest`` is."""
+
+    image_id: str
+    version: str | None  # its version tag; None when built by hand (needs a refresh)
+
+
+class Unknown:
+    """The alias could not be read (say, the engine went away)."""
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    runner: Runner
+    status: str  # installed | rebuilt | failed | not-attempted
+    previous: Installed | Unknown | None = None
+    version: str | None = None
+    image_id: str | None = None
+    reason: str | None = None
+    hint: str | None = None
+    log: Path | None = None
+    removed: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "not-attempted")
+
+    def line(self) -> str:
+        return f"{self.runner.alias}: {self._says()}"
+
+    def _says(self) -> str:
+        before = self.previous
+        if self.status == "not-attempted":
+            return f"{self.reason}; {self._kept()}"
+        if self.status == "failed":
+            return f"refresh failed: {self.reason}; {self._kept()}"
+        assert not isinstance(before, Unknown)  # only failures lack a previous state
+        if self.status == "rebuilt" and before is not None:
+            return (
+                f"rebuilt {self.version} (same version; image {short(self.image_id)}, "
+                f"was {short(before.image_id)})"
+            )
+        if before is None:
+            return f"installed {self.version}"
+        was = before.version or f"an untagged {self.runner.latest}, image {short(before.image_id)}"
+        return f"installed {self.version} (was {was})"
+
+    def _kept(self) -> str:
+        before = self.previous
+        if isinstance(before, Unknown):
+            return f"{self.runner.alias} left as it was"
+        if before is None:
+            return f"{self.runner.alias} is not installed"
+        if before.version is None:
+            return f"kept {self.runner.latest} (image {short(before.image_id)})"
+        return f"kept {self.runner.alias}:{before.version}"
+
+
+def short(image_id: str | None) -> str:
+    return (image_id or "").split(":", 1)[-1][:12]
+
+
+def current(runner: Runner) -> Installed | None:
+    found = docker.image(runner.latest)
+    if found is None:
+        return None
+    return Installed(found.id, versions.resolve(runner.alias, found.repo_tags))
+
+
+def refresh(runner: Runner, options: Options, events: Events) -> Outcome:
+    """Refresh one runner base. Failures become an Outcome; Ctrl-C raises Interrupted."""
+    alias = runner.alias
+
+    def waiting() -> None:
+        events.progress(alias, "waiting: another claw pull is refreshing this runner")
+
+    with locks.hold(f"runner-{alias}", on_wait=waiting, cancel=options.cancel), _Log(alias) as log:
+        previous: Installed | Unknown | None = UNKNOWN
+        try:
+            _clean_leftovers(alias)
+            previous = current(runner)
+            options.check()
+            image_id, version = _install(runner, options, events, log)
+        except NotAttempted as exc:
+            return Outcome(runner, "not-attempted", previous, reason=exc.message)
+        except RegistryBlocked as exc:
+            options.breaker.trip(exc)
+            return _failed(runner, previous, f"build: {exc.reason}", log, exc.hint)
+        except DockerError as exc:
+            return _failed(runner, previous, exc.reason, log, exc.hint)
+        except RefreshFailed as exc:
+            return _failed(runner, previous, exc.message, log, exc.hint)
+        log.discard()
+    status = "rebuilt" if isinstance(previous, Installed) and previous.version == version else "installed"
+    removed = _prune(runner, options.keep, image_id, events)
+    return Outcome(runner, status, previous, version, image_id, removed=removed)
+
+
+def _failed(
+    runner: Runner, previous: Installed | Unknown | None, reason: str, log: _Log, hint: str | None
+) -> Outcome:
+    return Outcome(runner, "failed", previous, reason=reason, hint=hint, log=log.path if log.kept else None)
+
+
+def temporary_tag(alias: str) -> str:
+    return f"{alias}:{versions.TEMPORARY_PREFIX}{os.getpid()}-{time.time_ns()}"
+
+
+def base_labels(runner: Runner, when: datetime.datetime | None = None) -> dict[str, str]:
+    """The runner base's own labels (``claw.base.*``: never the services' ``claw.runner.*``)."""
+    moment = (when or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
+    return {
+        "claw.base.driver": runner.driver,
+        "claw.base.recipe-sha": runner.recipe_sha,
+        "claw.base.refreshed-at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _clean_leftovers(alias: str) -> None:
+    """Probe containers and temporary tags of refreshes that were killed.
+
+    Called with the alias's lock held: no other refresh of it is running."""
+    for name in docker.containers_labelled(f"{PROBE_LABEL}={alias}"):
+        docker.remove_container(name)
+    for listed in docker.list_images([f"{alias}:{versions.TEMPORARY_PREFIX}*"]):
+        docker.remove_image(listed.ref)
+
+
+def _install(runner: Runner, options: Options, events: Events, log: _Log) -> tuple[str, str]:
+    alias, temporary = runner.alias, temporary_tag(runner.alias)
+
+    def sink(line: str) -> None:
+        log.write(line)
+        events.output(alias, line)
+
+    def retrying(error: DockerError, attempt: int, wait: float) -> None:
+        events.warn(f"{alias}: {error.reason}; retrying in {wait:.0f}s (attempt {attempt + 1})")
+
+    try:
+        events.progress(alias, f"building from {runner.recipe_path.name} (--pull --no-cache)")
+        with _step("build"), tempfile.TemporaryDirectory(prefix="claw-context-") as context:
+            docker.build(
+                Path(context),
+                tag=temporary,
+                dockerfile_text=runner.recipe,
+                labels=base_labels(runner),
+                pull=True,
+                no_cache=True,
+                on_line=sink,
+                attempts=options.retries,
+                on_retry=retrying,
+            )
+        options.check()
+        with _step("inspect"):
+            built = docker.image(temporary)
+        if built is None:
+            raise RefreshFailed(f"inspect: {temporary} vanished right after the build")
+        version = _version(runner, built.id, events, log)
+        options.check()
+        _publish(alias, built.id, version)
+        return built.id, version
+    finally:
+        with contextlib.suppress(DockerError):
+            docker.remove_image(temporary)
+
+
+def _version(runner: Runner, image_id: str, events: Events, log: _Log) -> str:
+    """The version tag from the probe, or the fallback tag ``built-<date>-<id12>``."""
+    if not runner.probe:
+        return versions.fallback_tag(image_id)
+    command = shlex.join(runner.probe)
+    events.progress(runner.alias, f"probing the version: {command}")
+    try:
+        output = docker.run_probe(
+            image_id, runner.probe, timeout=runner.probe_timeout, labels={PROBE_LABEL: runner.alias}
+        )
+    except DockerTimeout:
+        raise RefreshFailed(f"probe `{command}` did not finish within {runner.probe_timeout:g}s") from None
+    except DockerError as exc:
+        log.write(exc.stdout + exc.stderr)
+        raise RefreshFailed(f"probe `{command}` failed (exit {exc.returncode}): {exc.reason}") from None
+    log.write(output)
+    tag = versions.version_tag(output)
+    if tag is None:
+        tag = versions.fallback_tag(image_id)
+        events.warn(f"{runner.alias}: probe `{command}` printed no version; tagged {tag}")
+    return tag
+
+
+def _publish(alias: str, image_id: str, version: str) -> None:
+    """Tag the version, then latest; if latest fails, put the version tag back."""
+    version_ref = f"{alias}:{version}"
+    with _step(f"tag {version_ref}"):
+        held = docker.image_id(version_ref)  # a rebuild of the same version moves this tag
+        docker.tag(image_id, version_ref)
+    try:
+        with _step(f"tag {alias}:latest"):
+            docker.tag(image_id, f"{alias}:latest")
+    except BaseException:  # Ctrl-C too: put the version tag back as it was
+        with contextlib.suppress(DockerError):
+            if held is not None:
+                docker.tag(held, version_ref)
+            else:
+                docker.remove_image(version_ref)
+        raise
+
+
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Docker failures of one step become the reason shown to the operator."""
+    try:
+        yield
+    except RegistryBlocked:
+        raise  # the run's circuit breaker needs it
+    except DockerTimeout as exc:
+        raise RefreshFailed(f"{name}: did not finish within {exc.seconds:g}s") from None
+    except DockerError as exc:
+        raise RefreshFailed(f"{name}: {exc.reason}", hint=exc.hint) from None
+
+
+def _prune(runner: Runner, keep: int, latest_id: str, events: Events) -> tuple[str, ...]:
+    """Remove versioned tags beyond the newest ``keep``, unless still in use."""
+    tagged = [x for x in docker.list_images([runner.alias]) if versions.is_versioned(x.tag)]
+    tagged.sort(key=lambda x: (x.created, versions.sort_key(x.tag)), reverse=True)
+    surplus = [x for x in tagged[keep:] if x.id != latest_id]
+    if not surplus:
+        return ()
+    in_use = docker.container_image_ids()
+    in_use.update(i.labels[SERVICE_RUNNER_LABEL] for i in docker.images_with_label(SERVICE_RUNNER_LABEL))
+    removed = []
+    for listed in surplus:
+        if listed.id in in_use:
+            events.progress(runner.alias, f"keeping {listed.ref}: a service image or a container uses it")
+            continue
+        try:
+            docker.remove_image(listed.ref)
+        except DockerError as exc:
+            events.warn(f"{runner.alias}: could not remove {listed.ref}: {exc.reason}")
+            continue
+        events.progress(runner.alias, f"removed {listed.ref} (keeping the newest {keep} versions)")
+        removed.append(listed.ref)
+    return tuple(removed)
+
+
+class _Log:
+    """The full output of one refresh, kept for the operator when it fails."""
+
+    def __init__(self, alias: str) -> None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+        self.path = state_dir() / "logs" / f"refresh-{alias}-{stamp}-{os.getpid()}.log"
+        self._lock = threading.Lock()
+        self._handle: IO[str] | None = None
+
+    def __enter__(self) -> _Log:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("w", encoding="utf-8")
+        except OSError:
+            self._handle = None  # no log beats no refresh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+
+    @property
+    def kept(self) -> bool:
+        return self._handle is not None
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            if self._handle is not None and text:
+                self._handle.write(text if text.endswith("\n") else text + "\n")
+
+    def discard(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+                self.path.unlink(missing_ok=True)

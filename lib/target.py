@@ -1,0 +1,41 @@
+"""What a verb works on: a pod file, a Clawfile, or nothing (bare).
+
+``-f POD`` names a pod. A positional target is a pod when it ends in ``.yml`` or
+``.yaml``, a directory holding ``Clawfile``, or else a Clawfile. With neither,
+``claw-pod.yml`` (then ``claw-pod.yaml``) in the current directory is the pod;
+without one the invocation is bare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lib import pod
+from lib.errors import InputError
+
+POD, CLAWFILE, BARE = "pod", "clawfile", "bare"
+
+
+@dataclass(frozen=True)
+class Target:
+    mode: str  # pod | clawfile | bare
+    path: Path | None = None  # as the operator gave it (or as auto-resolved)
+
+
+def resolve(positional: str | None, pod_file: str | None, cwd: Path) -> Target:
+    if pod_file:
+        return Target(POD, Path(pod_file))
+    if positional:
+        path = Path(positional)
+        if path.is_dir():
+            if not (path / "Clawfile").is_file():
+                raise InputError(f"{positional}: no Clawfile in this directory")
+            return Target(CLAWFILE, path / "Clawfile")
+        if path.suffix in (".yml", ".yaml"):
+            return Target(POD, path)
+        return Target(CLAWFILE, path)
+    found = pod.find(cwd)
+    if found is None:
+        return Target(BARE)
+    return Target(POD, found.relative_to(cwd) if found.is_relative_to(cwd) else found)

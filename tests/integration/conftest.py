@@ -1,0 +1,146 @@
+"""The lab for `claw` verbs on the private engine: a runner with its own alias,
+an "upstream" runtime in the private registry, a config file, and the CLI.
+
+Every test gets fresh names, so tests never see each other's images.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.harness import shim, upstream
+from tests.harness.engine import Engine
+
+ROOT = Path(__file__).resolve().parents[2]
+_numbers = itertools.count(1)
+
+
+def version_script(version: str) -> str:
+    return f"#!/bin/sh\necho 'OpenClaw {version} (3f2a9c1)'\n"
+
+
+@dataclass
+class Lab:
+    engine: Engine
+    dir: Path
+    alias: str
+    runtime: str  # upstream repository name in the private registry
+    registry: str  # host:port the recipe pulls from (the registry, or a proxy in front of it)
+    env: dict[str, str] = field(default_factory=dict)
+    probe_timeout: int = 30
+    keep: int = 3
+    extra_config: str = ""
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "claw.toml"
+
+    @property
+    def recipe(self) -> Path:
+        return self.dir / "openclaw.Dockerfile"
+
+    @property
+    def clawfile(self) -> Path:
+        return self.dir / "Clawfile"
+
+    def release(self, version: str | None = None, *, script: str | None = None) -> str:
+        """Publish a new upstream runtime whose `openclaw --version` prints ``version``."""
+        text = script if script is not None else version_script(version or "0.0.0")
+        return upstream.publish(self.engine, self.runtime, "latest", {"usr/local/bin/openclaw": text})
+
+    def write(self, recipe_extra: str = "") -> None:
+        self.recipe.write_text(f"FROM {self.registry}/upstream/{self.runtime}:latest\n{recipe_extra}")
+        self.config.write_text(
+            f'[runners.openclaw]\nalias = "{self.alias}"\nrecipe = "{self.recipe.name}"\n'
+            f"probe_timeout = {self.probe_timeout}\n\n[pull]\nkeep = {self.keep}\n{self.extra_config}"
+        )
+        self.clawfile.write_text(f"FROM {self.alias}\nCLAW_TYPE openclaw\n")
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ, **self.engine.env, **self.env,
+            "CLAW_CONFIG": str(self.config), "XDG_STATE_HOME": str(self.dir / "state"),
+        }  # fmt: skip
+
+    def claw(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "claw.py"), *args],
+            cwd=self.dir, env=self.environment(), capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+
+    def spawn(self, *args: str, name: str) -> Running:
+        """Start claw in the background; its output goes to files under the lab."""
+        out, err = self.dir / f"{name}.out", self.dir / f"{name}.err"
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, str(ROOT / "claw.py"), *args],
+                cwd=self.dir, env=self.environment(), stdout=stdout, stderr=stderr, text=True,
+            )  # fmt: skip
+        return Running(process, out, err)
+
+    def docker(self, *argv: str) -> str:
+        return upstream.docker(self.engine, *argv)
+
+    def tags(self, repository: str | None = None) -> dict[str, str]:
+        """tag -> full image ID, for every tag of the alias (or ``repository``)."""
+        out = self.docker(
+            "image", "ls", "--no-trunc", "--format", "{{.Tag}} {{.ID}}", repository or self.alias
+        )
+        return dict(line.split() for line in out.splitlines() if line.strip())
+
+    def labels(self, ref: str) -> dict[str, str]:
+        return json.loads(self.docker("image", "inspect", "--format", "{{json .Config.Labels}}", ref)) or {}
+
+    def exists(self, ref: str) -> bool:
+        try:
+            self.docker("image", "inspect", ref)
+        except RuntimeError:
+            return False
+        return True
+
+    def probe_containers(self) -> list[str]:
+        return self.docker("container", "ls", "--all", "--filter", f"label=claw.probe={self.alias}",
+                           "--format", "{{.Names}}").split()  # fmt: skip
+
+    def with_shim(self, **settings: str) -> None:
+        """Route claw's docker calls through the recording/fault shim."""
+        directory = shim.install(self.dir / "shim")
+        self.env["PATH"] = f"{directory}{os.pathsep}{os.environ['PATH']}"
+        self.env["CLAW_SHIM_LOG"] = str(self.dir / "docker-calls.log")
+        self.env.update(settings)
+
+    def calls(self) -> list[str]:
+        log = self.dir / "docker-calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    out: Path
+    err: Path
+
+    def wait(self) -> int:
+        return self.process.wait(timeout=300)
+
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+
+@pytest.fixture
+def lab(engine: Engine, tmp_path: Path) -> Lab:
+    n = next(_numbers)
+    made = Lab(engine, tmp_path, alias=f"openclaw-t{n}", runtime=f"runtime-t{n}", registry=engine.registry)
+    made.write()
+    return made

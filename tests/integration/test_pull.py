@@ -1,0 +1,417 @@
+"""`claw pull` on the private engine and registry: the refresh transaction and every mode.
+
+Each test asserts the docker state afterwards through the harness's own docker
+calls, never through the code under test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lib import locks
+from tests.harness import flaky, upstream
+from tests.integration.conftest import Lab
+
+pytestmark = pytest.mark.integration
+
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def refresh_tags(lab: Lab) -> list[str]:
+    return [tag for tag in lab.tags() if tag.startswith("claw-refresh-")]
+
+
+def installed(lab: Lab, version: str) -> str:
+    """Refresh to ``version``; return the image ID of <alias>:latest."""
+    lab.release(version)
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    return lab.tags()["latest"]
+
+
+# --------------------------------------------------------------------------
+# The transaction
+# --------------------------------------------------------------------------
+
+
+def test_first_refresh_installs_latest_and_the_version_tag(lab: Lab) -> None:
+    lab.release("2026.5.22")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{lab.alias}: installed v2026.5.22"]
+    tags = lab.tags()
+    assert set(tags) == {"latest", "v2026.5.22"}
+    assert tags["latest"] == tags["v2026.5.22"]
+    labels = lab.labels(f"{lab.alias}:latest")
+    assert labels["claw.base.driver"] == "openclaw"
+    assert labels["claw.base.recipe-sha"] == "sha256:" + hashlib.sha256(lab.recipe.read_bytes()).hexdigest()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["claw.base.refreshed-at"])
+    assert not lab.probe_containers()
+
+
+def test_new_upstream_release_is_installed_and_the_old_tag_kept(lab: Lab) -> None:
+    old = installed(lab, "0.5.0")
+    lab.release("0.5.2")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{lab.alias}: installed v0.5.2 (was v0.5.0)"
+    tags = lab.tags()
+    assert tags["v0.5.0"] == old
+    assert tags["latest"] == tags["v0.5.2"] != old
+    assert not refresh_tags(lab)
+
+
+def test_same_version_is_a_rebuild_with_both_image_ids(lab: Lab) -> None:
+    old = installed(lab, "0.5.2")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    new = lab.tags()["latest"]
+    assert new != old
+    assert result.stdout.strip() == (
+        f"{lab.alias}: rebuilt v0.5.2 (same version; image {new[7:19]}, was {old[7:19]})"
+    )
+    assert lab.tags()["v0.5.2"] == new
+
+
+def assert_untouched(lab: Lab, before: dict[str, str], result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert lab.tags() == before
+    assert not refresh_tags(lab)
+    assert not lab.probe_containers()
+    assert f"{lab.alias}: refresh failed: " in result.stdout
+    assert result.stdout.rstrip().endswith(f"; kept {lab.alias}:v0.5.0")
+
+
+def test_failing_build_leaves_the_alias_as_it_was(lab: Lab) -> None:
+    installed(lab, "0.5.0")
+    before = lab.tags()
+    lab.release("0.6.0")
+    lab.write(recipe_extra="RUN exit 3\n")
+    result = lab.claw("pull", "Clawfile")
+    assert_untouched(lab, before, result)
+    assert "build: The command '/bin/sh -c exit 3' returned a non-zero code: 3" in result.stdout
+    log = re.search(r"full log in (\S+)", result.stderr)
+    assert log is not None
+    assert "exit 3" in Path(log[1]).read_text()
+
+
+def test_probe_exiting_non_zero_fails_the_refresh(lab: Lab) -> None:
+    installed(lab, "0.5.0")
+    before = lab.tags()
+    lab.release(script="#!/bin/sh\necho 'cannot start' >&2\nexit 4\n")
+    result = lab.claw("pull", "Clawfile")
+    assert_untouched(lab, before, result)
+    assert "probe `openclaw --version` failed (exit 4): cannot start" in result.stdout
+
+
+def test_probe_that_hangs_is_stopped_and_its_container_removed(lab: Lab) -> None:
+    installed(lab, "0.5.0")
+    before = lab.tags()
+    lab.probe_timeout = 2
+    lab.write()
+    lab.release(script="#!/bin/sh\nsleep 300\n")
+    started = time.monotonic()
+    result = lab.claw("pull", "Clawfile")
+    assert time.monotonic() - started < 60
+    assert_untouched(lab, before, result)
+    assert "probe `openclaw --version` did not finish within 2s" in result.stdout
+
+
+@pytest.mark.parametrize("which", ["version", "latest"])
+def test_tag_failure_leaves_the_alias_as_it_was(lab: Lab, which: str) -> None:
+    installed(lab, "0.5.0")
+    before = lab.tags()
+    lab.release("0.6.0")
+    target = f"{lab.alias}:v0.6.0" if which == "version" else f"{lab.alias}:latest"
+    lab.with_shim(
+        CLAW_SHIM_FAIL=f"image tag * {target}", CLAW_SHIM_MESSAGE="Error response from daemon: boom"
+    )
+    result = lab.claw("pull", "Clawfile")
+    assert_untouched(lab, before, result)
+    assert f"tag {target}: Error response from daemon: boom" in result.stdout
+    assert any(call.startswith("image tag ") and call.endswith(target) for call in lab.calls())
+
+
+def test_failed_latest_tag_puts_a_moved_version_tag_back(lab: Lab) -> None:
+    installed(lab, "0.5.0")
+    before = lab.tags()  # rebuilding v0.5.0 moves that tag first; it must move back
+    lab.with_shim(CLAW_SHIM_FAIL=f"image tag * {lab.alias}:latest")
+    result = lab.claw("pull", "Clawfile")
+    assert_untouched(lab, before, result)
+
+
+HOSTILE = [
+    ("v1.2.3+build.7; rm -rf / $(reboot)\n", "v1.2.3-build.7"),
+    ('"; docker rm -f everything\nversion 2026.5.22`id`\n', "v2026.5.22"),
+    ("\x1b[31mOpenClaw\x1b[0m 0.9.1-rc.1\n\x00", "v0.9.1-rc.1"),
+    ("no version here, only words and 7\n", None),
+    ("9" * 200 + ".1\n", None),
+]
+
+
+@pytest.mark.parametrize(("output", "expected"), HOSTILE)
+def test_hostile_probe_output_gives_a_clean_tag_or_the_fallback(
+    lab: Lab, output: str, expected: str | None
+) -> None:
+    body = "".join(f"\\{ord(c):03o}" for c in output)
+    lab.release(script=f"#!/bin/sh\nprintf '{body}'\n")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    tags = set(lab.tags()) - {"latest"}
+    assert len(tags) == 1
+    (tag,) = tags
+    assert TAG.match(tag)
+    if expected is None:
+        image_id = lab.tags()["latest"]
+        assert re.fullmatch(rf"built-\d{{8}}-{image_id[7:19]}", tag)
+        assert "printed no version" in result.stderr
+    else:
+        assert tag == expected
+    assert result.stdout.strip() == f"{lab.alias}: installed {tag}"
+
+
+def test_runner_without_probe_gets_the_fallback_tag(lab: Lab) -> None:
+    lab.config.write_text(lab.config.read_text().replace("probe_timeout", "probe = []\nprobe_timeout"))
+    lab.release("1.0.0")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    (tag,) = set(lab.tags()) - {"latest"}
+    assert re.fullmatch(r"built-\d{8}-[0-9a-f]{12}", tag)
+    assert "printed no version" not in result.stderr
+
+
+def test_leftovers_of_a_killed_run_are_removed_by_the_next_pull(lab: Lab) -> None:
+    installed(lab, "0.5.0")
+    stale = f"{lab.alias}:claw-refresh-999999-1"
+    lab.docker("image", "tag", f"{lab.alias}:latest", stale)
+    lab.docker("run", "-d", "--name", f"claw-probe-{lab.alias}-stale", "--label", f"claw.probe={lab.alias}",
+               f"{lab.alias}:latest", "sleep", "300")  # fmt: skip
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    assert not refresh_tags(lab)
+    assert not lab.probe_containers()
+
+
+def test_keep_prunes_old_versions_but_never_one_in_use(lab: Lab) -> None:
+    lab.keep = 2
+    lab.write()
+    first = installed(lab, "1.0.0")
+    # a service image built against v1.0.0 still names it: it must survive
+    service = f"claw-local/{lab.alias}-svc:latest"
+    lab.docker("image", "tag", f"{lab.alias}:v1.0.0", "tmp-base:1")
+    upstream.docker(lab.engine, "build", "-q", "-t", service, "--label", f"claw.runner.image-id={first}", "-",
+                    stdin=b"FROM tmp-base:1\n")  # fmt: skip
+    installed(lab, "2.0.0")
+    installed(lab, "3.0.0")
+    lab.release("4.0.0")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    tags = lab.tags()
+    assert set(tags) == {"latest", "v4.0.0", "v3.0.0", "v1.0.0"}
+    assert f"removed {lab.alias}:v2.0.0" in result.stderr
+
+
+# --------------------------------------------------------------------------
+# Modes
+# --------------------------------------------------------------------------
+
+
+def publish_infra(lab: Lab) -> dict[str, str]:
+    """Every infra component as a tiny image in the registry; the config points at them."""
+    refs = {}
+    for name in ("cllama", "cllama-policy", "clawdash", "claw-api", "claw-wall"):
+        refs[name] = upstream.publish(lab.engine, f"{lab.runtime}-{name}", "v1")
+    lab.extra_config = "\n[infra]\n" + "".join(f'{k} = "{v}"\n' for k, v in refs.items())
+    lab.write()
+    return refs
+
+
+def test_pod_mode_pulls_only_what_the_pod_uses(lab: Lab) -> None:
+    infra = publish_infra(lab)
+    lab.release("1.0.0")
+    web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1")
+    shadow = upstream.publish(lab.engine, f"{lab.runtime}-shadow", "1")  # named by a build: service
+    (lab.dir / "plain").mkdir()
+    (lab.dir / "plain" / "Dockerfile").write_text("FROM busybox\n")
+    (lab.dir / "claw-pod.yml").write_text(f"""\
+x-claw: {{pod: lab}}
+services:
+  agent:
+    build: .
+    x-claw: {{cllama: openai}}
+  web:
+    image: {web}
+  plain:
+    build: plain
+    image: {shadow}
+""")
+    result = lab.claw("pull")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"cllama: pulled {infra['cllama']}",
+        f"web: pulled {web}",
+        f"{lab.alias}: installed v1.0.0",
+    ]
+    assert lab.exists(infra["cllama"])
+    assert lab.exists(web)
+    assert not lab.exists(shadow)
+    assert not any(lab.exists(ref) for name, ref in infra.items() if name != "cllama")
+    again = lab.claw("pull", "-f", "claw-pod.yml", "--no-runners")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0] == f"cllama: present {infra['cllama']}"
+    assert set(lab.tags()) == {"latest", "v1.0.0"}
+
+
+def test_clawfile_directory_refreshes_that_runner(lab: Lab) -> None:
+    lab.release("1.0.0")
+    result = lab.claw("pull", ".")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{lab.alias}: installed v1.0.0"
+
+
+def test_bare_mode_refreshes_the_aliases_present_and_pulls_all_infra(lab: Lab) -> None:
+    infra = publish_infra(lab)
+    lab.clawfile.unlink()
+    nothing = lab.claw("pull", "--no-runners")
+    assert nothing.returncode == 0, nothing.stderr
+    assert all(lab.exists(ref) for ref in infra.values())
+    assert not lab.tags()
+    lab.release("1.0.0")
+    no_alias = lab.claw("pull")
+    assert no_alias.returncode == 0, no_alias.stderr
+    assert lab.alias not in no_alias.stdout
+    assert not lab.tags()
+    lab.docker("image", "tag", infra["cllama"], f"{lab.alias}:latest")  # built by hand: no version tag
+    result = lab.claw("pull")
+    assert result.returncode == 0, result.stderr
+    assert f"{lab.alias}: installed v1.0.0 (was an untagged {lab.alias}:latest, image " in result.stdout
+    assert set(lab.tags()) == {"latest", "v1.0.0"}
+
+
+def test_no_runners_never_builds(lab: Lab) -> None:
+    lab.release("1.0.0")
+    lab.with_shim()
+    result = lab.claw("pull", "Clawfile", "--no-runners")
+    assert result.returncode == 0, result.stderr
+    assert not lab.tags()
+    assert not any(call.startswith("build") for call in lab.calls())
+
+
+def test_dry_run_changes_nothing_and_json_reports_each_action(lab: Lab) -> None:
+    lab.release("1.0.0")
+    lab.with_shim()
+    dry = lab.claw("pull", "Clawfile", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{lab.alias}: would refresh from openclaw.Dockerfile" in dry.stdout
+    assert not lab.tags()
+    assert not any(call.split()[0] in ("build", "pull", "tag", "run") for call in lab.calls())
+    done = lab.claw("pull", "Clawfile", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is True
+    assert report["mode"] == "clawfile"
+    (action,) = report["actions"]
+    assert action["status"] == "installed"
+    assert action["version"] == "v1.0.0"
+    assert action["image_id"] == lab.tags()["latest"]
+
+
+def test_two_concurrent_pulls_of_one_alias_both_succeed(lab: Lab) -> None:
+    installed(lab, "1.0.0")
+    lab.release("1.1.0")
+    with locks.hold(f"runner-{lab.alias}"):  # both must wait, and say so
+        runs = [lab.spawn("pull", "Clawfile", name=f"run{i}") for i in range(2)]
+        deadline = time.monotonic() + 60
+        while not all("waiting: another claw pull" in run.stderr() for run in runs):
+            assert time.monotonic() < deadline, [run.stderr() for run in runs]
+            time.sleep(0.1)
+    codes = [run.wait() for run in runs]
+    assert codes == [0, 0], [run.stderr() for run in runs]
+    lines = sorted(run.stdout().strip() for run in runs)
+    assert lines[0] == f"{lab.alias}: installed v1.1.0 (was v1.0.0)"
+    assert lines[1].startswith(f"{lab.alias}: rebuilt v1.1.0 (same version; ")
+    tags = lab.tags()
+    assert set(tags) == {"latest", "v1.1.0", "v1.0.0"}
+    assert tags["latest"] == tags["v1.1.0"]
+    assert not refresh_tags(lab)
+
+
+# --------------------------------------------------------------------------
+# The registry going wrong (a flaky proxy in front of it)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxied(lab: Lab) -> Iterator[Callable[[list[str]], flaky.Flaky]]:
+    """Start a flaky proxy with a fault plan; the lab's recipe pulls through it."""
+    started: list[flaky.Flaky] = []
+
+    def start(faults: list[str]) -> flaky.Flaky:
+        proxy = flaky.start(lab.engine.nsenter(), lab.engine.registry, faults, lab.dir)
+        started.append(proxy)
+        lab.registry = proxy.address
+        lab.write()
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def test_transient_registry_errors_are_retried_to_success(
+    lab: Lab, proxied: Callable[[list[str]], flaky.Flaky]
+) -> None:
+    lab.release("1.0.0")
+    proxy = proxied(["503", "503", "reset"])  # attempt 1: HEAD and GET 503; attempt 2: reset
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{lab.alias}: installed v1.0.0"
+    assert result.stderr.count("retrying in") == 2
+    assert "503 Service Unavailable" in result.stderr
+    faults = [line.split()[-1] for line in proxy.requests() if "/manifests/" in line]
+    assert faults[:3] == ["503", "503", "reset"]
+    assert faults[3:]
+    assert set(faults[3:]) == {"ok"}
+
+
+def test_manifest_unknown_fails_at_once(lab: Lab, proxied: Callable[[list[str]], flaky.Flaky]) -> None:
+    proxied([])
+    lab.recipe.write_text(f"FROM {lab.registry}/upstream/{lab.runtime}-missing:latest\n")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 1
+    assert "manifest unknown" in result.stdout
+    assert "retrying" not in result.stderr
+    assert not lab.tags()
+
+
+def test_rate_limit_stops_the_remaining_registry_work(
+    lab: Lab, proxied: Callable[[list[str]], flaky.Flaky]
+) -> None:
+    proxy = proxied(["429", "429"])
+    web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1").replace(lab.engine.registry, proxy.address)
+    lab.release("1.0.0")
+    lab.extra_config = "\n[infra]\n" + f'cllama = "{proxy.address}/upstream/{lab.runtime}-web:1"\n'
+    lab.write()
+    lab.config.write_text(lab.config.read_text().replace("[pull]\n", "[pull]\njobs = 1\n"))
+    (lab.dir / "claw-pod.yml").write_text(
+        f"services:\n  agent:\n    build: .\n    x-claw: {{cllama: openai}}\n  web:\n    image: {web}\n"
+    )
+    result = lab.claw("pull")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("cllama: pull failed: ")
+    assert "toomanyrequests" in lines[0]
+    assert lines[1].startswith("web: not attempted: the registry refused an earlier request")
+    assert lines[2].startswith(f"{lab.alias}: not attempted: the registry refused an earlier request")
+    assert lines[2].endswith(f"; {lab.alias} is not installed")
+    assert "hint: log in to the registry with `docker login`" in result.stderr
+    assert "retrying" not in result.stderr
+    assert not lab.tags()
