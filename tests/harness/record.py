@@ -33,6 +33,17 @@ def main() -> None:
         subprocess.run(
             ["docker", "tag", "claw-fixture/two:2", "claw-fixture/two:latest"], env=env, check=True
         )
+        for tag in (
+            "claw-fixture/two:v1.2.0",
+            "claw-fixture/two:claw-refresh-77-1",
+            "claw-fixture/one:built-x",
+        ):
+            subprocess.run(["docker", "tag", "claw-fixture/two:2", tag], env=env, check=True)
+        subprocess.run(
+            ["docker", "create", "--name", "claw-probe-fixture", "--label", "claw.probe=claw-fixture/two",
+             "claw-fixture/two:2", "true"],
+            env=env, check=True, capture_output=True,
+        )  # fmt: skip
         recordings = {
             "inspect-two-found-one-missing": capture(
                 env,
@@ -48,6 +59,28 @@ def main() -> None:
                 env, "image", "inspect", "--format", "{{json .}}", "nope", "nope:1"
             ),
             "version": capture(env, "version", "--format", "{{json .}}"),
+            "image-ls-references": capture(
+                env,
+                "image",
+                "ls",
+                "--no-trunc",
+                "--format",
+                "{{json .}}",
+                "--filter",
+                "reference=claw-fixture/two",
+                "--filter",
+                "reference=claw-fixture/one:built-*",
+            ),
+            "container-ls-labelled": capture(
+                env,
+                "container",
+                "ls",
+                "--all",
+                "--filter",
+                "label=claw.probe=claw-fixture/two",
+                "--format",
+                "{{.Names}}",
+            ),
             "pull-manifest-unknown": capture(env, "pull", f"{engine.registry}/upstream/none:404"),
             "pull-connection-refused": capture(env, "pull", "127.0.0.1:9/upstream/none:1"),
             "run-missing-executable": capture(

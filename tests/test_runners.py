@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from lib import clawfile, config, runners
+from lib.errors import InputError
+
+
+def test_the_six_builtin_runners() -> None:
+    table = runners.builtin()
+    assert {driver: r.alias for driver, r in table.items()} == {
+        "openclaw": "openclaw",
+        "nanobot": "nanobot",
+        "nanoclaw": "nanoclaw-orchestrator",
+        "microclaw": "microclaw",
+        "nullclaw": "nullclaw",
+        "picoclaw": "picoclaw",
+    }
+    assert table["openclaw"].probe == ("openclaw", "--version")
+    assert table["picoclaw"].probe == ()
+    assert table["nanobot"].probe[:2] == ("python", "-c")
+    assert table["nanoclaw"].probe[-1] == "require('/workspace/package.json').version"
+
+
+@pytest.mark.parametrize("driver", sorted(runners.builtin()))
+def test_every_recipe_is_a_dockerfile_from_upstream(driver: str) -> None:
+    runner = runners.builtin()[driver]
+    _, items = clawfile.lex(runner.recipe, runner.recipe_path.name)
+    keywords = [item.keyword for item in items if item.keyword]
+    assert keywords[0] == "FROM"
+    assert not any(k.startswith("CLAW_") for k in keywords)
+    assert runner.recipe_sha == "sha256:" + hashlib.sha256(runner.recipe_path.read_bytes()).hexdigest()
+
+
+def test_nanoclaw_builds_in_two_stages() -> None:
+    recipe = runners.builtin()["nanoclaw"].recipe
+    assert recipe.count("\nFROM ") + recipe.startswith("FROM ") == 2
+    assert "tini" in recipe
+
+
+def make_config(tmp_path: Path, text: str) -> config.Config:
+    path = tmp_path / "claw.toml"
+    path.write_text(text)
+    return config.parse(text, path)
+
+
+def test_config_overrides_a_builtin_runner(tmp_path: Path) -> None:
+    (tmp_path / "mine.Dockerfile").write_text("FROM example/openclaw:1\n")
+    table = runners.table(
+        make_config(tmp_path, '[runners.openclaw]\nrecipe = "mine.Dockerfile"\nprobe_timeout = 5\n')
+    )
+    openclaw = table["openclaw"]
+    assert openclaw.recipe == "FROM example/openclaw:1\n"
+    assert openclaw.recipe_path == tmp_path / "mine.Dockerfile"
+    assert (openclaw.alias, openclaw.probe, openclaw.probe_timeout) == (
+        "openclaw",
+        ("openclaw", "--version"),
+        5,
+    )
+    assert table["nanobot"] == runners.builtin()["nanobot"]
+
+
+def test_config_adds_a_runner(tmp_path: Path) -> None:
+    (tmp_path / "mybot.Dockerfile").write_text("FROM example/mybot\n")
+    table = runners.table(
+        make_config(tmp_path, '[runners.mybot]\nrecipe = "mybot.Dockerfile"\nprobe = ["mybot", "-V"]\n')
+    )
+    assert (table["mybot"].alias, table["mybot"].probe) == ("mybot", ("mybot", "-V"))
+
+
+def test_a_new_runner_needs_a_recipe(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"claw.toml: runners.mybot: a new runner needs `recipe`"):
+        runners.table(make_config(tmp_path, '[runners.mybot]\nalias = "mybot"\n'))
+
+
+def test_two_runners_cannot_share_an_alias(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"runners.nanobot.alias: 'openclaw' is already the alias"):
+        runners.table(make_config(tmp_path, '[runners.nanobot]\nalias = "openclaw"\n'))
+
+
+@pytest.mark.parametrize(
+    ("source", "used"),
+    [
+        ("FROM openclaw\nCLAW_TYPE openclaw\n", True),
+        ("FROM openclaw:latest\nCLAW_TYPE openclaw\n", True),
+        ("FROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n", True),
+        ("FROM --platform=linux/amd64 openclaw:latest AS base\nFROM base\nCLAW_TYPE openclaw\n", True),
+        ("FROM node:22 AS build\nFROM openclaw\nCOPY --from=build /a /a\nCLAW_TYPE openclaw\n", True),
+        ("FROM node:22\nCLAW_TYPE openclaw\n", False),
+        ("FROM example.com/openclaw\nCLAW_TYPE openclaw\n", False),
+        ("FROM openclaw\nCLAW_TYPE nanobot\n", False),
+        ("FROM mybot\nCLAW_TYPE mybot\n", False),
+    ],
+)
+def test_a_runner_is_used_when_its_type_matches_and_a_from_names_its_alias(source: str, used: bool) -> None:
+    runner = runners.used_by(clawfile.parse(source), runners.builtin())
+    assert (runner is not None) == used
+
+
+def test_unknown_driver_names_the_file_and_the_fix() -> None:
+    with pytest.raises(InputError) as caught:
+        runners.for_driver("mybot", runners.builtin(), "agents/Clawfile")
+    assert caught.value.message.startswith("agents/Clawfile: no runner for CLAW_TYPE 'mybot' (known: ")
+    assert "[runners.mybot]" in caught.value.message
