@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.harness import engine as harness
@@ -24,7 +26,7 @@ from tests.harness import upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST, SECOND = "2026.5.22", "2026.5.24"  # the two upstream releases
-AVAILABLE: set[str] = set()  # verbs that have landed; the demo runs exactly these
+AVAILABLE = {"pull"}  # verbs that have landed; the demo runs exactly these
 CYCLE = [
     ("pull", ["pull"], "refresh the runner base from upstream, pull pinned infra"),
     ("build", ["build"], "build the pod's service images against the runner's version tag"),
@@ -41,34 +43,70 @@ CYCLE = [
 def release(engine: harness.Engine, version: str) -> str:
     """Publish an "upstream" runtime whose `openclaw --version` prints ``version``."""
     script = f"#!/bin/sh\necho 'OpenClaw {version} (3f2a9c1)'\n"
-    return upstream.publish(engine, "openclaw-runtime", version, {"usr/local/bin/openclaw": script})
+    return upstream.publish(engine, "openclaw-runtime", "latest", {"usr/local/bin/openclaw": script})
+
+
+def workspace(engine: harness.Engine) -> Path:
+    """A pod and a config that point claw at the local "upstream" instead of the internet."""
+    work = Path(tempfile.mkdtemp(prefix="claw-demo-"))
+    cllama = upstream.publish(engine, "cllama", "v0.4.1")
+    web = upstream.publish(engine, "web", "1")
+    files = {
+        "claw.toml": f"""\
+# The demo's config: the openclaw recipe and the cllama pin point at the local registry.
+[runners.openclaw]
+recipe = "openclaw.Dockerfile"
+
+[infra]
+cllama = "{cllama}"
+""",
+        "openclaw.Dockerfile": f"FROM {engine.registry}/upstream/openclaw-runtime:latest\n",
+        "claw-pod.yml": f"""\
+x-claw: {{pod: demo}}
+services:
+  analyst:
+    build: analyst
+    x-claw: {{cllama: openai}}
+  web:
+    image: {web}
+""",
+        "analyst/Clawfile": 'FROM openclaw:latest\nCLAW_TYPE openclaw\nCMD ["sleep", "3600"]\n',
+    }
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    return work
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def claw(env: dict[str, str], args: list[str]) -> None:
+def claw(env: dict[str, str], work: Path, args: list[str]) -> None:
     argv = [sys.executable, str(ROOT / "claw.py"), *args]
     say(f"\n$ claw {shlex.join(args)}")
-    subprocess.run(argv, env=env, check=True)
+    subprocess.run(argv, env=env, cwd=work, check=True)
 
 
 def main() -> int:
     say("claw demo: starting a private Docker engine and an 'upstream' registry ...")
     engine = harness.start()
+    work = None
     try:
-        env = {**os.environ, **engine.env}
+        work = workspace(engine)
+        env = {**os.environ, **engine.env, "CLAW_CONFIG": str(work / "claw.toml")}
+        env["XDG_STATE_HOME"] = str(work / "state")
         say(f"  engine:   {engine.host}")
         say(f"  registry: {engine.registry} (plays upstream)")
-        say(f"  published {release(engine, FIRST)}")
-        claw(env, ["--version"])
+        say(f"  pod:      {work / 'claw-pod.yml'}")
+        say(f"  published {release(engine, FIRST)} (OpenClaw {FIRST})")
+        claw(env, work, ["--version"])
         for verb, args, why in CYCLE:
             if verb is None:
-                say(f"\n# {why}: published {release(engine, SECOND)}")
+                say(f"\n# {why}: published OpenClaw {SECOND} as {release(engine, SECOND)}")
             elif verb in AVAILABLE:
                 say(f"\n# {why}")
-                claw(env, args)
+                claw(env, work, args)
             else:
                 say(f"\n# still to come: claw {shlex.join(args)}  ({why})")
         pending = sorted({verb for verb, _, _ in CYCLE if verb and verb not in AVAILABLE})
@@ -79,6 +117,8 @@ def main() -> int:
     finally:
         say("\nclaw demo: stopping the private engine and registry")
         harness.stop(engine.root)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
