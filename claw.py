@@ -146,9 +146,19 @@ def pull(
 @click.option("-t", "--tag", help="Image name for a single Clawfile build.")
 @click.pass_obj
 def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> None:
-    """Build a Clawfile (PATH) or every `build:` service of a pod."""
+    """Build a Clawfile (PATH) or every `build:` service of a pod.
+
+    PATH is a Clawfile or a directory holding one. Without PATH, the pod file
+    here (claw-pod.yml) is built; without one, ./Clawfile. Runner aliases in
+    FROM are rewritten to the version the runner base has now.
+    """
+    from lib import build as building
+    from lib import target as targets
+
     one_pod_file(pod_file, path)
-    raise not_yet("build")
+    built = building.run(targets.resolve(path, pod_file, Path.cwd()), app.config, app.ui, tag=tag)
+    for result in built:
+        app.ui.result(result.line())
 
 
 @cli.command(context_settings=CONTEXT)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import threading
 from pathlib import Path
+from typing import IO
 
 from lib.errors import InputError
 
@@ -22,3 +25,44 @@ def state_dir() -> Path:
     """Where claw keeps logs for the operator: ``$XDG_STATE_HOME/claw`` (``~/.local/state/claw``)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "claw"
+
+
+class OutputLog:
+    """The full output of long docker work (a refresh, a build), kept for the operator
+    when it fails: ``$XDG_STATE_HOME/claw/logs/<name>-<time>-<pid>.log``."""
+
+    def __init__(self, name: str) -> None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+        safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)
+        self.path = state_dir() / "logs" / f"{safe}-{stamp}-{os.getpid()}.log"
+        self._lock = threading.Lock()
+        self._handle: IO[str] | None = None
+
+    def __enter__(self) -> OutputLog:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("w", encoding="utf-8")
+        except OSError:
+            self._handle = None  # no log beats no refresh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+
+    @property
+    def kept(self) -> bool:
+        return self._handle is not None
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            if self._handle is not None and text:
+                self._handle.write(text if text.endswith("\n") else text + "\n")
+
+    def discard(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+                self.path.unlink(missing_ok=True)

@@ -19,13 +19,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from lib import docker, locks, versions
 from lib.classify import Breaker
 from lib.errors import ClawError, DockerError, DockerTimeout, Interrupted, NotAttempted, RegistryBlocked
 from lib.events import Events
-from lib.files import state_dir
+from lib.files import OutputLog
 from lib.runners import Runner
 
 PROBE_LABEL = "claw.probe"  # on probe containers: the alias, so leftovers can be found
@@ -129,7 +128,10 @@ def refresh(runner: Runner, options: Options, events: Events) -> Outcome:
     def waiting() -> None:
         events.progress(alias, "waiting: another claw pull is refreshing this runner")
 
-    with locks.hold(f"runner-{alias}", on_wait=waiting, cancel=options.cancel), _Log(alias) as log:
+    with (
+        locks.hold(f"runner-{alias}", on_wait=waiting, cancel=options.cancel),
+        OutputLog(f"refresh-{alias}") as log,
+    ):
         previous: Installed | Unknown | None = UNKNOWN
         try:
             _clean_leftovers(alias)
@@ -152,7 +154,7 @@ def refresh(runner: Runner, options: Options, events: Events) -> Outcome:
 
 
 def _failed(
-    runner: Runner, previous: Installed | Unknown | None, reason: str, log: _Log, hint: str | None
+    runner: Runner, previous: Installed | Unknown | None, reason: str, log: OutputLog, hint: str | None
 ) -> Outcome:
     return Outcome(runner, "failed", previous, reason=reason, hint=hint, log=log.path if log.kept else None)
 
@@ -181,7 +183,7 @@ def _clean_leftovers(alias: str) -> None:
         docker.remove_image(listed.ref)
 
 
-def _install(runner: Runner, options: Options, events: Events, log: _Log) -> tuple[str, str]:
+def _install(runner: Runner, options: Options, events: Events, log: OutputLog) -> tuple[str, str]:
     alias, temporary = runner.alias, temporary_tag(runner.alias)
 
     def sink(line: str) -> None:
@@ -219,7 +221,7 @@ def _install(runner: Runner, options: Options, events: Events, log: _Log) -> tup
             docker.remove_image(temporary)
 
 
-def _version(runner: Runner, image_id: str, events: Events, log: _Log) -> str:
+def _version(runner: Runner, image_id: str, events: Events, log: OutputLog) -> str:
     """The version tag from the probe, or the fallback tag ``built-<date>-<id12>``."""
     if not runner.probe:
         return versions.fallback_tag(image_id)
@@ -295,42 +297,3 @@ def _prune(runner: Runner, keep: int, latest_id: str, events: Events) -> tuple[s
         events.progress(runner.alias, f"removed {listed.ref} (keeping the newest {keep} versions)")
         removed.append(listed.ref)
     return tuple(removed)
-
-
-class _Log:
-    """The full output of one refresh, kept for the operator when it fails."""
-
-    def __init__(self, alias: str) -> None:
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-        self.path = state_dir() / "logs" / f"refresh-{alias}-{stamp}-{os.getpid()}.log"
-        self._lock = threading.Lock()
-        self._handle: IO[str] | None = None
-
-    def __enter__(self) -> _Log:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("w", encoding="utf-8")
-        except OSError:
-            self._handle = None  # no log beats no refresh
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-
-    @property
-    def kept(self) -> bool:
-        return self._handle is not None
-
-    def write(self, text: str) -> None:
-        with self._lock:
-            if self._handle is not None and text:
-                self._handle.write(text if text.endswith("\n") else text + "\n")
-
-    def discard(self) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
-                self.path.unlink(missing_ok=True)

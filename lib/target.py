@@ -8,6 +8,7 @@ without one the invocation is bare.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,15 @@ POD, CLAWFILE, BARE = "pod", "clawfile", "bare"
 class Target:
     mode: str  # pod | clawfile | bare
     path: Path | None = None  # as the operator gave it (or as auto-resolved)
+    given: bool = True  # False: found in the current directory
+
+    def pull_command(self) -> str:
+        """The `claw pull` that brings what this target needs, in the invocation's shape."""
+        if self.path is None or not self.given:
+            return "claw pull"
+        if self.mode == POD:
+            return f"claw pull -f {shlex.quote(str(self.path))}"
+        return f"claw pull {shlex.quote(str(self.path))}"
 
 
 def resolve(positional: str | None, pod_file: str | None, cwd: Path) -> Target:
@@ -38,4 +48,4 @@ def resolve(positional: str | None, pod_file: str | None, cwd: Path) -> Target:
     found = pod.find(cwd)
     if found is None:
         return Target(BARE)
-    return Target(POD, found.relative_to(cwd) if found.is_relative_to(cwd) else found)
+    return Target(POD, found.relative_to(cwd) if found.is_relative_to(cwd) else found, given=False)

@@ -26,7 +26,7 @@ from tests.harness import upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST, SECOND = "2026.5.22", "2026.5.24"  # the two upstream releases
-AVAILABLE = {"pull"}  # verbs that have landed; the demo runs exactly these
+AVAILABLE = {"pull", "build"}  # verbs that have landed; the demo runs exactly these
 CYCLE = [
     ("pull", ["pull"], "refresh the runner base from upstream, pull pinned infra"),
     ("build", ["build"], "build the pod's service images against the runner's version tag"),

@@ -41,6 +41,19 @@ def test_directory_without_clawfile(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_auto_resolution_prefers_yml_then_yaml_then_bare(tmp_path: Path) -> None:
     assert target.resolve(None, None, tmp_path) == target.Target("bare")
     (tmp_path / "claw-pod.yaml").write_text("")
-    assert target.resolve(None, None, tmp_path) == target.Target("pod", Path("claw-pod.yaml"))
+    assert target.resolve(None, None, tmp_path) == target.Target("pod", Path("claw-pod.yaml"), given=False)
     (tmp_path / "claw-pod.yml").write_text("")
-    assert target.resolve(None, None, tmp_path) == target.Target("pod", Path("claw-pod.yml"))
+    assert target.resolve(None, None, tmp_path) == target.Target("pod", Path("claw-pod.yml"), given=False)
+
+
+@pytest.mark.parametrize(
+    ("where", "command"),
+    [
+        (target.Target("pod", Path("pods/my pod.yml")), "claw pull -f 'pods/my pod.yml'"),
+        (target.Target("pod", Path("claw-pod.yml"), given=False), "claw pull"),
+        (target.Target("clawfile", Path("agents/Clawfile")), "claw pull agents/Clawfile"),
+        (target.Target("bare"), "claw pull"),
+    ],
+)
+def test_the_pull_command_takes_the_shape_of_the_invocation(where: target.Target, command: str) -> None:
+    assert where.pull_command() == command

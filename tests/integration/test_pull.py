@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -415,3 +416,48 @@ def test_rate_limit_stops_the_remaining_registry_work(
     assert "hint: log in to the registry with `docker login`" in result.stderr
     assert "retrying" not in result.stderr
     assert not lab.tags()
+
+
+def test_digest_pinned_infra_is_pulled_once_then_present(lab: Lab) -> None:
+    ref = upstream.publish(lab.engine, f"{lab.runtime}-cllama", "v1")
+    lab.docker("pull", ref)
+    digest = lab.docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", ref).split("@", 1)[1]
+    lab.docker("image", "rm", ref)
+    pinned = f"{ref}@{digest}"
+    lab.extra_config = f'\n[infra]\ncllama = "{pinned}"\n'
+    lab.write()
+    (lab.dir / "claw-pod.yml").write_text(
+        f"services:\n  web:\n    image: {ref}\n    x-claw: {{cllama: openai}}\n"
+    )
+    first = lab.claw("pull", "--no-runners")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == f"cllama: pulled {pinned}"
+    again = lab.claw("pull", "--no-runners")
+    assert again.stdout.splitlines()[0] == f"cllama: present {pinned}"
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_interrupting_a_refresh_stops_it_and_leaves_the_alias_as_it_was(lab: Lab, signal_name: str) -> None:
+    installed(lab, "1.0.0")
+    before = lab.tags()
+    lab.release("2.0.0")
+    lab.write(recipe_extra="RUN sleep 60\n")
+    run = lab.spawn("pull", "Clawfile", name="interrupted")
+    deadline = time.monotonic() + 60
+    while "sleep 60" not in running_commands(lab):  # the slow build step has started
+        assert time.monotonic() < deadline, run.stderr()
+        time.sleep(0.2)
+    started = time.monotonic()
+    run.process.send_signal(getattr(signal, signal_name))
+    assert run.wait() == 130
+    assert time.monotonic() - started < 15
+    assert run.stderr().rstrip().endswith("error: interrupted")
+    assert lab.tags() == before
+    deadline = time.monotonic() + 15  # the daemon removes the cancelled build's container
+    while "sleep 60" in running_commands(lab, every=True):
+        assert time.monotonic() < deadline, lab.docker("ps", "--all")
+        time.sleep(0.2)
+
+
+def running_commands(lab: Lab, *, every: bool = False) -> str:
+    return lab.docker("ps", *(["--all"] if every else []), "--no-trunc", "--format", "{{.Command}}")
