@@ -91,10 +91,6 @@ def cli(app: App, config_path: str | None, verbose: bool, quiet: bool, color: st
         docker.settings.echo = app.ui.detail
 
 
-def not_yet(verb: str) -> ClawError:
-    return ClawError(f"`claw {verb}` is not implemented yet")
-
-
 @cli.command(context_settings=CONTEXT)
 @click.argument("target", required=False)
 @pod_option
@@ -169,9 +165,28 @@ def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> 
 @click.option("--check", is_flag=True, help="Run the readiness checks and the drift report only.")
 @click.pass_obj
 def up(app: App, pod: str | None, pod_file: str | None, detach: bool, fix: bool, check: bool) -> None:
-    """Check readiness, report drift, then start the pod."""
+    """Check readiness, report drift, then start the pod.
+
+    Nothing is written or started unless every image the pod needs is here;
+    otherwise claw names the one command to run and exits 3.
+    """
+    from lib import target as targets
+    from lib import up as starting
+
     one_pod_file(pod_file, pod)
-    raise not_yet("up")
+    started = starting.up(
+        targets.resolve(pod, pod_file, Path.cwd()),
+        app.config,
+        app.ui,
+        detach=detach,
+        fix_first=fix,
+        check_only=check,
+        on_log=app.ui.result,
+    )
+    if started.file is None:
+        app.ui.result(f"pod {started.pod.name}: ready")
+    elif detach:
+        app.ui.result(f"pod {started.pod.name}: up ({started.file.name})")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -180,9 +195,13 @@ def up(app: App, pod: str | None, pod_file: str | None, detach: bool, fix: bool,
 @click.option("-v", "--volumes", is_flag=True, help="Also remove the pod's volumes.")
 @click.pass_obj
 def down(app: App, pod: str | None, pod_file: str | None, volumes: bool) -> None:
-    """Stop and remove the pod's containers."""
+    """Stop and remove the pod's containers (its volumes only with -v)."""
+    from lib import target as targets
+    from lib import up as starting
+
     one_pod_file(pod_file, pod)
-    raise not_yet("down")
+    stopped = starting.down(targets.resolve(pod, pod_file, Path.cwd()), app.ui, volumes=volumes)
+    app.ui.result(f"pod {stopped.name}: down" + (" (volumes removed)" if volumes else ""))
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -192,11 +192,20 @@ def _missing(use: Use) -> str:
 # --------------------------------------------------------------------------
 
 
-def run(where: target.Target, config: Config, events: Events, *, tag: str | None = None) -> list[Built]:
-    """The whole verb: plan, resolve every runner base, then build each image in turn."""
+def run(
+    where: target.Target,
+    config: Config,
+    events: Events,
+    *,
+    tag: str | None = None,
+    only: set[str] | None = None,
+) -> list[Built]:
+    """The whole verb: plan, resolve every runner base, then build each image in turn.
+
+    ``only`` limits a pod build to those services (``claw up --fix``)."""
     if where.mode == target.BARE and Path("Clawfile").is_file():
         where = target.Target(target.CLAWFILE, Path("Clawfile"), given=False)
-    todo = jobs(where, tag)
+    todo = [job for job in jobs(where, tag) if only is None or job.name in only]
     table = runners.table(config)
     found = {job.name: uses(job, table) for job in todo}
     docker.check_engine()

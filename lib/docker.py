@@ -547,3 +547,22 @@ def compose(
     cli = compose_cli()
     argv = (*cli.argv, "--ansi", "never", "--project-name", project, "--file", str(file), *args)
     return run(argv, on_line=on_line, stoppable=True)
+
+
+def compose_up_args(cli: ComposeCli, *, detach: bool) -> tuple[str, ...]:
+    """``up`` with images as they are: never build, never pull (v1 has no ``--pull``)."""
+    args = ["up", "--no-build"]
+    if not cli.v1:
+        args += ["--pull", "never"]
+    if detach:
+        args.append("--detach")
+    return tuple(args)
+
+
+def compose_up(*, project: str, file: Path, detach: bool, on_line: LineSink | None = None) -> Result:
+    return compose(compose_up_args(compose_cli(), detach=detach), project=project, file=file, on_line=on_line)
+
+
+def compose_down(*, project: str, file: Path, volumes: bool, on_line: LineSink | None = None) -> Result:
+    args = ("down", "--volumes") if volumes else ("down",)
+    return compose(args, project=project, file=file, on_line=on_line)

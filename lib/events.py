@@ -21,6 +21,9 @@ class Events(Protocol):
     def warn(self, text: str) -> None:
         """Something the operator should know; the work goes on."""
 
+    def hint(self, text: str) -> None:
+        """Advice the operator asked for by running the verb (the drift hint); shown even with -q."""
+
 
 @dataclass
 class Recorder:
@@ -37,6 +40,9 @@ class Recorder:
 
     def warn(self, text: str) -> None:
         self._add("warn", "", text)
+
+    def hint(self, text: str) -> None:
+        self._add("hint", "", text)
 
     def _add(self, kind: str, name: str, text: str) -> None:
         with self._lock:

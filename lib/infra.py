@@ -1,28 +1,50 @@
 """Pinned infra (SPEC §4): one exact ref per component, from ``data/infra.toml``.
 
 The config file's ``[infra]`` table overrides a pin (air-gapped mirrors, tests).
-Infra is pulled when missing and never built.
+Infra is pulled when missing and never built. ``claw up`` runs each component a
+pod uses as a sidecar on the pod's internal network.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data" / "infra.toml"
 
 
+@dataclass(frozen=True)
+class Component:
+    name: str
+    ref: str  # as shipped
+    port: int
+
+    @property
+    def url_variable(self) -> str:
+        """The environment variable that points a service at this component."""
+        return "CLAW_" + self.name.upper().replace("-", "_") + "_URL"
+
+    def url(self) -> str:
+        return f"http://{self.name}:{self.port}"
+
+
 @cache
-def defaults() -> Mapping[str, str]:
-    """Component name -> pinned ref, as shipped."""
+def shipped() -> Mapping[str, Component]:
     with DATA.open("rb") as handle:
-        return {str(name): str(ref) for name, ref in tomllib.load(handle).items()}
+        rows = tomllib.load(handle)
+    return {name: Component(name, str(row["ref"]), int(row["port"])) for name, row in rows.items()}
 
 
 def components() -> tuple[str, ...]:
-    return tuple(defaults())
+    return tuple(shipped())
+
+
+def defaults() -> dict[str, str]:
+    """Component name -> pinned ref, as shipped."""
+    return {name: c.ref for name, c in shipped().items()}
 
 
 def pinned(overrides: Mapping[str, str]) -> dict[str, str]:

@@ -26,11 +26,21 @@ class Target:
 
     def pull_command(self) -> str:
         """The `claw pull` that brings what this target needs, in the invocation's shape."""
+        return self.command("pull")
+
+    def build_command(self) -> str:
+        return self.command("build")
+
+    def up_command(self) -> str:
+        return self.command("up")
+
+    def command(self, verb: str) -> str:
+        """``claw VERB`` for this target: the pod with ``-f`` or the path as given."""
         if self.path is None or not self.given:
-            return "claw pull"
+            return f"claw {verb}"
         if self.mode == POD:
-            return f"claw pull -f {shlex.quote(str(self.path))}"
-        return f"claw pull {shlex.quote(str(self.path))}"
+            return f"claw {verb} -f {shlex.quote(str(self.path))}"
+        return f"claw {verb} {shlex.quote(str(self.path))}"
 
 
 def resolve(positional: str | None, pod_file: str | None, cwd: Path) -> Target:

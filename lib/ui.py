@@ -72,6 +72,9 @@ class Ui:
 
     # lib.events.Events -------------------------------------------------
 
+    def hint(self, text: str) -> None:
+        self._err(click.style(text, fg="yellow"))
+
     def progress(self, name: str, text: str) -> None:
         self.info(f"{name}: {text}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import claw
-from lib import docker
+from lib import docker, up
 from lib.errors import ClawError, DockerError, InputError, NotReady
 from lib.ui import wants_color
 
@@ -44,12 +44,6 @@ def test_unknown_option_is_a_usage_error() -> None:
     assert claw.main(["pull", "--bogus"]) == 2
 
 
-def test_a_verb_that_has_not_landed_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    assert claw.main(["down"]) == 1
-    err = capsys.readouterr().err
-    assert err == "error: `claw down` is not implemented yet\n"
-
-
 @pytest.mark.parametrize(
     ("error", "code"),
     [
@@ -63,10 +57,10 @@ def test_a_verb_that_has_not_landed_says_so(capsys: pytest.CaptureFixture[str]) 
 def test_errors_become_one_line_and_an_exit_code(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: BaseException, code: int
 ) -> None:
-    def boom(verb: str) -> BaseException:
+    def boom(*args: object, **kwargs: object) -> None:
         raise error
 
-    monkeypatch.setattr(claw, "not_yet", boom)
+    monkeypatch.setattr(up, "up", boom)
     assert claw.main(["up"]) == code
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -77,10 +71,10 @@ def test_errors_become_one_line_and_an_exit_code(
 def test_docker_error_message_names_the_command(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def boom(verb: str) -> BaseException:
+    def boom(*args: object, **kwargs: object) -> None:
         raise DockerError(("docker", "pull", "a b"), 1, "", "Error response from daemon: manifest unknown\n")
 
-    monkeypatch.setattr(claw, "not_yet", boom)
+    monkeypatch.setattr(up, "up", boom)
     claw.main(["up"])
     assert capsys.readouterr().err == (
         "error: `docker pull 'a b'` failed (exit 1): Error response from daemon: manifest unknown\n"
@@ -90,10 +84,10 @@ def test_docker_error_message_names_the_command(
 def test_unexpected_bug_prints_one_line_and_logs_the_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    def boom(verb: str) -> BaseException:
+    def boom(*args: object, **kwargs: object) -> None:
         raise ValueError("a bug")
 
-    monkeypatch.setattr(claw, "not_yet", boom)
+    monkeypatch.setattr(up, "up", boom)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert claw.main(["up"]) == 1
     err = capsys.readouterr().err

@@ -60,17 +60,21 @@ def docker(engine: Engine, *argv: str, stdin: bytes | None = None) -> str:
     return result.stdout.decode().strip()
 
 
-def make_image(engine: Engine, ref: str, files: Mapping[str, str] | None = None) -> str:
+def make_image(
+    engine: Engine, ref: str, files: Mapping[str, str] | None = None, cmd: str = '["/bin/sh"]'
+) -> str:
     """Import a busybox image as ``ref`` into the private engine; returns its ID."""
-    return docker(engine, "import", "--change", 'CMD ["/bin/sh"]', "-", ref, stdin=rootfs(files))
+    return docker(engine, "import", "--change", f"CMD {cmd}", "-", ref, stdin=rootfs(files))
 
 
-def publish(engine: Engine, name: str, tag: str, files: Mapping[str, str] | None = None) -> str:
+def publish(
+    engine: Engine, name: str, tag: str, files: Mapping[str, str] | None = None, cmd: str = '["/bin/sh"]'
+) -> str:
     """Push a busybox image to the private registry as an upstream release.
 
     Returns the registry ref. The local copy is removed, as on a fresh host."""
     ref = f"{engine.registry}/upstream/{name}:{tag}"
-    make_image(engine, ref, files)
+    make_image(engine, ref, files, cmd)
     docker(engine, "push", ref)
     docker(engine, "image", "rm", ref)
     return ref

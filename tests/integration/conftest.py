@@ -40,6 +40,11 @@ class Lab:
     extra_config: str = ""
 
     @property
+    def pod(self) -> str:
+        """The name of the lab's pod (its compose project)."""
+        return f"lab-{self.alias}"
+
+    @property
     def config(self) -> Path:
         return self.dir / "claw.toml"
 

@@ -1,0 +1,182 @@
+"""`claw up` and `claw down` on the private engine with compose: readiness, drift, --fix."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.harness import upstream
+from tests.integration.conftest import Lab
+
+pytestmark = pytest.mark.integration
+
+SLEEP = '["sleep", "3600"]'  # the command of the pod's registry and infra images
+
+
+def make_pod(lab: Lab) -> dict[str, str]:
+    """A pod: `agent` built from the lab's Clawfile (uses cllama), `web` from the registry."""
+    web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1", cmd=SLEEP)
+    cllama = upstream.publish(lab.engine, f"{lab.runtime}-cllama", "v1", cmd=SLEEP)
+    lab.extra_config = f'\n[infra]\ncllama = "{cllama}"\n'
+    lab.write()
+    lab.clawfile.write_text(f'FROM {lab.alias}\nCLAW_TYPE openclaw\nCMD ["sleep", "3600"]\n')
+    (lab.dir / "claw-pod.yml").write_text(f"""\
+x-claw: {{pod: {lab.pod}}}
+services:
+  agent:
+    build: .
+    x-claw: {{cllama: openai}}
+  web:
+    image: {web}
+    volumes: ["data:/data"]
+volumes:
+  data: {{}}
+""")
+    return {"web": web, "cllama": cllama, "agent": f"claw-local/{lab.pod}-agent:latest"}
+
+
+def containers(lab: Lab) -> dict[str, dict[str, Any]]:
+    """claw.service label -> container config (Labels, Env, ...), for the pod's containers."""
+    ids = lab.docker("ps", "--all", "--quiet", "--filter", f"label=claw.pod={lab.pod}").split()
+    found = {}
+    for container in ids:
+        config = json.loads(lab.docker("inspect", "--format", "{{json .Config}}", container))
+        found[config["Labels"]["claw.service"]] = config
+    return found
+
+
+def volumes(lab: Lab) -> list[str]:
+    return lab.docker(
+        "volume", "ls", "--quiet", "--filter", f"label=com.docker.compose.project={lab.pod}"
+    ).split()
+
+
+def ready(lab: Lab) -> None:
+    lab.release("0.5.0")
+    assert lab.claw("pull").returncode == 0
+    result = lab.claw("build")
+    assert result.returncode == 0, result.stderr
+
+
+def test_up_starts_the_pod_with_labels_and_down_removes_it(lab: Lab) -> None:
+    make_pod(lab)
+    ready(lab)
+    result = lab.claw("up", "-d")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"pod {lab.pod}: up (compose.generated.yml)"
+    found = containers(lab)
+    assert set(found) == {"agent", "web", "cllama"}
+    assert all(config["Labels"]["claw.pod"] == lab.pod for config in found.values())
+    assert found["cllama"]["Labels"]["claw.infra"] == "cllama"
+    assert "CLAW_CLLAMA_URL=http://cllama:8080" in found["agent"]["Env"]
+    assert volumes(lab)
+    down = lab.claw("down")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.strip() == f"pod {lab.pod}: down"
+    assert containers(lab) == {}
+    assert volumes(lab), "volumes must survive `claw down`"
+    lab.claw("up", "-d")
+    gone = lab.claw("down", "-v")
+    assert gone.returncode == 0, gone.stderr
+    assert volumes(lab) == []
+
+
+@pytest.mark.parametrize(
+    ("missing", "args", "remedy"),
+    [
+        ("web", ["up", "-f", "claw-pod.yml", "-d"], "run: claw pull -f claw-pod.yml"),
+        ("cllama", ["up", "-d"], "run: claw pull"),
+        ("agent", ["up", "-d"], "run: claw build"),
+        ("agent+runner", ["up", "claw-pod.yml"], "run: claw pull -f claw-pod.yml"),
+    ],
+)
+def test_each_missing_image_names_its_fix_and_starts_nothing(
+    lab: Lab, missing: str, args: list[str], remedy: str
+) -> None:
+    refs = make_pod(lab)
+    ready(lab)
+    if missing == "agent+runner":
+        lab.docker("image", "rm", refs["agent"])
+        for tag in lab.tags():
+            lab.docker("image", "rm", f"{lab.alias}:{tag}")
+    else:
+        lab.docker("image", "rm", refs[missing])
+    result = lab.claw(*args)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.rstrip().endswith(remedy)
+    assert f"error: pod {lab.pod} is not ready:" in result.stderr
+    assert not (lab.dir / "compose.generated.yml").exists()
+    assert containers(lab) == {}
+
+
+def test_drift_after_a_refresh_is_a_hint_and_nothing_is_rebuilt(lab: Lab) -> None:
+    refs = make_pod(lab)
+    ready(lab)
+    old_base = lab.tags()["latest"]
+    image_before = lab.docker("image", "inspect", "--format", "{{.Id}}", refs["agent"])
+    lab.release("0.5.2")
+    assert lab.claw("pull").returncode == 0
+    new_base = lab.tags()["latest"]
+    result = lab.claw("up", "-d")
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"agent: built against {lab.alias}:v0.5.0 (image {old_base[7:19]}), current is "
+        f"{lab.alias}:v0.5.2 (image {new_base[7:19]}); consider running: claw build"
+    ) in result.stderr.splitlines()
+    assert lab.docker("image", "inspect", "--format", "{{.Id}}", refs["agent"]) == image_before
+    rebuilt = lab.claw("build")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    again = lab.claw("up", "--check")
+    assert again.returncode == 0, again.stderr
+    assert "built against" not in again.stderr
+    lab.claw("down")
+
+
+def test_fix_on_a_fresh_host_brings_the_pod_up_in_one_command(lab: Lab) -> None:
+    make_pod(lab)
+    lab.release("0.5.0")
+    result = lab.claw("up", "-d", "--fix")
+    assert result.returncode == 0, result.stderr
+    assert set(containers(lab)) == {"agent", "web", "cllama"}
+    assert set(lab.tags()) == {"latest", "v0.5.0"}
+    lab.claw("down")
+
+
+def test_check_only_checks(lab: Lab) -> None:
+    make_pod(lab)
+    ready(lab)
+    result = lab.claw("up", "--check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"pod {lab.pod}: ready"
+    assert not (lab.dir / "compose.generated.yml").exists()
+    assert containers(lab) == {}
+
+
+def test_check_costs_the_same_docker_calls_for_any_pod_size(lab: Lab) -> None:
+    web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1")
+    counts = []
+    for size in (1, 12):
+        services = "".join(f"  s{i}:\n    image: {web}\n" for i in range(size))
+        (lab.dir / "claw-pod.yml").write_text(f"services:\n{services}")
+        lab.with_shim()
+        (lab.dir / "docker-calls.log").unlink(missing_ok=True)
+        result = lab.claw("up", "--check")
+        assert result.returncode == 3  # web is not pulled yet
+        counts.append(len(lab.calls()))
+    assert counts[0] == counts[1] == 2  # docker version, one docker image inspect
+
+
+def test_down_without_up_says_to_run_up(lab: Lab) -> None:
+    make_pod(lab)
+    result = lab.claw("down", "-f", "claw-pod.yml")
+    assert result.returncode == 1
+    assert "compose.generated.yml not found" in result.stderr
+    assert result.stderr.rstrip().endswith("run: claw up -f claw-pod.yml first")
+
+
+def test_up_refuses_a_clawfile(lab: Lab) -> None:
+    result = lab.claw("up", "Clawfile")
+    assert result.returncode == 2
+    assert "not a pod file" in result.stderr
