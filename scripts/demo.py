@@ -7,8 +7,7 @@ operator's cycle runs, each command printed before it runs:
     claw pull -> claw build -> claw up -d -> (upstream release) -> claw pull
     -> claw up (drift hint) -> claw build -> claw up -d -> claw down
 
-The cycle grows with the verbs: a step whose verb has not landed yet is shown
-and marked as still to come, never faked. Everything is torn down at the end.
+Everything is torn down at the end, also when a step fails.
 """
 
 from __future__ import annotations
@@ -26,17 +25,18 @@ from tests.harness import upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST, SECOND = "2026.5.22", "2026.5.24"  # the two upstream releases
-AVAILABLE = {"pull", "build"}  # verbs that have landed; the demo runs exactly these
-CYCLE = [
-    ("pull", ["pull"], "refresh the runner base from upstream, pull pinned infra"),
-    ("build", ["build"], "build the pod's service images against the runner's version tag"),
-    ("up", ["up", "-d"], "check readiness and start the pod"),
-    (None, [], "upstream publishes a new runtime release"),
-    ("pull", ["pull"], "refresh again: installed vNEW (was vOLD)"),
-    ("up", ["up", "--check"], "the drift hint names the service and both versions"),
-    ("build", ["build"], "rebuild against the new version"),
-    ("up", ["up", "-d"], "start again: no hint"),
-    ("down", ["down"], "stop and remove the pod"),
+SLEEP = '["sleep", "3600"]'  # what the demo's containers run
+RELEASE = None  # the step of the cycle where upstream publishes a new release
+CYCLE: list[tuple[list[str] | None, str]] = [
+    (["pull"], "refresh the runner base from upstream, pull pinned infra"),
+    (["build"], "build the pod's service images against the runner's version tag"),
+    (["up", "-d"], "check readiness and start the pod"),
+    (RELEASE, "upstream publishes a new runtime release"),
+    (["pull"], "refresh again: installed vNEW (was vOLD)"),
+    (["up", "--check"], "the drift hint names the service and both versions"),
+    (["build"], "rebuild against the new version"),
+    (["up", "-d"], "start again: no hint"),
+    (["down"], "stop and remove the pod"),
 ]
 
 
@@ -49,8 +49,8 @@ def release(engine: harness.Engine, version: str) -> str:
 def workspace(engine: harness.Engine) -> Path:
     """A pod and a config that point claw at the local "upstream" instead of the internet."""
     work = Path(tempfile.mkdtemp(prefix="claw-demo-"))
-    cllama = upstream.publish(engine, "cllama", "v0.4.1")
-    web = upstream.publish(engine, "web", "1")
+    cllama = upstream.publish(engine, "cllama", "v0.4.1", cmd=SLEEP)
+    web = upstream.publish(engine, "web", "1", cmd=SLEEP)
     files = {
         "claw.toml": f"""\
 # The demo's config: the openclaw recipe and the cllama pin point at the local registry.
@@ -101,18 +101,12 @@ def main() -> int:
         say(f"  pod:      {work / 'claw-pod.yml'}")
         say(f"  published {release(engine, FIRST)} (OpenClaw {FIRST})")
         claw(env, work, ["--version"])
-        for verb, args, why in CYCLE:
-            if verb is None:
+        for args, why in CYCLE:
+            if args is RELEASE:
                 say(f"\n# {why}: published OpenClaw {SECOND} as {release(engine, SECOND)}")
-            elif verb in AVAILABLE:
+            else:
                 say(f"\n# {why}")
                 claw(env, work, args)
-            else:
-                say(f"\n# still to come: claw {shlex.join(args)}  ({why})")
-        pending = sorted({verb for verb, _, _ in CYCLE if verb and verb not in AVAILABLE})
-        if pending:
-            say(f"\nNot implemented yet: {', '.join(f'claw {v}' for v in pending)}. "
-                "This demo runs each verb as soon as it lands.")  # fmt: skip
         return 0
     finally:
         say("\nclaw demo: stopping the private engine and registry")
