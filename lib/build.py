@@ -105,7 +105,7 @@ def jobs(where: target.Target, tag: str | None) -> list[Job]:
             raise InputError(
                 "-t names the image of one Clawfile; a pod's services are built to their own refs"
             )
-        return [_service_job(s) for s in pod.load(where.path).built]
+        return pod_jobs(pod.load(where.path))
     if where.mode == target.BARE:
         raise InputError(
             "nothing to build here: give a Clawfile or a directory holding one, or a pod with -f"
@@ -117,6 +117,11 @@ def jobs(where: target.Target, tag: str | None) -> list[Job]:
     return [Job(str(where.path), where.path, where.path.parent, tag, parsed)]
 
 
+def pod_jobs(the_pod: pod.Pod) -> list[Job]:
+    """One job per `build:` service, in the pod's order."""
+    return [_service_job(service) for service in the_pod.built]
+
+
 def _service_job(service: pod.Service) -> Job:
     spec = service.build
     assert spec is not None
@@ -125,28 +130,14 @@ def _service_job(service: pod.Service) -> Job:
 
 
 def uses(job: Job, table: dict[str, Runner]) -> list[Use]:
-    """The FROMs of a Clawfile that name a runner alias (not an earlier stage)."""
-    if job.clawfile is None:
+    """The FROMs that name the alias of the runner the Clawfile uses (see ``runners.used_by``)."""
+    runner = runners.used_by(job.clawfile, table) if job.clawfile else None
+    if job.clawfile is None or runner is None:
         return []
-    by_alias = runners.aliases(table.values())
-    found, stage_names = [], set()
-    for number, stage in enumerate(job.clawfile.stages):
-        parsed = refs.parse(stage.image)
-        runner = by_alias.get(parsed.name) if parsed else None
-        if parsed and runner and stage.image.lower() not in stage_names:
-            pinned = parsed.digest is not None or parsed.tag not in (None, "latest")
-            found.append(Use(number, runner, stage.image, pinned))
-        if stage.name:
-            stage_names.add(stage.name.lower())
-    return found
-
-
-def provenance(job: Job, found: list[Use]) -> Use | None:
-    """Whose labels the image carries: the CLAW_TYPE's runner if used, else the first runner used."""
-    if not found:
-        return None
-    claw_type = job.clawfile.claw_type if job.clawfile else None
-    return next((use for use in found if use.runner.driver == claw_type), found[0])
+    return [
+        Use(number, runner, str(image), image.digest is not None or image.tag not in (None, "latest"))
+        for number, image in runners.stages_using(job.clawfile, runner.alias)
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -214,8 +205,7 @@ def run(
 
 
 def build_one(job: Job, found: list[Use], bases: dict[str, Base], events: Events) -> Built:
-    chosen = provenance(job, found)
-    base = bases[chosen.lookup] if chosen else None
+    base = bases[found[0].lookup] if found else None
     generated = None
     dockerfile = job.file
     if job.clawfile is not None:

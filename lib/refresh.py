@@ -148,8 +148,8 @@ def refresh(runner: Runner, options: Options, events: Events) -> Outcome:
         except RefreshFailed as exc:
             return _failed(runner, previous, exc.message, log, exc.hint)
         log.discard()
+        removed = _prune(runner, options.keep, image_id, events)  # still under the lock
     status = "rebuilt" if isinstance(previous, Installed) and previous.version == version else "installed"
-    removed = _prune(runner, options.keep, image_id, events)
     return Outcome(runner, status, previous, version, image_id, removed=removed)
 
 
@@ -276,14 +276,20 @@ def _step(name: str) -> Iterator[None]:
 
 
 def _prune(runner: Runner, keep: int, latest_id: str, events: Events) -> tuple[str, ...]:
-    """Remove versioned tags beyond the newest ``keep``, unless still in use."""
-    tagged = [x for x in docker.list_images([runner.alias]) if versions.is_versioned(x.tag)]
-    tagged.sort(key=lambda x: (x.created, versions.sort_key(x.tag)), reverse=True)
-    surplus = [x for x in tagged[keep:] if x.id != latest_id]
-    if not surplus:
+    """Remove versioned tags beyond the newest ``keep``, unless still in use.
+
+    The refresh has succeeded by now: trouble here is a warning, never a failure."""
+    try:
+        tagged = [x for x in docker.list_images([runner.alias]) if versions.is_versioned(x.tag)]
+        tagged.sort(key=lambda x: (x.created, versions.sort_key(x.tag)), reverse=True)
+        surplus = [x for x in tagged[keep:] if x.id != latest_id]
+        if not surplus:
+            return ()
+        in_use = docker.container_image_ids()
+        in_use.update(i.labels[SERVICE_RUNNER_LABEL] for i in docker.images_with_label(SERVICE_RUNNER_LABEL))
+    except DockerError as exc:
+        events.warn(f"{runner.alias}: old versions not pruned: {exc.reason}")
         return ()
-    in_use = docker.container_image_ids()
-    in_use.update(i.labels[SERVICE_RUNNER_LABEL] for i in docker.images_with_label(SERVICE_RUNNER_LABEL))
     removed = []
     for listed in surplus:
         if listed.id in in_use:

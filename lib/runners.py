@@ -91,18 +91,25 @@ def _merge(config: Config, base: Runner | None, settings: RunnerSettings) -> Run
     )
 
 
-def names_alias(image: str, alias: str) -> bool:
-    """Whether a FROM image names the runner alias (any tag or digest)."""
-    parsed = refs.parse(image)
-    return parsed is not None and parsed.name == alias
+def stages_using(clawfile: Clawfile, alias: str) -> list[tuple[int, refs.Ref]]:
+    """The stages whose FROM names ``alias`` (any tag or digest), with the parsed image.
+
+    A FROM that names an earlier stage (``FROM base``) is that stage, not an image,
+    even when the stage is called like the alias."""
+    found, stage_names = [], set()
+    for number, stage in enumerate(clawfile.stages):
+        parsed = refs.parse(stage.image)
+        if parsed is not None and parsed.name == alias and stage.image.lower() not in stage_names:
+            found.append((number, parsed))
+        if stage.name:
+            stage_names.add(stage.name.lower())
+    return found
 
 
 def used_by(clawfile: Clawfile, runners: Mapping[str, Runner]) -> Runner | None:
     """The runner a Clawfile uses: its CLAW_TYPE's runner, when a FROM names its alias."""
     runner = runners.get(clawfile.claw_type)
-    if runner is None or not any(names_alias(stage.image, runner.alias) for stage in clawfile.stages):
-        return None
-    return runner
+    return runner if runner is not None and stages_using(clawfile, runner.alias) else None
 
 
 def for_driver(driver: str, runners: Mapping[str, Runner], where: str) -> Runner:

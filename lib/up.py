@@ -83,7 +83,7 @@ def check(where: target.Target, config: Config) -> Readiness:
     the_pod = pod.load(where.path)
     table = runners.table(config)
     pins = infra.pinned(config.infra)
-    jobs = {job.name: job for job in build.jobs(where, None)}
+    jobs = {job.name: job for job in build.pod_jobs(the_pod)}
     uses = {name: build.uses(job, table) for name, job in jobs.items()}
     wanted = [s.ref for s in the_pod.services]
     wanted += [pins[c] for c in the_pod.infra()]

@@ -31,23 +31,13 @@ def written(source: str) -> list[tuple[int, str, str, bool]]:
         (f"FROM openclaw@sha256:{'b' * 64}\nCLAW_TYPE openclaw\n", [(0, "openclaw", f"openclaw@sha256:{'b' * 64}", True)]),
         ("FROM node:22 AS b\nFROM --platform=linux/arm64 openclaw AS r\nCLAW_TYPE openclaw\n", [(1, "openclaw", "openclaw", False)]),
         ("FROM node:22 AS openclaw\nFROM openclaw\nCLAW_TYPE openclaw\n", []),  # an earlier stage, not the image
-        ("FROM nanobot\nFROM openclaw\nCLAW_TYPE openclaw\n", [(0, "nanobot", "nanobot", False), (1, "openclaw", "openclaw", False)]),
+        ("FROM nanobot\nFROM openclaw\nCLAW_TYPE openclaw\n", [(1, "openclaw", "openclaw", False)]),  # another runner's alias is an image like any other
+        ("FROM openclaw\nCLAW_TYPE mybot\n", []),
         ("FROM registry.example/openclaw\nCLAW_TYPE openclaw\n", []),
     ],
 )  # fmt: skip
 def test_which_froms_name_a_runner(source: str, found: list[tuple[int, str, str, bool]]) -> None:
     assert written(source) == found
-
-
-def test_provenance_is_the_claw_types_runner_when_used() -> None:
-    both = job("FROM nanobot AS helper\nFROM openclaw\nCLAW_TYPE openclaw\n")
-    chosen = build.provenance(both, build.uses(both, TABLE))
-    assert chosen is not None
-    assert chosen.runner.driver == "openclaw"
-    other = job("FROM nanobot\nCLAW_TYPE openclaw\n")
-    chosen = build.provenance(other, build.uses(other, TABLE))
-    assert chosen is not None
-    assert chosen.runner.driver == "nanobot"
 
 
 def inspect_with(monkeypatch: pytest.MonkeyPatch, images: dict[str, docker.Image]) -> list[list[str]]:
@@ -83,12 +73,12 @@ def test_resolve_uses_the_version_tag_and_one_call(monkeypatch: pytest.MonkeyPat
 
 
 def test_resolve_lists_every_problem_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    inspect_with(monkeypatch, {"nanobot:latest": docker.Image("sha256:1", ("nanobot:latest",))})
-    uses = build.uses(job("FROM nanobot AS a\nFROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n"), TABLE)
+    inspect_with(monkeypatch, {"openclaw:latest": docker.Image("sha256:1", ("openclaw:latest",))})
+    uses = build.uses(job("FROM openclaw AS a\nFROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n"), TABLE)
     with pytest.raises(ClawError) as caught:
         build.resolve(uses, "claw pull -f pod.yml")
     assert caught.value.message == (
-        "runner base not ready: nanobot:latest has no version tag (built by hand?); "
+        "runner base not ready: openclaw:latest has no version tag (built by hand?); "
         "openclaw:v0.4.0 is not on this host (pinned in a FROM; claw pull installs the newest version)"
     )
     assert caught.value.hint == "run: claw pull -f pod.yml"

@@ -90,6 +90,7 @@ def test_two_runners_cannot_share_an_alias(tmp_path: Path) -> None:
         ("FROM --platform=linux/amd64 openclaw:latest AS base\nFROM base\nCLAW_TYPE openclaw\n", True),
         ("FROM node:22 AS build\nFROM openclaw\nCOPY --from=build /a /a\nCLAW_TYPE openclaw\n", True),
         ("FROM node:22\nCLAW_TYPE openclaw\n", False),
+        ("FROM node:22 AS openclaw\nFROM openclaw\nCLAW_TYPE openclaw\n", False),  # a stage, not the alias
         ("FROM example.com/openclaw\nCLAW_TYPE openclaw\n", False),
         ("FROM openclaw\nCLAW_TYPE nanobot\n", False),
         ("FROM mybot\nCLAW_TYPE mybot\n", False),
