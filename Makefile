@@ -37,7 +37,7 @@ typecheck: $(STAMP) ## mypy
 demo: system $(STAMP) ## The pull -> build -> up -> drift -> down cycle against a local "upstream"
 	$(BIN)/python -m scripts.demo
 
-bench: $(STAMP) ## Measure claw's own cost, side by side with the baselines
+bench: system $(STAMP) ## Measure claw's own cost, side by side with the baselines
 	$(BIN)/python -m scripts.bench
 
 clean: ## Remove the venv and caches

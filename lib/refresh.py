@@ -114,11 +114,39 @@ def short(image_id: str | None) -> str:
     return (image_id or "").split(":", 1)[-1][:12]
 
 
+@dataclass(frozen=True)
+class Tags:
+    """Every tag of an alias, read with one ``docker image ls``."""
+
+    alias: str
+    rows: tuple[docker.Listed, ...]
+
+    @classmethod
+    def read(cls, alias: str) -> Tags:
+        return cls(alias, tuple(row for row in docker.list_images([alias]) if row.repository == alias))
+
+    @property
+    def temporary(self) -> tuple[docker.Listed, ...]:
+        return tuple(row for row in self.rows if row.tag.startswith(versions.TEMPORARY_PREFIX))
+
+    @property
+    def versioned(self) -> tuple[docker.Listed, ...]:
+        return tuple(row for row in self.rows if versions.is_versioned(row.tag))
+
+    def id_of(self, tag: str) -> str | None:
+        return next((row.id for row in self.rows if row.tag == tag), None)
+
+    def installed(self) -> Installed | None:
+        """What ``<alias>:latest`` is, with its version tag."""
+        latest = self.id_of("latest")
+        if latest is None:
+            return None
+        names = [row.ref for row in self.rows if row.id == latest]
+        return Installed(latest, versions.resolve(self.alias, names))
+
+
 def current(runner: Runner) -> Installed | None:
-    found = docker.image(runner.latest)
-    if found is None:
-        return None
-    return Installed(found.id, versions.resolve(runner.alias, found.repo_tags))
+    return Tags.read(runner.alias).installed()
 
 
 def refresh(runner: Runner, options: Options, events: Events) -> Outcome:
@@ -134,10 +162,10 @@ def refresh(runner: Runner, options: Options, events: Events) -> Outcome:
     ):
         previous: Installed | Unknown | None = UNKNOWN
         try:
-            _clean_leftovers(alias)
-            previous = current(runner)
+            tags = _clean_leftovers(alias)
+            previous = tags.installed()
             options.check()
-            image_id, version = _install(runner, options, events, log)
+            image_id, version = _install(runner, tags, options, events, log)
         except NotAttempted as exc:
             return Outcome(runner, "not-attempted", previous, reason=exc.message)
         except RegistryBlocked as exc:
@@ -148,7 +176,7 @@ def refresh(runner: Runner, options: Options, events: Events) -> Outcome:
         except RefreshFailed as exc:
             return _failed(runner, previous, exc.message, log, exc.hint)
         log.discard()
-        removed = _prune(runner, options.keep, image_id, events)  # still under the lock
+        removed = _prune(runner, options.keep, image_id, version, tags, events)  # still under the lock
     status = "rebuilt" if isinstance(previous, Installed) and previous.version == version else "installed"
     return Outcome(runner, status, previous, version, image_id, removed=removed)
 
@@ -173,17 +201,19 @@ def base_labels(runner: Runner, when: datetime.datetime | None = None) -> dict[s
     }
 
 
-def _clean_leftovers(alias: str) -> None:
-    """Probe containers and temporary tags of refreshes that were killed.
-
-    Called with the alias's lock held: no other refresh of it is running."""
+def _clean_leftovers(alias: str) -> Tags:
+    """Remove the probe containers and temporary tags of refreshes that were killed;
+    return the alias's other tags. Called with the alias's lock held: no other
+    refresh of it is running, so these tags stay true until this one changes them."""
     for name in docker.containers_labelled(f"{PROBE_LABEL}={alias}"):
         docker.remove_container(name)
-    for listed in docker.list_images([f"{alias}:{versions.TEMPORARY_PREFIX}*"]):
-        docker.remove_image(listed.ref)
+    tags = Tags.read(alias)
+    for row in tags.temporary:
+        docker.remove_image(row.ref)
+    return Tags(alias, tuple(row for row in tags.rows if row not in tags.temporary))
 
 
-def _install(runner: Runner, options: Options, events: Events, log: OutputLog) -> tuple[str, str]:
+def _install(runner: Runner, tags: Tags, options: Options, events: Events, log: OutputLog) -> tuple[str, str]:
     alias, temporary = runner.alias, temporary_tag(runner.alias)
 
     def sink(line: str) -> None:
@@ -214,7 +244,7 @@ def _install(runner: Runner, options: Options, events: Events, log: OutputLog) -
             raise RefreshFailed(f"inspect: {temporary} vanished right after the build")
         version = _version(runner, built.id, events, log)
         options.check()
-        _publish(alias, built.id, version)
+        _publish(alias, built.id, version, held=tags.id_of(version))
         return built.id, version
     finally:
         with contextlib.suppress(DockerError):
@@ -244,11 +274,11 @@ def _version(runner: Runner, image_id: str, events: Events, log: OutputLog) -> s
     return tag
 
 
-def _publish(alias: str, image_id: str, version: str) -> None:
-    """Tag the version, then latest; if latest fails, put the version tag back."""
+def _publish(alias: str, image_id: str, version: str, *, held: str | None) -> None:
+    """Tag the version, then latest; if latest fails, put the version tag back
+    (``held``: the image the version tag named before, which a rebuild moves)."""
     version_ref = f"{alias}:{version}"
     with _step(f"tag {version_ref}"):
-        held = docker.image_id(version_ref)  # a rebuild of the same version moves this tag
         docker.tag(image_id, version_ref)
     try:
         with _step(f"tag {alias}:latest"):
@@ -275,16 +305,22 @@ def _step(name: str) -> Iterator[None]:
         raise RefreshFailed(f"{name}: {exc.reason}", hint=exc.hint) from None
 
 
-def _prune(runner: Runner, keep: int, latest_id: str, events: Events) -> tuple[str, ...]:
+def _prune(
+    runner: Runner, keep: int, image_id: str, version: str, tags: Tags, events: Events
+) -> tuple[str, ...]:
     """Remove versioned tags beyond the newest ``keep``, unless still in use.
 
-    The refresh has succeeded by now: trouble here is a warning, never a failure."""
+    ``tags`` are the alias's tags before this refresh; the new version is the
+    newest. The refresh has succeeded by now: trouble here is a warning."""
+    older = sorted(
+        (row for row in tags.versioned if row.tag != version),
+        key=lambda row: (row.created, versions.sort_key(row.tag)),
+        reverse=True,
+    )
+    surplus = [row for row in older[max(keep - 1, 0) :] if row.id != image_id]
+    if not surplus:
+        return ()
     try:
-        tagged = [x for x in docker.list_images([runner.alias]) if versions.is_versioned(x.tag)]
-        tagged.sort(key=lambda x: (x.created, versions.sort_key(x.tag)), reverse=True)
-        surplus = [x for x in tagged[keep:] if x.id != latest_id]
-        if not surplus:
-            return ()
         in_use = docker.container_image_ids()
         in_use.update(i.labels[SERVICE_RUNNER_LABEL] for i in docker.images_with_label(SERVICE_RUNNER_LABEL))
     except DockerError as exc:

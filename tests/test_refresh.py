@@ -255,10 +255,10 @@ def test_a_cancelled_run_starts_nothing(model: Model, runner: runners.Runner) ->
 def test_engine_trouble_before_the_state_is_known(
     model: Model, runner: runners.Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def gone(ref: str) -> None:
-        raise DockerError(("docker", "image", "inspect"), 1, "", "Cannot connect to the Docker daemon")
+    def gone(patterns: object) -> None:
+        raise DockerError(("docker", "image", "ls"), 1, "", "Cannot connect to the Docker daemon")
 
-    monkeypatch.setattr(docker, "image", gone)
+    monkeypatch.setattr(docker, "list_images", gone)
     outcome, _ = run(runner)
     assert (
         outcome.line()
