@@ -9,39 +9,45 @@ it returns. Errors reach ``main`` and become one line and an exit code:
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from lib import __version__, config
+from lib import __version__
 from lib.errors import EXIT_FAILED, EXIT_INTERRUPTED, ClawError, Interrupted
 from lib.ui import Ui
+
+if TYPE_CHECKING:
+    from lib.config import Config
+
+# Heavy modules (sh, tenacity, yaml, tomlkit, json, the verbs' own modules) are
+# imported inside the functions that need them: `claw --help` and `--version`
+# stay fast (`make bench` measures it).
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_CODES = "Exit status: 0 success, 1 failed, 2 bad input or usage, 3 not ready (up), 130 interrupted."
 
 
-@dataclass
 class App:
     """What the global options decide, handed to every verb."""
 
-    ui: Ui = field(default_factory=Ui)
-    config_path: str | None = None
-    _config: config.Config | None = field(default=None, repr=False)
+    def __init__(self, ui: Ui | None = None, config_path: str | None = None) -> None:
+        self.ui = ui or Ui()
+        self.config_path = config_path
+        self._config: Config | None = None
 
     @property
-    def config(self) -> config.Config:
+    def config(self) -> Config:
+        """The config file, read on first use."""
         if self._config is None:
+            from lib import config
+
             self._config = config.load(self.config_path)
         return self._config
 
@@ -121,6 +127,8 @@ def pull(
     where = targets.resolve(target, pod_file, Path.cwd())
     report = pulling.run(where, app.config, app.ui, no_runners=no_runners, jobs=jobs, dry_run=dry_run)
     if as_json:
+        import json
+
         app.ui.result(json.dumps(report.to_json(), indent=2))
     else:
         for result in report.results:
@@ -210,6 +218,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def crash_log(text: str) -> Path:
     """Write a traceback where an operator can find it; return the path."""
+    import datetime
     import tempfile
 
     from lib.files import state_dir
@@ -244,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.ui.error(exc.render())
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence
+        import traceback
+
         path = crash_log(traceback.format_exc())
         app.ui.error(f"unexpected error ({type(exc).__name__}: {exc}); details in {path}")
         return EXIT_FAILED

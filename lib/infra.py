@@ -7,7 +7,6 @@ pod uses as a sidecar on the pod's internal network.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -33,6 +32,8 @@ class Component:
 
 @cache
 def shipped() -> Mapping[str, Component]:
+    import tomllib
+
     with DATA.open("rb") as handle:
         rows = tomllib.load(handle)
     return {name: Component(name, str(row["ref"]), int(row["port"])) for name, row in rows.items()}

@@ -109,6 +109,8 @@ def run(
 ) -> Report:
     """The whole verb: read the target, check the engine, do (or show) the work."""
     the_plan = plan(where, config, no_runners=no_runners)
+    if not dry_run and any(action.runner for action in the_plan.actions):
+        docker.prefetch_buildkit()  # while the engine is checked
     docker.check_engine()
     options = refresh.Options(retries=config.pull.retries, keep=config.pull.keep)
     return execute(the_plan, jobs=jobs or config.pull.jobs, options=options, events=events, dry_run=dry_run)

@@ -9,7 +9,6 @@ as one live status line that is rewritten in place.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -82,6 +81,8 @@ class Ui:
         if self.verbose:
             self._err(click.style(f"  {name} | {line}", dim=True))
         elif self._live and line.strip():
+            import shutil
+
             with self._lock:
                 width = shutil.get_terminal_size().columns - 1
                 self.err.write("\r\x1b[2K" + f"  {name} | {line.strip()}"[:width])

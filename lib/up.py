@@ -222,8 +222,7 @@ def up(
     on_log: Callable[[str], None] | None = None,
 ) -> Started:
     where = _pod_target(where)
-    docker.check_engine()
-    readiness = check(where, config)
+    readiness = check(where, config)  # its one inspect is also the engine check
     if not readiness.ready and fix_first:
         fix(readiness, where, config, events)
         readiness = check(where, config)

@@ -52,7 +52,7 @@ def _docker_target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
             monkeypatch.setenv(key, value)
     else:
         monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
-    for cached in (docker.buildkit, docker.compose_cli, docker._program):
+    for cached in (docker._detect_buildkit, docker.compose_cli, docker._program):
         cached.cache_clear()
     monkeypatch.setattr(docker, "settings", docker.Settings())
     docker._stopping.clear()
