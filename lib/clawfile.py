@@ -115,7 +115,11 @@ def lex(text: str, name: str) -> tuple[str, list[Item]]:
                 continue  # docker drops these inside a continuation
             continued = _continues(line, escape)
             logical.append(_strip_escape(line, escape) if continued else line.rstrip("\r\n"))
-        keyword, args = _split_keyword("".join(logical).strip())
+        joined = "".join(logical).strip()
+        if not joined:  # only line continuations: nothing for docker to run
+            items.append(Item(start + 1, "".join(lines[start:index]), dangling=continued))
+            continue
+        keyword, args = _split_keyword(joined)
         if keyword in HEREDOC_INSTRUCTIONS:
             index = _consume_heredocs(lines, index, args, name, start)
         items.append(Item(start + 1, "".join(lines[start:index]), keyword, args, dangling=continued))

@@ -18,6 +18,7 @@ from lib.files import read_input
 
 POD_FILES = ("claw-pod.yml", "claw-pod.yaml")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*\Z")  # as compose accepts
 BuildArg = tuple[str, str | None]
 
 
@@ -114,6 +115,8 @@ def _pod_name(check: _Checker, x_claw: dict[str, Any], document: dict[str, Any],
 
 
 def _service(check: _Checker, name: str, body: Any, pod: str) -> Service:
+    if not _SERVICE.match(name):
+        check.fail(f"services.{name!r}", "a service name may hold only letters, digits, '.', '_' and '-'")
     key = f"services.{name}"
     check.mapping(body, key)
     image = body.get("image")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -21,6 +22,14 @@ from tests.harness import engine as harness
 from tests.harness.engine import Engine
 
 CI = bool(os.environ.get("CI"))
+_tally: Counter[str] = Counter()
+
+
+def tally(kind: str, count: int = 1) -> None:
+    """Count what the reliability tests try (faults, interruptions, runs, inputs)."""
+    _tally[kind] += count
+
+
 NO_ENGINE = "unix:///nonexistent/unit-tests-must-not-call-docker.sock"
 _started: list[Engine] = []
 
@@ -70,6 +79,9 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _tally:
+        counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(_tally.items()))
+        terminalreporter.write_line(f"reliability tally: {counts}")
     for started in _started:
         terminalreporter.write_line(
             f"private engine: {started.host} (own net/mount/pid namespaces); "

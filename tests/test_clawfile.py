@@ -332,3 +332,9 @@ def test_any_value_reads_back(value: str, escape: str) -> None:
 def test_unsafe_label_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="unsafe label key"):
         clawfile.label_instruction({'a="b" c': "x"})
+
+
+@pytest.mark.parametrize("text", ["\\ ", "\\\n", "FROM x\nCLAW_TYPE openclaw\n\\\n\\ "])
+def test_lines_of_only_continuations_are_nothing(text: str) -> None:
+    _, items = clawfile.lex(text, "Clawfile")
+    assert all(item.keyword is None for item in items if "FROM" not in item.text and "CLAW" not in item.text)

@@ -1,0 +1,270 @@
+"""Hostile and broken input, through the whole CLI: never a traceback, always a place.
+
+Every case runs `claw` in-process against a Docker endpoint that does not exist:
+input claw refuses exits 2 naming the file (and the line or key); input claw
+accepts reaches docker, which fails with exit 1 and the one-line engine error.
+Hand-written cases plus generated ones (hypothesis); the count of inputs tried
+goes to the reliability tally printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import string
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import claw
+from tests.conftest import tally
+
+ROOT = Path(__file__).resolve().parent.parent
+NASTY = "$`\"'\\;|&<>(){}[]*?!#~\n\r\t\x00\x7f ☃\u2028\u202e"
+NASTY_TEXT = st.text(
+    alphabet=st.sampled_from(NASTY + string.ascii_letters + string.digits + ":/.-_="), max_size=60
+)
+FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(autouse=True)
+def _crash_logs_stay_here(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="claw-hostile-") as directory:
+        yield Path(directory)
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = claw.main(list(args))
+    tally("hostile inputs tried")
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_clean_refusal(code: int, err: str, *places: str) -> None:
+    """Exit 2 naming the file (and place), or 1 from the unreachable engine; never a crash."""
+    assert "Traceback" not in err
+    assert "unexpected error" not in err
+    assert code in (1, 2), err
+    if code == 2:
+        assert any(place in err for place in places), err
+    else:
+        assert "cannot reach the Docker engine" in err, err
+
+
+# --------------------------------------------------------------------------
+# Clawfiles
+# --------------------------------------------------------------------------
+
+CLAWFILES = [
+    "",
+    "CLAW_TYPE openclaw\n",  # no FROM
+    "FROM openclaw\n",  # no CLAW_TYPE
+    "FROM openclaw\nCLAW_TYPE openclaw\nCLAW_TYPE nanobot\n",
+    "FROM openclaw\nCLAW_TYPE open;claw\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\nCLAW_SECRET x\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\nMODEL $(id) openai/gpt\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\nHANDLE 'discord\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\nINVOKE 99 * * * * run\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\nSURFACE nowhere read-only\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\nRUN echo \\\n",
+    "FROM a b c d\nCLAW_TYPE openclaw\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\nRUN <<EOF\nnever closed\n",
+    "\ufeffFROM openclaw\r\nCLAW_TYPE openclaw\r\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\nCONFIGURE " + "x" * 1_000_000 + "\n",
+    "FROM openclaw\nCLAW_TYPE openclaw\n" + "SKILL s\n" * 20_000,
+]
+
+
+@pytest.mark.parametrize("text", CLAWFILES, ids=range(len(CLAWFILES)))
+def test_hand_written_clawfiles(text: str) -> None:
+    with workspace() as work:
+        (work / "Clawfile").write_text(text)
+        code, _, err = run("build", str(work / "Clawfile"))
+    assert_clean_refusal(code, err, f"{work / 'Clawfile'}:", f"{work / 'Clawfile'}: ")
+
+
+def test_clawfile_that_is_not_text() -> None:
+    with workspace() as work:
+        (work / "Clawfile").write_bytes(b"\xff\xfe\x00FROM x\x80")
+        code, _, err = run("pull", str(work / "Clawfile"))
+    assert code == 2
+    assert f"{work / 'Clawfile'}: cannot read Clawfile" in err
+
+
+LINES = st.sampled_from(
+    ["FROM openclaw", "CLAW_TYPE openclaw", "RUN x", "MODEL a b/c", "HANDLE x", "INVOKE * * * * * go",
+     "CLLAMA p", "SURFACE volume://v read-only", "\\"]
+)  # fmt: skip
+
+
+@FEW
+@given(st.lists(LINES, max_size=8), st.lists(NASTY_TEXT, max_size=8))
+def test_generated_clawfiles(lines: list[str], noise: list[str]) -> None:
+    text = "\n".join(a + " " + b for a, b in zip(lines, noise + [""] * len(lines), strict=False))
+    with workspace() as work:
+        (work / "Clawfile").write_text(text, encoding="utf-8", errors="surrogatepass")
+        code, _, err = run("build", str(work / "Clawfile"))
+    assert_clean_refusal(code, err, f"{work / 'Clawfile'}")
+
+
+# --------------------------------------------------------------------------
+# Pod files
+# --------------------------------------------------------------------------
+
+PODS = [
+    "",
+    "services: []\n",
+    "services:\n  web: {}\n",
+    "services:\n  web:\n    image: 'UPPER/Case'\n",
+    "services:\n  'web; rm -rf /':\n    image: nginx\n",
+    "services:\n  '$(id)':\n    image: nginx\n",
+    'services:\n  "a\\nb":\n    image: nginx\n',
+    "services:\n  ☃:\n    image: nginx\n",
+    "services:\n  web:\n    image: nginx\n  web:\n    image: redis\n",
+    "x-claw: {pod: 'Bad Name'}\nservices:\n  web:\n    image: nginx\n",
+    "services:\n  a:\n    build: /nonexistent\n",
+    "services:\n  a:\n    image: nginx\n    x-claw: {cllama: [1, 2]}\n",
+    "services:\n  a:\n    image: nginx\n    x-claw: {dashboard: 'yes'}\n",
+    "services:\n  a: &x\n    image: nginx\n  b: *x\n  c: !!python/object:os.system 'id'\n",
+    "services:\n  a:\n    image: nginx\n" + "    labels: {k: v}\n" * 2,
+    "{{{{",
+    "services:\n" + "".join(f"  s{i}:\n    image: nginx:{i}\n" for i in range(5000)),
+]
+
+
+@pytest.mark.parametrize("text", PODS, ids=range(len(PODS)))
+def test_hand_written_pods(text: str) -> None:
+    with workspace() as work:
+        (work / "claw-pod.yml").write_text(text)
+        code, _, err = run("up", "--check", "-f", str(work / "claw-pod.yml"))
+    assert_clean_refusal(code, err, str(work / "claw-pod.yml"))
+
+
+@pytest.mark.parametrize("name", ["web; rm -rf /", "$(id)", "a\nb", "☃", "-flag", "a b", ""])
+def test_service_names_compose_would_refuse_are_refused_first(name: str) -> None:
+    with workspace() as work:
+        (work / "claw-pod.yml").write_text(yaml.safe_dump({"services": {name: {"image": "nginx"}}}))
+        code, _, err = run("up", "--check", "-f", str(work / "claw-pod.yml"))
+    assert code == 2, err
+    assert f"{work / 'claw-pod.yml'}: services.{name!r}: a service name may hold only" in err
+
+
+def yaml_values() -> st.SearchStrategy[object]:
+    scalars = st.none() | st.booleans() | st.integers() | NASTY_TEXT
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NASTY_TEXT, inner, max_size=3), max_leaves=12)  # fmt: skip
+
+
+@FEW
+@given(st.dictionaries(NASTY_TEXT, yaml_values(), max_size=4))
+def test_generated_services(services: dict[str, object]) -> None:
+    text = yaml.safe_dump({"x-claw": {"pod": "fuzz"}, "services": services}, allow_unicode=True)
+    with workspace() as work:
+        (work / "claw-pod.yml").write_text(text)
+        code, _, err = run("pull", "--dry-run", "-f", str(work / "claw-pod.yml"))
+    assert_clean_refusal(code, err, str(work / "claw-pod.yml"))
+
+
+# --------------------------------------------------------------------------
+# Config files
+# --------------------------------------------------------------------------
+
+CONFIGS = [
+    "[runners.openclaw]\nrecipe = 'missing.Dockerfile'\n",
+    "[runners.openclaw]\nprobe = 'openclaw --version'\n",
+    "[runners.openclaw]\nprobe_timeout = -1\n",
+    "[runners.mybot]\nalias = 'My Bot'\n",
+    "[runners.mybot]\nalias = 'x;y'\nrecipe = 'r'\n",
+    "[pull]\njobs = 0\n",
+    "[pull]\njobs = true\n",
+    "[pull]\nretries = 'three'\n",
+    "[infra]\ncllama = 'not a ref!'\n",
+    "[infra]\nunknown = 'x'\n",
+    "[unknown]\n",
+    "a = 1\na = 2\n",
+    "[[runners]]\n",
+    "\x00\x01",
+]
+
+
+@pytest.mark.parametrize("text", CONFIGS, ids=range(len(CONFIGS)))
+def test_hand_written_configs(text: str) -> None:
+    with workspace() as work:
+        (work / "claw.toml").write_text(text)
+        (work / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+        code, _, err = run("--config", str(work / "claw.toml"), "pull", "--dry-run", str(work / "Clawfile"))
+    assert code == 2, err
+    assert_clean_refusal(code, err, str(work / "claw.toml"))
+
+
+@FEW
+@given(st.text(max_size=200))
+def test_generated_configs(text: str) -> None:
+    with workspace() as work:
+        (work / "claw.toml").write_text(text, encoding="utf-8", errors="surrogatepass")
+        (work / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+        code, _, err = run("--config", str(work / "claw.toml"), "pull", "--dry-run", str(work / "Clawfile"))
+    assert_clean_refusal(code, err, str(work / "claw.toml"))
+
+
+# --------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build", ".", "-t", "Bad Tag"],
+        ["build", ".", "-t", "x:1;rm -rf /"],
+        ["pull", "--jobs", "0"],
+        ["pull", "no/such/Clawfile"],
+        ["up", "Clawfile"],
+        ["down", "-f", "missing.yml"],
+        ["up", "-f", "a.yml", "b.yml"],
+    ],
+)
+def test_bad_arguments(args: list[str]) -> None:
+    with workspace() as work:
+        (work / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+        with contextlib.chdir(work):
+            code, _, err = run(*args)
+    assert code == 2, err
+    assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------
+# Nothing goes through a shell
+# --------------------------------------------------------------------------
+
+
+def test_only_the_docker_module_runs_programs_and_never_through_a_shell() -> None:
+    runners = {"subprocess", "sh", "os.system", "os.popen", "pty", "commands"}
+    for path in [*sorted((ROOT / "lib").glob("*.py")), ROOT / "claw.py"]:
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        calls = {
+            f"{node.func.value.id}.{node.func.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+        }  # fmt: skip
+        found = (imported | calls) & runners
+        if path.name == "docker.py":
+            assert found == {"sh"}, path
+        else:
+            assert not found, f"{path} runs programs itself: {found}"
+        assert "shell=True" not in path.read_text()
