@@ -11,6 +11,7 @@ import claw
 from lib import docker, up
 from lib.errors import ClawError, DockerError, InputError, NotReady
 from lib.ui import wants_color
+from tests.conftest import tally
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,3 +152,59 @@ def test_console_script_entry_point_exists() -> None:
     assert 'claw = "claw:entry_point"' in text
     assert callable(claw.entry_point)
     assert os.access(ROOT / "claw.py", os.R_OK)
+
+
+# --------------------------------------------------------------------------
+# No docker, no engine: one line, exit 1, for every verb
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pod_dir(tmp_path: Path) -> Path:
+    (tmp_path / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+    (tmp_path / "claw-pod.yml").write_text("services:\n  agent:\n    build: .\n")
+    (tmp_path / "compose.generated.yml").write_text("services: {}\n")
+    return tmp_path
+
+
+VERBS = [["pull"], ["pull", "Clawfile"], ["build"], ["build", "Clawfile"], ["up", "--check"], ["up"]]
+
+
+@pytest.mark.parametrize("args", VERBS, ids=" ".join)
+def test_docker_missing_from_path(pod_dir: Path, args: list[str]) -> None:
+    env = {"PATH": str(pod_dir / "no-bin"), "HOME": str(pod_dir), "XDG_STATE_HOME": str(pod_dir)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "claw.py"), *args],
+        cwd=pod_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tally("engine faults")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "error: `docker` was not found on PATH",
+        docker.INSTALL_HINT,
+    ]
+
+
+@pytest.mark.parametrize("args", [*VERBS, ["down"]], ids=" ".join)
+def test_engine_unreachable(pod_dir: Path, args: list[str]) -> None:
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock", "XDG_STATE_HOME": str(pod_dir)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "claw.py"), *args],
+        cwd=pod_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tally("engine faults")
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    if args != ["down"]:  # compose says it in its own words
+        assert lines[0].startswith(
+            "error: cannot reach the Docker engine (DOCKER_HOST=unix:///nonexistent/docker.sock): "
+        )

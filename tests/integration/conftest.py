@@ -88,6 +88,7 @@ class Lab:
             process = subprocess.Popen(
                 [sys.executable, str(ROOT / "claw.py"), *args],
                 cwd=self.dir, env=self.environment(), stdout=stdout, stderr=stderr, text=True,
+                start_new_session=True,  # its own process group, as a service manager would run it
             )  # fmt: skip
         return Running(process, out, err)
 

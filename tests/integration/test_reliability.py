@@ -1,0 +1,253 @@
+"""Whatever happens, a runner alias that worked keeps working and nothing is half-tagged.
+
+Faults injected at every step of the refresh (through the shim in front of the
+real docker), `claw pull` interrupted and killed at several moments, many runs
+at once, and the engine going away mid-command. After each: `<alias>:latest` is
+the old image or the complete new one with its version tag, versioned tags are
+never lost, and after the next `claw pull` no temporary tag or probe container
+is left. Counts go to the reliability tally printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import tally
+from tests.harness import engine as harness
+from tests.harness import upstream
+from tests.integration.conftest import ROOT, Lab, Running
+
+pytestmark = pytest.mark.integration
+
+
+def install(lab: Lab, version: str) -> dict[str, str]:
+    lab.release(version)
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    return lab.tags()
+
+
+def leftovers(lab: Lab) -> list[str]:
+    tags = [tag for tag in lab.tags() if tag.startswith("claw-refresh-")]
+    return tags + lab.probe_containers()
+
+
+def assert_whole(lab: Lab, before: dict[str, str], new_version: str) -> None:
+    """latest is the old image or the complete new one; no versioned tag lost."""
+    after = lab.tags()
+    for tag, image in before.items():
+        if tag != "latest":
+            assert tag in after, f"lost {tag}"
+            assert after[tag] == image or tag == new_version
+    if after["latest"] != before["latest"]:
+        assert after.get(new_version) == after["latest"], after
+
+
+def assert_next_pull_cleans_up(lab: Lab, version: str) -> None:
+    lab.release(version)
+    lab.env.pop("CLAW_SHIM_FAIL", None)
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    assert leftovers(lab) == []
+    assert lab.tags()["latest"] == lab.tags()[f"v{version}"]
+
+
+# --------------------------------------------------------------------------
+# A failure at each step
+# --------------------------------------------------------------------------
+
+STEPS = {
+    "build": "build *",
+    "inspect": "image inspect * *:claw-refresh-*",
+    "probe": "run *",
+    "version tag": "image tag * *:v2.0.0",
+    "latest tag": "image tag * *:latest",
+    "temporary tag removal": "image rm *:claw-refresh-*",
+}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_a_failure_at_each_step(lab: Lab, step: str) -> None:
+    before = install(lab, "1.0.0")
+    lab.release("2.0.0")
+    lab.with_shim(CLAW_SHIM_FAIL=STEPS[step], CLAW_SHIM_MESSAGE="Error response from daemon: injected")
+    result = lab.claw("pull", "Clawfile")
+    tally("faults injected")
+    assert "Traceback" not in result.stderr
+    if step == "temporary tag removal":  # the refresh itself succeeded; the tag goes next time
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 1, result.stdout
+        assert lab.tags() == before
+        assert f"; kept {lab.alias}:v1.0.0" in result.stdout
+    assert_whole(lab, before, "v2.0.0")
+    assert_next_pull_cleans_up(lab, "3.0.0")
+
+
+# --------------------------------------------------------------------------
+# Interruptions
+# --------------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], run: Running, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert run.process.poll() is None, f"claw ended before {what}: {run.stderr()}"
+        assert time.monotonic() < deadline, f"never reached {what}: {run.stderr()}"
+        time.sleep(0.1)
+
+
+def in_build(lab: Lab) -> bool:
+    return "sleep 30" in lab.docker("ps", "--no-trunc", "--format", "{{.Command}}")
+
+
+def in_probe(lab: Lab) -> bool:
+    return bool(lab.docker("ps", "--quiet", "--filter", f"label=claw.probe={lab.alias}"))
+
+
+INTERRUPTIONS = [(moment, how) for moment in ("start", "build", "probe") for how in ("SIGINT", "SIGKILL")] + [
+    ("build", "SIGTERM")
+]
+
+
+@pytest.mark.parametrize(("moment", "how"), INTERRUPTIONS)
+def test_interrupted_or_killed_at_any_moment(lab: Lab, moment: str, how: str) -> None:
+    before = install(lab, "1.0.0")
+    if moment == "build":
+        lab.write(recipe_extra="RUN sleep 30\n")
+        lab.release("2.0.0")
+    elif moment == "probe":
+        lab.release(script="#!/bin/sh\nsleep 30\necho 'OpenClaw 2.0.0'\n")
+    else:
+        lab.release("2.0.0")
+    run = lab.spawn("pull", "Clawfile", name=f"{moment}-{how}")
+    if moment == "build":
+        wait_for(lambda: in_build(lab), run, "the slow build step")
+    elif moment == "probe":
+        wait_for(lambda: in_probe(lab), run, "the probe")
+    else:
+        wait_for(lambda: "building" in run.stderr(), run, "the build")
+    if how == "SIGKILL":
+        os.killpg(run.process.pid, signal.SIGKILL)  # claw and its docker children, as a supervisor would
+        run.wait()
+    else:
+        run.process.send_signal(getattr(signal, how))
+        assert run.wait() == 130
+        assert run.stderr().rstrip().endswith("error: interrupted")
+        assert "Traceback" not in run.stderr()
+        assert leftovers(lab) == []  # claw cleaned up on its way out
+    tally("interruptions")
+    assert_whole(lab, before, "v2.0.0")
+    lab.write()
+    assert_next_pull_cleans_up(lab, "3.0.0")
+
+
+def test_interrupted_while_waiting_for_another_refresh(lab: Lab) -> None:
+    before = install(lab, "1.0.0")
+    lab.write(recipe_extra="RUN sleep 30\n")
+    lab.release("2.0.0")
+    first = lab.spawn("pull", "Clawfile", name="first")
+    wait_for(lambda: in_build(lab), first, "the first build")
+    second = lab.spawn("pull", "Clawfile", name="second")
+    wait_for(lambda: "waiting: another claw pull" in second.stderr(), second, "the wait")
+    second.process.send_signal(signal.SIGINT)
+    assert second.wait() == 130
+    first.process.send_signal(signal.SIGINT)
+    assert first.wait() == 130
+    tally("interruptions", 2)
+    assert lab.tags() == before
+    assert leftovers(lab) == []
+
+
+# --------------------------------------------------------------------------
+# Many at once
+# --------------------------------------------------------------------------
+
+
+def test_parallel_pulls_of_one_alias(lab: Lab) -> None:
+    install(lab, "1.0.0")
+    lab.release("1.1.0")
+    runs = [lab.spawn("pull", "Clawfile", name=f"same-{i}") for i in range(4)]
+    assert [run.wait() for run in runs] == [0, 0, 0, 0], [run.stderr() for run in runs]
+    tally("concurrent runs", len(runs))
+    lines = sorted(run.stdout().strip() for run in runs)
+    assert lines[0] == f"{lab.alias}: installed v1.1.0 (was v1.0.0)"
+    assert all(line.startswith(f"{lab.alias}: rebuilt v1.1.0 (same version;") for line in lines[1:])
+    tags = lab.tags()
+    assert set(tags) == {"latest", "v1.1.0", "v1.0.0"}
+    assert tags["latest"] == tags["v1.1.0"]
+    assert leftovers(lab) == []
+
+
+def test_parallel_pulls_of_different_aliases(lab: Lab) -> None:
+    lab.release("1.0.0")
+    (lab.dir / "nanobot.Dockerfile").write_text(lab.recipe.read_text())
+    lab.config.write_text(
+        lab.config.read_text()
+        + f'\n[runners.nanobot]\nalias = "{lab.alias}-nb"\nrecipe = "nanobot.Dockerfile"\nprobe = ["openclaw", "--version"]\n'
+    )
+    (lab.dir / "nb").mkdir()
+    (lab.dir / "nb" / "Clawfile").write_text(f"FROM {lab.alias}-nb\nCLAW_TYPE nanobot\n")
+    runs = [lab.spawn("pull", target, name=f"alias-{i}") for i, target in enumerate(["Clawfile", "nb"] * 2)]
+    assert [run.wait() for run in runs] == [0] * 4, [run.stderr() for run in runs]
+    tally("concurrent runs", len(runs))
+    for alias in (lab.alias, f"{lab.alias}-nb"):
+        tags = lab.tags(alias)
+        assert set(tags) == {"latest", "v1.0.0"}, alias
+        assert tags["latest"] == tags["v1.0.0"]
+
+
+def test_parallel_builds_of_one_pod(lab: Lab) -> None:
+    install(lab, "1.0.0")
+    (lab.dir / "claw-pod.yml").write_text(f"x-claw: {{pod: {lab.pod}}}\nservices:\n  agent:\n    build: .\n")
+    runs = [lab.spawn("build", name=f"build-{i}") for i in range(3)]
+    assert [run.wait() for run in runs] == [0, 0, 0], [run.stderr() for run in runs]
+    tally("concurrent runs", len(runs))
+    assert (lab.dir / "Dockerfile.generated").read_text().startswith(f"FROM {lab.alias}:v1.0.0\n")
+    assert not [p for p in lab.dir.iterdir() if p.name.startswith(".Dockerfile.generated")]
+    labels = lab.labels(f"claw-local/{lab.pod}-agent:latest")
+    assert labels["claw.runner.built-against"] == f"{lab.alias}:v1.0.0"
+
+
+# --------------------------------------------------------------------------
+# The engine goes away
+# --------------------------------------------------------------------------
+
+
+def test_engine_stopped_in_the_middle_of_a_refresh(
+    lab: Lab, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    doomed = harness.start()
+    try:
+        runtime = upstream.publish(
+            doomed, "runtime", "latest", {"usr/local/bin/openclaw": "#!/bin/sh\necho 1.0\n"}
+        )
+        lab.recipe.write_text(f"FROM {runtime}\nRUN sleep 30\n")
+        env = {**lab.environment(), **doomed.env}
+        with (lab.dir / "doomed.err").open("w") as err:
+            process = subprocess.Popen(
+                [sys.executable, str(ROOT / "claw.py"), "pull", "Clawfile"],
+                cwd=lab.dir, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while "building" not in (lab.dir / "doomed.err").read_text():
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            time.sleep(1)
+    finally:
+        harness.stop(doomed.root)
+    out, _ = process.communicate(timeout=120)
+    tally("engine faults")
+    err_text = (lab.dir / "doomed.err").read_text()
+    assert process.returncode == 1, out + err_text
+    assert "Traceback" not in err_text
+    assert "unexpected error" not in err_text
+    assert out.startswith(f"{lab.alias}: refresh failed: ")
+    assert err_text.rstrip().splitlines()[-1] == "error: 1 of 1 pull actions did not succeed"
