@@ -5,7 +5,8 @@ at 127.0.0.1 there). Requests for manifests consume the fault plan, one fault
 per request, in order; when the plan is used up, every request is forwarded
 untouched. Faults: an HTTP status (``503``, ``502``, ``429``, ``401``, ...,
 with the body a registry would send), ``reset`` (close the connection with no
-answer), ``cut`` (send half a body and hang up).
+answer), ``cut`` (send half a body and hang up), ``slow`` (answer, but only
+after a few seconds).
 
     python -m tests.harness.flaky --upstream 127.0.0.1:5000 --plan 503,reset --port-file F --log F
 
@@ -27,6 +28,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+SLOW = 3.0  # seconds a "slow" answer waits
 
 ERRORS = {
     401: ("UNAUTHORIZED", "authentication required"),
@@ -69,6 +72,8 @@ def handler(upstream: str, plan: Plan, log: Path) -> type[http.server.BaseHTTPRe
             if fault is not None and fault.isdigit():
                 self._status(int(fault))
                 return
+            if fault == "slow":
+                time.sleep(SLOW)
             self._forward(cut=fault == "cut")
 
         def _status(self, code: int) -> None:

@@ -11,12 +11,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.harness import shim, upstream
+from tests.harness import flaky, shim, upstream
 from tests.harness.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,3 +151,20 @@ def lab(engine: Engine, tmp_path: Path) -> Lab:
     made = Lab(engine, tmp_path, alias=f"openclaw-t{n}", runtime=f"runtime-t{n}", registry=engine.registry)
     made.write()
     return made
+
+
+@pytest.fixture
+def proxied(lab: Lab) -> Iterator[Callable[[list[str]], flaky.Flaky]]:
+    """Start a flaky proxy with a fault plan; the lab's recipe pulls through it."""
+    started: list[flaky.Flaky] = []
+
+    def start(faults: list[str]) -> flaky.Flaky:
+        proxy = flaky.start(lab.engine.nsenter(), lab.engine.registry, faults, lab.dir)
+        started.append(proxy)
+        lab.registry = proxy.address
+        lab.write()
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()

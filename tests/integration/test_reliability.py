@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import tally
 from tests.harness import engine as harness
-from tests.harness import upstream
+from tests.harness import flaky, upstream
 from tests.integration.conftest import ROOT, Lab, Running
 
 pytestmark = pytest.mark.integration
@@ -251,3 +251,69 @@ def test_engine_stopped_in_the_middle_of_a_refresh(
     assert "unexpected error" not in err_text
     assert out.startswith(f"{lab.alias}: refresh failed: ")
     assert err_text.rstrip().splitlines()[-1] == "error: 1 of 1 pull actions did not succeed"
+
+
+# --------------------------------------------------------------------------
+# The registry going wrong
+# --------------------------------------------------------------------------
+
+TRANSIENT = {
+    "502 twice": ["502", "502"],  # HEAD and GET of one attempt: the daemon tries both
+    "503, then a reset": ["503", "503", "reset"],
+    "cut-off answers": ["cut", "cut"],
+    "a reset": ["reset"],
+    "a slow answer": ["slow"],
+}
+
+
+@pytest.mark.parametrize("what", ["pull", "build --pull"])
+@pytest.mark.parametrize("plan", list(TRANSIENT))
+def test_transient_registry_trouble_is_retried_to_success(
+    lab: Lab, proxied: Callable[[list[str]], flaky.Flaky], plan: str, what: str
+) -> None:
+    lab.release("1.0.0")
+    proxy = proxied(TRANSIENT[plan])
+    if what == "pull":
+        image = f"{proxy.address}/upstream/{lab.runtime}:latest"
+        (lab.dir / "claw-pod.yml").write_text(f"services:\n  web:\n    image: {image}\n")
+        result = lab.claw("pull", "--no-runners")
+        expected = f"web: pulled {image}"
+    else:
+        result = lab.claw("pull", "Clawfile")
+        expected = f"{lab.alias}: installed v1.0.0"
+    tally("faults injected", len(TRANSIENT[plan]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == expected
+    failed_attempts = result.stderr.count("retrying in")
+    assert failed_attempts <= 2
+    assert (failed_attempts == 0) == (plan == "a slow answer"), result.stderr
+    assert [line.split()[-1] for line in proxy.requests() if "/manifests/" in line][
+        : len(TRANSIENT[plan])
+    ] == [*TRANSIENT[plan]]
+
+
+@pytest.mark.parametrize(
+    ("status", "words"), [("429", "toomanyrequests"), ("401", "unauthorized"), ("403", "denied")]
+)
+def test_refusals_are_never_retried_and_stop_the_rest(
+    lab: Lab, proxied: Callable[[list[str]], flaky.Flaky], status: str, words: str
+) -> None:
+    proxy = proxied([status, status])
+    first = upstream.publish(lab.engine, f"{lab.runtime}-a", "1").replace(lab.engine.registry, proxy.address)
+    second = upstream.publish(lab.engine, f"{lab.runtime}-b", "1").replace(lab.engine.registry, proxy.address)
+    lab.release("1.0.0")
+    lab.config.write_text(lab.config.read_text().replace("[pull]\n", "[pull]\njobs = 1\n"))
+    (lab.dir / "claw-pod.yml").write_text(
+        f"services:\n  a:\n    image: {first}\n  b:\n    image: {second}\n  agent:\n    build: .\n"
+    )
+    result = lab.claw("pull")
+    tally("faults injected", 2)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("a: pull failed: ")
+    assert words in lines[0]
+    assert lines[1].startswith("b: not attempted: the registry refused an earlier request")
+    assert lines[2].startswith(f"{lab.alias}: not attempted: ")
+    assert "retrying" not in result.stderr
+    assert "hint: log in to the registry with `docker login`" in result.stderr
+    assert len([line for line in proxy.requests() if "/manifests/" in line]) == 2  # one attempt, HEAD and GET
