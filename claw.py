@@ -101,7 +101,11 @@ def cli(app: App, config_path: str | None, verbose: bool, quiet: bool, color: st
 @click.argument("target", required=False)
 @pod_option
 @click.option("--no-runners", is_flag=True, help="Do not refresh runner bases.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Runner refreshes in parallel.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Pulls and refreshes in flight at once (default: [pull] jobs, 2).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document of actions and outcomes.")
 @click.pass_obj

@@ -18,7 +18,7 @@ from pathlib import Path
 from lib import clawfile, docker, pod, refs, runners, target, versions
 from lib.clawfile import Clawfile
 from lib.config import Config
-from lib.errors import ClawError, DockerError, InputError
+from lib.errors import ClawError, DockerError, EngineUnreachable, InputError
 from lib.events import Events
 from lib.files import OutputLog, read_input
 from lib.pod import BuildArg
@@ -231,6 +231,8 @@ def build_one(job: Job, found: list[Use], bases: dict[str, Base], events: Events
                 build_args=job.args,
                 on_line=sink,
             )
+        except EngineUnreachable:
+            raise
         except DockerError as exc:
             raise ClawError(f"{job.name}: build failed: {exc.reason}", hint=f"full log: {log.path}") from None
         log.discard()

@@ -16,7 +16,7 @@ from typing import Any
 
 from lib import clawfile, docker, infra, pod, refresh, runners, target, versions
 from lib.config import Config
-from lib.errors import DockerError, NotAttempted, RegistryBlocked
+from lib.errors import DockerError, EngineUnreachable, NotAttempted, RegistryBlocked
 from lib.events import Events
 from lib.files import read_input
 from lib.runners import Runner
@@ -107,11 +107,13 @@ def run(
     jobs: int | None = None,
     dry_run: bool = False,
 ) -> Report:
-    """The whole verb: read the target, check the engine, do (or show) the work."""
+    """The whole verb: read the target, then do (or show) the work.
+
+    An engine that cannot be reached ends the run with one line, wherever it
+    shows: every other action would fail the same way."""
     the_plan = plan(where, config, no_runners=no_runners)
     if not dry_run and any(action.runner for action in the_plan.actions):
-        docker.prefetch_buildkit()  # while the engine is checked
-    docker.check_engine()
+        docker.prefetch_buildkit()  # one round trip fewer before the first build
     options = refresh.Options(retries=config.pull.retries, keep=config.pull.keep)
     return execute(the_plan, jobs=jobs or config.pull.jobs, options=options, events=events, dry_run=dry_run)
 
@@ -236,6 +238,8 @@ def _pull(action: Action, options: refresh.Options, events: Events) -> Result:
         )
     except NotAttempted as exc:
         return Result(action, "not-attempted", f"{action.name}: {exc.message}", exc.message)
+    except EngineUnreachable:
+        raise
     except DockerError as exc:
         if isinstance(exc, RegistryBlocked):
             options.breaker.trip(exc)

@@ -22,7 +22,15 @@ from pathlib import Path
 
 from lib import docker, locks, versions
 from lib.classify import Breaker
-from lib.errors import ClawError, DockerError, DockerTimeout, Interrupted, NotAttempted, RegistryBlocked
+from lib.errors import (
+    ClawError,
+    DockerError,
+    DockerTimeout,
+    EngineUnreachable,
+    Interrupted,
+    NotAttempted,
+    RegistryBlocked,
+)
 from lib.events import Events
 from lib.files import OutputLog
 from lib.runners import Runner
@@ -166,6 +174,8 @@ def refresh(runner: Runner, options: Options, events: Events) -> Outcome:
             previous = tags.installed()
             options.check()
             image_id, version = _install(runner, tags, options, events, log)
+        except EngineUnreachable:
+            raise  # not this runner's failure: the whole run stops with one line
         except NotAttempted as exc:
             return Outcome(runner, "not-attempted", previous, reason=exc.message)
         except RegistryBlocked as exc:
@@ -297,8 +307,8 @@ def _step(name: str) -> Iterator[None]:
     """Docker failures of one step become the reason shown to the operator."""
     try:
         yield
-    except RegistryBlocked:
-        raise  # the run's circuit breaker needs it
+    except (RegistryBlocked, EngineUnreachable):
+        raise  # the run's circuit breaker needs the first; the second ends the run
     except DockerTimeout as exc:
         raise RefreshFailed(f"{name}: did not finish within {exc.seconds:g}s") from None
     except DockerError as exc:

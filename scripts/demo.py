@@ -5,7 +5,7 @@ namespaces of their own; a tiny runtime image is published there; then the
 operator's cycle runs, each command printed before it runs:
 
     claw pull -> claw build -> claw up -d -> (upstream release) -> claw pull
-    -> claw up (drift hint) -> claw build -> claw up -d -> claw down
+    -> claw up -d (drift hint) -> claw build -> claw up -d -> claw down
 
 Everything is torn down at the end, also when a step fails.
 """
@@ -24,6 +24,7 @@ from tests.harness import engine as harness
 from tests.harness import upstream
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "offline"
 FIRST, SECOND = "2026.5.22", "2026.5.24"  # the two upstream releases
 SLEEP = '["sleep", "3600"]'  # what the demo's containers run
 RELEASE = None  # the step of the cycle where upstream publishes a new release
@@ -33,7 +34,7 @@ CYCLE: list[tuple[list[str] | None, str]] = [
     (["up", "-d"], "check readiness and start the pod"),
     (RELEASE, "upstream publishes a new runtime release"),
     (["pull"], "refresh again: installed vNEW (was vOLD)"),
-    (["up", "--check"], "the drift hint names the service and both versions"),
+    (["up", "-d"], "the drift hint names the service and both versions; the pod keeps running"),
     (["build"], "rebuild against the new version"),
     (["up", "-d"], "start again: no hint"),
     (["down"], "stop and remove the pod"),
@@ -47,34 +48,14 @@ def release(engine: harness.Engine, version: str) -> str:
 
 
 def workspace(engine: harness.Engine) -> Path:
-    """A pod and a config that point claw at the local "upstream" instead of the internet."""
+    """examples/offline, with the private registry filled in, in a temporary directory."""
+    upstream.publish(engine, "cllama", "v0.4.1", cmd=SLEEP)
+    upstream.publish(engine, "web", "1", cmd=SLEEP)
     work = Path(tempfile.mkdtemp(prefix="claw-demo-"))
-    cllama = upstream.publish(engine, "cllama", "v0.4.1", cmd=SLEEP)
-    web = upstream.publish(engine, "web", "1", cmd=SLEEP)
-    files = {
-        "claw.toml": f"""\
-# The demo's config: the openclaw recipe and the cllama pin point at the local registry.
-[runners.openclaw]
-recipe = "openclaw.Dockerfile"
-
-[infra]
-cllama = "{cllama}"
-""",
-        "openclaw.Dockerfile": f"FROM {engine.registry}/upstream/openclaw-runtime:latest\n",
-        "claw-pod.yml": f"""\
-x-claw: {{pod: demo}}
-services:
-  analyst:
-    build: analyst
-    x-claw: {{cllama: openai}}
-  web:
-    image: {web}
-""",
-        "analyst/Clawfile": 'FROM openclaw:latest\nCLAW_TYPE openclaw\nCMD ["sleep", "3600"]\n',
-    }
-    for name, text in files.items():
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        (work / name).write_text(text)
+    shutil.copytree(EXAMPLE, work, dirs_exist_ok=True)
+    for path in work.rglob("*"):
+        if path.is_file():
+            path.write_text(path.read_text().replace("{registry}", engine.registry))
     return work
 
 

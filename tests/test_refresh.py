@@ -16,7 +16,14 @@ import pytest
 
 from lib import docker, refresh, runners
 from lib.classify import Breaker
-from lib.errors import DockerError, DockerTimeout, Interrupted, PermanentError, RegistryBlocked
+from lib.errors import (
+    DockerError,
+    DockerTimeout,
+    EngineUnreachable,
+    Interrupted,
+    PermanentError,
+    RegistryBlocked,
+)
 from lib.events import Recorder
 
 RECIPE = "FROM example/openclaw-runtime:latest\n"
@@ -279,3 +286,12 @@ def test_keep_removes_the_oldest_versions_but_not_those_in_use(model: Model, run
     ]  # fmt: skip
     assert "keeping openclaw:v1.0.0: a service image or a container uses it" in events.of("progress")
     assert "removed openclaw:v2.0.0 (keeping the newest 2 versions)" in events.of("progress")
+
+
+def test_an_unreachable_engine_ends_the_run_instead_of_failing_one_runner(
+    model: Model, runner: runners.Runner
+) -> None:
+    model.fail["build"] = EngineUnreachable(("docker", "build"), 1, "", "Cannot connect to the Docker daemon")
+    with pytest.raises(EngineUnreachable):
+        run(runner)
+    assert model.refresh_tags() == []

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from tests.harness import upstream
-from tests.integration.conftest import Lab
+from tests.integration.conftest import ROOT, Lab
 
 pytestmark = pytest.mark.integration
 
@@ -180,3 +182,25 @@ def test_up_refuses_a_clawfile(lab: Lab) -> None:
     result = lab.claw("up", "Clawfile")
     assert result.returncode == 2
     assert "not a pod file" in result.stderr
+
+
+def test_the_makefile_fragment_runs_the_cycle(lab: Lab) -> None:
+    make_pod(lab)
+    lab.release("0.5.0")
+    (lab.dir / "Makefile").write_text(
+        f"CLAW := {sys.executable} {ROOT / 'claw.py'}\ninclude {ROOT / 'claw.mk'}\n\nall: claw-pull claw-build claw-up\n"
+    )
+
+    def make(*targets: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["make", "--no-print-directory", *targets], cwd=lab.dir, env=lab.environment(),
+                              capture_output=True, text=True, check=False)  # fmt: skip
+
+    not_ready = make("claw-check")
+    assert not_ready.returncode != 0
+    assert "run: claw pull -f claw-pod.yml" in not_ready.stderr
+    done = make("all", "claw-check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(containers(lab)) == {"agent", "web", "cllama"}
+    down = make("claw-down")
+    assert down.returncode == 0, down.stderr
+    assert containers(lab) == {}

@@ -1,0 +1,33 @@
+# claw.mk: claw targets for an existing repository's Makefile.
+#
+#   include path/to/claw.mk          # in your Makefile
+#   make claw-pull claw-build claw-up
+#
+# Settings (set them before the include, or on the make command line):
+#   CLAW        the claw command            (default: claw; or: python path/to/claw.py)
+#   CLAW_POD    the pod file                (default: claw-pod.yml)
+#   CLAW_FLAGS  global options for claw     (e.g. --config ci/claw.toml -q)
+#
+# Each target runs one claw command and fails the make run with claw's exit
+# status: 1 failed, 2 bad input, 3 not ready (claw-check, claw-up).
+
+CLAW       ?= claw
+CLAW_POD   ?= claw-pod.yml
+CLAW_FLAGS ?=
+
+.PHONY: claw-pull claw-build claw-up claw-down claw-check
+
+claw-pull: ## claw: pull infra and registry images, refresh the pod's runner bases
+	$(CLAW) $(CLAW_FLAGS) pull -f $(CLAW_POD)
+
+claw-build: ## claw: build the pod's services against their runner's version
+	$(CLAW) $(CLAW_FLAGS) build -f $(CLAW_POD)
+
+claw-check: ## claw: readiness checks and drift hints, nothing started (exit 3: not ready)
+	$(CLAW) $(CLAW_FLAGS) up --check -f $(CLAW_POD)
+
+claw-up: ## claw: start the pod in the background
+	$(CLAW) $(CLAW_FLAGS) up -d -f $(CLAW_POD)
+
+claw-down: ## claw: stop the pod (volumes stay)
+	$(CLAW) $(CLAW_FLAGS) down -f $(CLAW_POD)

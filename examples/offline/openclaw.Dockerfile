@@ -1,0 +1,1 @@
+FROM {registry}/upstream/openclaw-runtime:latest
