@@ -25,6 +25,7 @@ BUILT_AGAINST_LABEL = "claw.runner.built-against"
 @dataclass(frozen=True)
 class Problem:
     subject: str  # a service, or "<component> (infra)"
+    ref: str  # the image that is missing
     text: str
     fix: str  # pull | build
 
@@ -97,10 +98,10 @@ def check(where: target.Target, config: Config) -> Readiness:
             continue
         bases = [u for u in uses[service.name] if not _base_ready(u, images)]
         if bases:
-            problems.append(Problem(service.name, _needs_bases(service.ref, bases), "pull"))
+            problems.append(Problem(service.name, service.ref, _needs_bases(service.ref, bases), "pull"))
             missing_runners.update((u.runner.alias, u.runner) for u in bases if not u.pinned)
         else:
-            problems.append(Problem(service.name, f"image {service.ref} is not on this host", "build"))
+            problems.append(Problem(service.name, service.ref, _not_here(service.ref), "build"))
     drift = _drift(the_pod, images, uses)
     return Readiness(the_pod, tuple(problems), tuple(drift), tuple(missing_runners.values()))
 
@@ -109,16 +110,18 @@ def _registry_problems(
     the_pod: pod.Pod, pins: dict[str, str], images: dict[str, docker.Image]
 ) -> list[Problem]:
     problems = [
-        Problem(s.name, f"image {s.ref} is not on this host", "pull")
-        for s in the_pod.pulled
-        if s.ref not in images
+        Problem(s.name, s.ref, _not_here(s.ref), "pull") for s in the_pod.pulled if s.ref not in images
     ]
     problems += [
-        Problem(f"{c} (infra)", f"image {pins[c]} is not on this host", "pull")
+        Problem(f"{c} (infra)", pins[c], _not_here(pins[c]), "pull")
         for c in the_pod.infra()
         if pins[c] not in images
     ]
     return problems
+
+
+def _not_here(ref: str) -> str:
+    return f"image {ref} is not on this host"
 
 
 def _base_ready(use: build.Use, images: dict[str, docker.Image]) -> bool:
@@ -177,9 +180,9 @@ def _alias(built_against: str) -> str | None:
 def fix(readiness: Readiness, where: target.Target, config: Config, events: Events) -> None:
     pins = infra.pinned(config.infra)
     the_pod = readiness.pod
-    missing = {p.subject for p in readiness.problems}
-    actions = [pull.Action(pull.INFRA, c, pins[c]) for c in the_pod.infra() if f"{c} (infra)" in missing]
-    actions += [pull.Action(pull.IMAGE, s.name, s.ref) for s in the_pod.pulled if s.name in missing]
+    missing = {p.ref for p in readiness.problems}
+    actions = [pull.Action(pull.INFRA, c, pins[c]) for c in the_pod.infra() if pins[c] in missing]
+    actions += [pull.Action(pull.IMAGE, s.name, s.ref) for s in the_pod.pulled if s.ref in missing]
     actions += [pull.Action(pull.RUNNER, r.alias, r.latest, r) for r in readiness.runners_missing]
     if actions:
         options = refresh.Options(retries=config.pull.retries, keep=config.pull.keep)
@@ -193,7 +196,7 @@ def fix(readiness: Readiness, where: target.Target, config: Config, events: Even
             raise ClawError(
                 f"--fix could not pull everything: {reasons}", hint=report.hints[0] if report.hints else None
             )
-    to_build = {s.name for s in the_pod.built if s.name in missing}
+    to_build = {s.name for s in the_pod.built if s.ref in missing}
     if to_build:
         for built in build.run(where, config, events, only=to_build):
             events.progress("--fix", built.line())
