@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,14 +99,14 @@ def short(image_id: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def jobs(where: target.Target, tag: str | None) -> list[Job]:
+def jobs(where: target.Target, tag: str | None, detail: Callable[[str], None] | None = None) -> list[Job]:
     if where.mode == target.POD:
         assert where.path is not None
         if tag:
             raise InputError(
                 "-t names the image of one Clawfile; a pod's services are built to their own refs"
             )
-        return pod_jobs(pod.load(where.path))
+        return pod_jobs(pod.load(where.path, detail))
     if where.mode == target.BARE:
         raise InputError(
             "nothing to build here: give a Clawfile or a directory holding one, or a pod with -f"
@@ -196,7 +197,7 @@ def run(
     ``only`` limits a pod build to those services (``claw up --fix``)."""
     if where.mode == target.BARE and Path("Clawfile").is_file():
         where = target.Target(target.CLAWFILE, Path("Clawfile"), given=False)
-    todo = [job for job in jobs(where, tag) if only is None or job.name in only]
+    todo = [job for job in jobs(where, tag, events.detail) if only is None or job.name in only]
     table = runners.table(config)
     found = {job.name: uses(job, table) for job in todo}
     docker.check_engine()

@@ -24,6 +24,9 @@ class Events(Protocol):
     def hint(self, text: str) -> None:
         """Advice the operator asked for by running the verb (the drift hint); shown even with -q."""
 
+    def detail(self, text: str) -> None:
+        """Shown only with -v."""
+
 
 @dataclass
 class Recorder:
@@ -43,6 +46,9 @@ class Recorder:
 
     def hint(self, text: str) -> None:
         self._add("hint", "", text)
+
+    def detail(self, text: str) -> None:
+        self._add("detail", "", text)
 
     def _add(self, kind: str, name: str, text: str) -> None:
         with self._lock:

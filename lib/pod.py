@@ -7,7 +7,7 @@ by ``claw pull``. Every error names the file, the service and the key.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -62,6 +62,10 @@ class Pod:
     def pulled(self) -> tuple[Service, ...]:
         return tuple(s for s in self.services if s.build is None)
 
+    def not_acted_on(self) -> tuple[str, ...]:
+        """The x-claw keys (pod and services) claw accepts and leaves alone."""
+        return self.ignored + tuple(key for service in self.services for key in service.ignored)
+
     def infra(self) -> tuple[str, ...]:
         """The pinned infra components this pod uses, in a stable order."""
         used: set[str] = set()
@@ -82,8 +86,13 @@ def find(directory: Path) -> Path | None:
     return next((directory / n for n in POD_FILES if (directory / n).is_file()), None)
 
 
-def load(path: Path) -> Pod:
-    return parse(read_input(path, "pod file"), path)
+def load(path: Path, detail: Callable[[str], None] | None = None) -> Pod:
+    """Read a pod; ``detail`` (shown with -v) hears of each x-claw key left alone."""
+    the_pod = parse(read_input(path, "pod file"), path)
+    if detail is not None:
+        for key in the_pod.not_acted_on():
+            detail(f"{path}: {key}: accepted, not acted on by claw")
+    return the_pod
 
 
 def parse(text: str, path: Path) -> Pod:

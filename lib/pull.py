@@ -111,7 +111,7 @@ def run(
 
     An engine that cannot be reached ends the run with one line, wherever it
     shows: every other action would fail the same way."""
-    the_plan = plan(where, config, no_runners=no_runners)
+    the_plan = plan(where, config, no_runners=no_runners, detail=events.detail)
     if not dry_run and any(action.runner for action in the_plan.actions):
         docker.prefetch_buildkit()  # one round trip fewer before the first build
     options = refresh.Options(retries=config.pull.retries, keep=config.pull.keep)
@@ -123,12 +123,14 @@ def run(
 # --------------------------------------------------------------------------
 
 
-def plan(where: target.Target, config: Config, *, no_runners: bool) -> Plan:
+def plan(
+    where: target.Target, config: Config, *, no_runners: bool, detail: Callable[[str], None] | None = None
+) -> Plan:
     table = runners.table(config)
     pins = infra.pinned(config.infra)
     if where.mode == target.POD:
         assert where.path is not None
-        return Plan(where, _pod_actions(pod.load(where.path), pins, table, no_runners))
+        return Plan(where, _pod_actions(pod.load(where.path, detail), pins, table, no_runners))
     if where.mode == target.CLAWFILE:
         assert where.path is not None
         cf = clawfile.parse(read_input(where.path, "Clawfile"), str(where.path))

@@ -79,9 +79,9 @@ def short(image_id: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def check(where: target.Target, config: Config) -> Readiness:
+def check(where: target.Target, config: Config, events: Events | None = None) -> Readiness:
     assert where.path is not None
-    the_pod = pod.load(where.path)
+    the_pod = pod.load(where.path, events.detail if events else None)
     table = runners.table(config)
     pins = infra.pinned(config.infra)
     jobs = {job.name: job for job in build.pod_jobs(the_pod)}
@@ -225,7 +225,7 @@ def up(
     on_log: Callable[[str], None] | None = None,
 ) -> Started:
     where = _pod_target(where)
-    readiness = check(where, config)  # its one inspect is also the engine check
+    readiness = check(where, config, events)  # its one inspect is also the engine check
     if not readiness.ready and fix_first:
         fix(readiness, where, config, events)
         readiness = check(where, config)

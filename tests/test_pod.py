@@ -206,3 +206,17 @@ def test_unreadable_build_file(tmp_path: Path) -> None:
         pod.load(path)
     assert caught.value.message.startswith(f"{path}: services.a.build: ")
     assert "ctx/Dockerfile: cannot read build file: 'utf-8' codec" in caught.value.message
+
+
+def test_keys_claw_leaves_alone_are_named_with_verbose(tmp_path: Path) -> None:
+    path = tmp_path / "claw-pod.yml"
+    path.write_text(
+        "x-claw: {pod: p, include: [a.yml]}\nservices:\n  a:\n    image: x\n    x-claw: {count: 2, cllama: openai}\n"
+    )
+    said: list[str] = []
+    the_pod = pod.load(path, said.append)
+    assert said == [
+        f"{path}: x-claw.include: accepted, not acted on by claw",
+        f"{path}: services.a.x-claw.count: accepted, not acted on by claw",
+    ]
+    assert the_pod.services[0].cllama == ("openai",)
