@@ -7,8 +7,11 @@ functions; tests hand ``Recorder``. Domain code never prints.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from lib.errors import DockerError
 
 
 class Events(Protocol):
@@ -26,6 +29,15 @@ class Events(Protocol):
 
     def detail(self, text: str) -> None:
         """Shown only with -v."""
+
+
+def retry_notice(events: Events, name: str) -> Callable[[DockerError, int, float], None]:
+    """What to say before a transient registry error is retried."""
+
+    def say(error: DockerError, attempt: int, wait: float) -> None:
+        events.warn(f"{name}: {error.reason}; retrying in {wait:.0f}s (attempt {attempt + 1})")
+
+    return say
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from lib import clawfile, docker, infra, pod, refresh, runners, target, versions
 from lib.config import Config
 from lib.errors import DockerError, EngineUnreachable, NotAttempted, RegistryBlocked
-from lib.events import Events
+from lib.events import Events, retry_notice
 from lib.files import read_input
 from lib.runners import Runner
 
@@ -226,16 +226,13 @@ def _run_all(
 
 
 def _pull(action: Action, options: refresh.Options, events: Events) -> Result:
-    def retrying(error: DockerError, attempt: int, wait: float) -> None:
-        events.warn(f"{action.name}: {error.reason}; retrying in {wait:.0f}s (attempt {attempt + 1})")
-
     try:
         options.check()
         events.progress(action.name, f"pulling {action.ref}")
         docker.pull(
             action.ref,
             attempts=options.retries,
-            on_retry=retrying,
+            on_retry=retry_notice(events, action.name),
             on_line=lambda line: events.output(action.name, line),
         )
     except NotAttempted as exc:

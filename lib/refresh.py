@@ -31,7 +31,7 @@ from lib.errors import (
     NotAttempted,
     RegistryBlocked,
 )
-from lib.events import Events
+from lib.events import Events, retry_notice
 from lib.files import OutputLog
 from lib.runners import Runner
 
@@ -230,9 +230,6 @@ def _install(runner: Runner, tags: Tags, options: Options, events: Events, log: 
         log.write(line)
         events.output(alias, line)
 
-    def retrying(error: DockerError, attempt: int, wait: float) -> None:
-        events.warn(f"{alias}: {error.reason}; retrying in {wait:.0f}s (attempt {attempt + 1})")
-
     try:
         events.progress(alias, f"building from {runner.recipe_path.name} (--pull --no-cache)")
         with _step("build"), tempfile.TemporaryDirectory(prefix="claw-context-") as context:
@@ -245,7 +242,7 @@ def _install(runner: Runner, tags: Tags, options: Options, events: Events, log: 
                 no_cache=True,
                 on_line=sink,
                 attempts=options.retries,
-                on_retry=retrying,
+                on_retry=retry_notice(events, alias),
             )
         options.check()
         with _step("inspect"):

@@ -16,9 +16,16 @@ from tests.conftest import tally
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_claw(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_claw(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ROOT / "claw.py"), *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, str(ROOT / "claw.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        check=False,
     )
 
 
@@ -173,14 +180,7 @@ VERBS = [["pull"], ["pull", "Clawfile"], ["build"], ["build", "Clawfile"], ["up"
 @pytest.mark.parametrize("args", VERBS, ids=" ".join)
 def test_docker_missing_from_path(pod_dir: Path, args: list[str]) -> None:
     env = {"PATH": str(pod_dir / "no-bin"), "HOME": str(pod_dir), "XDG_STATE_HOME": str(pod_dir)}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "claw.py"), *args],
-        cwd=pod_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_claw(*args, env=env, cwd=pod_dir)
     tally("engine faults")
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
@@ -192,14 +192,7 @@ def test_docker_missing_from_path(pod_dir: Path, args: list[str]) -> None:
 @pytest.mark.parametrize("args", [*VERBS, ["down"]], ids=" ".join)
 def test_engine_unreachable(pod_dir: Path, args: list[str]) -> None:
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock", "XDG_STATE_HOME": str(pod_dir)}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "claw.py"), *args],
-        cwd=pod_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_claw(*args, env=env, cwd=pod_dir)
     tally("engine faults")
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
