@@ -85,13 +85,10 @@ class Built:
 
     def line(self) -> str:
         against = f", against {self.base.ref}" if self.base else ""
+        image = versions.short_id(self.image_id)
         if self.job.tag:
-            return f"{self.job.name}: built {self.job.tag} (image {short(self.image_id)}{against})"
-        return f"{self.job.name}: built image {short(self.image_id)} (untagged{against})"
-
-
-def short(image_id: str) -> str:
-    return image_id.split(":", 1)[-1][:12]
+            return f"{self.job.name}: built {self.job.tag} (image {image}{against})"
+        return f"{self.job.name}: built image {image} (untagged{against})"
 
 
 # --------------------------------------------------------------------------

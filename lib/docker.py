@@ -343,11 +343,6 @@ def image_id(ref: str) -> str | None:
     return found.id if found else None
 
 
-def repo_tags(ref: str) -> tuple[str, ...]:
-    found = image(ref)
-    return found.repo_tags if found else ()
-
-
 def tag(source: str, target: str) -> None:
     run(("docker", "image", "tag", source, target), timeout=QUICK_TIMEOUT)
 

@@ -15,7 +15,6 @@ import hashlib
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,8 +49,8 @@ def hold(
 
     Waiting polls, so a cancelled run (``cancel`` set) stops waiting at once.
     """
-    path = path_for(name)
-    handle = _open(path)
+    stop = cancel or threading.Event()  # never set when nobody can cancel
+    handle = _open(path_for(name))
     try:
         waited = False
         while True:
@@ -62,10 +61,8 @@ def hold(
                 if not waited and on_wait is not None:
                     on_wait()
                 waited = True
-                if cancel is not None and cancel.wait(POLL):
+                if stop.wait(POLL):
                     raise Interrupted() from None
-                if cancel is None:
-                    time.sleep(POLL)
         yield
     finally:
         os.close(handle)  # closing releases the lock

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib import clawfile, docker, infra, pod, refresh, runners, target, versions
+from lib import build, clawfile, docker, infra, pod, refresh, runners, target, versions
 from lib.config import Config
 from lib.errors import DockerError, EngineUnreachable, NotAttempted, RegistryBlocked
 from lib.events import Events, retry_notice
@@ -49,7 +49,7 @@ class Result:
 
     @property
     def failed(self) -> bool:
-        return self.status in ("failed", "not-attempted")
+        return self.status in refresh.FAILED
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -152,13 +152,10 @@ def _pod_actions(
     actions += [Action(IMAGE, ",".join(names), ref) for ref, names in by_ref.items()]
     if not no_runners:
         used: dict[str, Runner] = {}
-        for service in the_pod.built:
-            assert service.build is not None
-            if service.build.is_clawfile:
-                text = read_input(service.build.file, "Clawfile")
-                runner = runners.used_by(clawfile.parse(text, str(service.build.file)), table)
-                if runner is not None:
-                    used.setdefault(runner.alias, runner)
+        for job in build.pod_jobs(the_pod):
+            runner = runners.used_by(job.clawfile, table) if job.clawfile else None
+            if runner is not None:
+                used.setdefault(runner.alias, runner)
         actions += [_runner_action(r) for r in used.values()]
     return tuple(actions)
 

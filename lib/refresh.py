@@ -34,6 +34,7 @@ from lib.errors import (
 from lib.events import Events, retry_notice
 from lib.files import OutputLog
 from lib.runners import Runner
+from lib.versions import short_id
 
 PROBE_LABEL = "claw.probe"  # on probe containers: the alias, so leftovers can be found
 SERVICE_RUNNER_LABEL = "claw.runner.image-id"  # on service images (claw build)
@@ -64,6 +65,9 @@ class Installed:
     version: str | None  # its version tag; None when built by hand (needs a refresh)
 
 
+FAILED = ("failed", "not-attempted")  # outcomes that make `claw pull` exit 1
+
+
 class Unknown:
     """The alias could not be read (say, the engine went away)."""
 
@@ -85,7 +89,7 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        return self.status in ("failed", "not-attempted")
+        return self.status in FAILED
 
     def line(self) -> str:
         return f"{self.runner.alias}: {self._says()}"
@@ -99,12 +103,12 @@ class Outcome:
         assert not isinstance(before, Unknown)  # only failures lack a previous state
         if self.status == "rebuilt" and before is not None:
             return (
-                f"rebuilt {self.version} (same version; image {short(self.image_id)}, "
-                f"was {short(before.image_id)})"
+                f"rebuilt {self.version} (same version; image {short_id(self.image_id or '')}, "
+                f"was {short_id(before.image_id)})"
             )
         if before is None:
             return f"installed {self.version}"
-        was = before.version or f"an untagged {self.runner.latest}, image {short(before.image_id)}"
+        was = before.version or f"an untagged {self.runner.latest}, image {short_id(before.image_id)}"
         return f"installed {self.version} (was {was})"
 
     def _kept(self) -> str:
@@ -114,12 +118,8 @@ class Outcome:
         if before is None:
             return f"{self.runner.alias} is not installed"
         if before.version is None:
-            return f"kept {self.runner.latest} (image {short(before.image_id)})"
+            return f"kept {self.runner.latest} (image {short_id(before.image_id)})"
         return f"kept {self.runner.alias}:{before.version}"
-
-
-def short(image_id: str | None) -> str:
-    return (image_id or "").split(":", 1)[-1][:12]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from lib.config import Config
 from lib.errors import ClawError, InputError, NotReady
 from lib.events import Events
 from lib.runners import Runner
+from lib.versions import short_id
 
 IMAGE_ID_LABEL = "claw.runner.image-id"
 BUILT_AGAINST_LABEL = "claw.runner.built-against"
@@ -43,8 +44,9 @@ class Drift:
 
     def line(self, build_command: str) -> str:
         return (
-            f"{self.service}: built against {self.built_against} (image {short(self.built_id)}), "
-            f"current is {self.current} (image {short(self.current_id)}); consider running: {build_command}"
+            f"{self.service}: built against {self.built_against} (image {short_id(self.built_id)}), "
+            f"current is {self.current} (image {short_id(self.current_id)}); "
+            f"consider running: {build_command}"
         )
 
 
@@ -68,10 +70,6 @@ class Readiness:
     def not_ready(self, where: target.Target) -> NotReady:
         lines = "\n".join(f"  {p.line()}" for p in self.problems)
         return NotReady(f"pod {self.pod.name} is not ready:\n{lines}", hint=f"run: {self.remedy(where)}")
-
-
-def short(image_id: str) -> str:
-    return image_id.split(":", 1)[-1][:12]
 
 
 # --------------------------------------------------------------------------

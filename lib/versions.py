@@ -37,11 +37,15 @@ def version_tag(probe_output: str) -> str | None:
     return tag if len(tag) <= TAG_MAX else None
 
 
+def short_id(image_id: str) -> str:
+    """The first 12 hex digits of an image ID, as docker shows them."""
+    return image_id.split(":", 1)[-1][:12]
+
+
 def fallback_tag(image_id: str, when: datetime.datetime | None = None) -> str:
     """``built-<YYYYMMDD UTC>-<first 12 hex of the image ID>``."""
     day = (when or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
-    hex_id = image_id.split(":", 1)[-1]
-    return f"{FALLBACK_PREFIX}{day:%Y%m%d}-{hex_id[:12]}"
+    return f"{FALLBACK_PREFIX}{day:%Y%m%d}-{short_id(image_id)}"
 
 
 def is_version_tag(tag: str) -> bool:

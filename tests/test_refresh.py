@@ -25,6 +25,7 @@ from lib.errors import (
     RegistryBlocked,
 )
 from lib.events import Recorder
+from lib.versions import short_id
 
 RECIPE = "FROM example/openclaw-runtime:latest\n"
 
@@ -151,8 +152,8 @@ def test_upgrade_and_rebuild_lines(model: Model, runner: runners.Runner) -> None
     assert model.tags["openclaw:v0.5.0"] == old
     rebuilt, _ = run(runner)
     assert rebuilt.line() == (
-        f"openclaw: rebuilt v0.5.2 (same version; image {refresh.short(rebuilt.image_id)}, "
-        f"was {refresh.short(upgraded.image_id)})"
+        f"openclaw: rebuilt v0.5.2 (same version; image {short_id(rebuilt.image_id or '')}, "
+        f"was {short_id(upgraded.image_id or '')})"
     )
     assert model.tags["openclaw:v0.5.2"] == rebuilt.image_id
 
@@ -214,7 +215,7 @@ def test_probe_without_a_version_gets_the_fallback_tag_and_a_warning(
     outcome, events = run(runner)
     assert outcome.version is not None
     assert outcome.version.startswith("built-")
-    assert outcome.version.endswith(refresh.short(outcome.image_id))
+    assert outcome.version.endswith(short_id(outcome.image_id or ""))
     assert events.of("warn") == [
         f"openclaw: probe `openclaw --version` printed no version; tagged {outcome.version}"
     ]

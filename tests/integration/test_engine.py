@@ -129,7 +129,9 @@ def test_tag_inspect_many_and_remove(engine: Engine, base: str) -> None:
     assert len(echoed) == 1, "one docker call for many refs"
     assert set(found) == {"claw-test/alias:v1", "claw-test/alias:latest", base}
     assert found["claw-test/alias:v1"].id == found[base].id
-    assert {"claw-test/alias:v1", "claw-test/alias:latest"} <= set(docker.repo_tags(base))
+    tagged = docker.image(base)
+    assert tagged is not None
+    assert {"claw-test/alias:v1", "claw-test/alias:latest"} <= set(tagged.repo_tags)
     assert docker.remove_image("claw-test/alias:v1") is True
     assert docker.remove_image("claw-test/alias:v1") is False
     assert docker.image_id("claw-test/alias:v1") is None
