@@ -201,3 +201,15 @@ def test_engine_unreachable(pod_dir: Path, args: list[str]) -> None:
         assert lines[0].startswith(
             "error: cannot reach the Docker engine (DOCKER_HOST=unix:///nonexistent/docker.sock): "
         )
+
+
+def test_verbose_names_the_pod_keys_claw_leaves_alone(tmp_path: Path) -> None:
+    (tmp_path / "claw-pod.yml").write_text(
+        "x-claw: {pod: p, agent: a}\nservices:\n  web:\n    image: nginx\n"
+    )
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock", "XDG_STATE_HOME": str(tmp_path)}
+    quiet = run_claw("up", "--check", env=env, cwd=tmp_path)
+    loud = run_claw("-v", "up", "--check", env=env, cwd=tmp_path)
+    line = "claw-pod.yml: x-claw.agent: accepted, not acted on by claw"
+    assert line not in quiet.stderr
+    assert line in loud.stderr.splitlines()
