@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make bench BENCH_ARGS="--only start-up" runs one row; --record docs/performance.md writes the page
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help system venv test unit lint typecheck demo bench clean
@@ -37,8 +39,8 @@ typecheck: $(STAMP) ## mypy
 demo: system $(STAMP) ## The pull -> build -> up -> drift -> down cycle against a local "upstream"
 	$(BIN)/python -m scripts.demo
 
-bench: system $(STAMP) ## Measure claw's own cost, side by side with the baselines
-	$(BIN)/python -m scripts.bench
+bench: system $(STAMP) ## Measure claw's own cost, side by side with the baselines (BENCH_ARGS)
+	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -9,16 +9,20 @@
 #   CLAW_FLAGS  global options for claw     (e.g. --config ci/claw.toml -q)
 #
 # Each target runs one claw command and fails the make run with claw's exit
-# status: 1 failed, 2 bad input, 3 not ready (claw-check, claw-up).
+# status: 1 failed, 2 bad input, 3 not ready (claw-check, claw-up) or behind
+# (claw-outdated: a pull would change something).
 
 CLAW       ?= claw
 CLAW_POD   ?= claw-pod.yml
 CLAW_FLAGS ?=
 
-.PHONY: claw-pull claw-build claw-up claw-down claw-check
+.PHONY: claw-pull claw-build claw-up claw-down claw-check claw-outdated
 
 claw-pull: ## claw: pull infra and registry images, refresh the pod's runner bases
 	$(CLAW) $(CLAW_FLAGS) pull -f $(CLAW_POD)
+
+claw-outdated: ## claw: what a pull would change, upstream included; changes nothing (exit 3: behind)
+	$(CLAW) $(CLAW_FLAGS) pull --check -f $(CLAW_POD)
 
 claw-build: ## claw: build the pod's services against their runner's version
 	$(CLAW) $(CLAW_FLAGS) build -f $(CLAW_POD)

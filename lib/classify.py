@@ -1,8 +1,7 @@
 """docker's words, classified: the one table, and the retry policy built on it.
 
-``lib.docker`` runs every command; when one fails, ``classify`` picks the
-``DockerError`` subclass from the text docker printed. docs/retries.md mirrors
-``RULES``.
+The engine runs every command; when one fails, ``classify`` picks the error
+class from the text docker printed. docs/retries.md mirrors ``RULES``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lib.errors import (
+from .errors import (
     DockerError,
     EngineUnreachable,
     NoSuchImage,
@@ -26,23 +25,28 @@ from lib.errors import (
 if TYPE_CHECKING:
     import tenacity
 
-RetryNotice = Callable[[TransientError, int, float], None]
+RetryNotice = Callable[[Exception, int, float], None]
 """Called before a retry with the error, the attempt that failed and the wait."""
+
+
+FLAGS = re.IGNORECASE | re.MULTILINE
 
 
 @dataclass(frozen=True)
 class Rule:
-    kind: type[DockerError]
-    pattern: re.Pattern[str]
+    kind: type[DockerError] | type[EngineUnreachable]
+    pattern: str  # compiled on first use (re caches it): most runs classify nothing
     max_attempts: int | None = None  # for TransientError: a tighter cap
     hint: str | None = None
 
 
 def _rules(
-    kind: type[DockerError], *patterns: str, max_attempts: int | None = None, hint: str | None = None
+    kind: type[DockerError] | type[EngineUnreachable],
+    *patterns: str,
+    max_attempts: int | None = None,
+    hint: str | None = None,
 ) -> list[Rule]:
-    flags = re.IGNORECASE | re.MULTILINE
-    return [Rule(kind, re.compile(p, flags), max_attempts, hint) for p in patterns]
+    return [Rule(kind, pattern, max_attempts, hint) for pattern in patterns]
 
 
 LOGIN_HINT = "log in to the registry with `docker login` (and check the rate limit)"
@@ -106,10 +110,13 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def classify(argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> DockerError:
-    """Turn a failed command into the right ``DockerError`` subclass."""
+def classify(
+    argv: Sequence[str], returncode: int, stdout: str, stderr: str
+) -> DockerError | EngineUnreachable:
+    """Turn a failed command into the right error: a ``DockerError`` subclass, or
+    ``EngineUnreachable`` when no engine answered."""
     text = stderr if stderr.strip() else stdout
-    rule = next((rule for rule in RULES if rule.pattern.search(text)), None)
+    rule = next((rule for rule in RULES if re.search(rule.pattern, text, FLAGS)), None)
     if rule is None:
         return PermanentError(argv, returncode, stdout, stderr)
     error = rule.kind(argv, returncode, stdout, stderr, hint=rule.hint)
@@ -119,22 +126,31 @@ def classify(argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> 
 
 
 def retrying(
-    attempts: int, on_retry: RetryNotice | None = None, wait: tenacity.wait.wait_base | None = None
+    attempts: int,
+    on_retry: RetryNotice | None = None,
+    wait: tenacity.wait.wait_base | None = None,
+    *,
+    transient: Callable[[BaseException], bool] | None = None,
 ) -> tenacity.Retrying:
-    """The retry policy for idempotent registry work: transient errors only.
+    """The retry policy for idempotent network work: transient errors only.
 
-    ``wait`` defaults to exponential backoff with jitter, capped at 30 s."""
+    ``transient`` says which errors are worth another attempt (default: a
+    ``TransientError`` below its own cap). ``wait`` defaults to exponential
+    backoff with jitter, capped at 30 s."""
     import tenacity
+
+    worth = transient or _transient_docker_error
 
     def should_retry(state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        if not isinstance(exc, TransientError):
+        if exc is None or not worth(exc):
             return False
-        return exc.max_attempts is None or state.attempt_number < exc.max_attempts
+        cap = getattr(exc, "max_attempts", None)
+        return cap is None or state.attempt_number < cap
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        if on_retry is not None and isinstance(exc, TransientError):
+        if on_retry is not None and isinstance(exc, Exception):
             on_retry(exc, state.attempt_number, state.upcoming_sleep)
 
     return tenacity.Retrying(
@@ -144,6 +160,10 @@ def retrying(
         before_sleep=before_sleep,
         reraise=True,
     )
+
+
+def _transient_docker_error(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError)
 
 
 class Breaker:

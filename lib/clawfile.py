@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from lib import cron
-from lib.errors import InputError
+from . import cron
+from .errors import InputError
 
 DIRECTIVES = (
     "CLAW_TYPE", "AGENT", "MODEL", "CLLAMA", "PERSONA", "HANDLE", "SURFACE",
@@ -191,6 +191,42 @@ def parse(text: str, name: str = "Clawfile") -> Clawfile:
     return Clawfile(name, escape, tuple(items), stages, claw_type, labels)
 
 
+def base_images(text: str, name: str) -> list[str]:
+    """The images a Dockerfile builds from, in order, each once: every FROM that names an
+    image (not an earlier stage, not ``scratch``) and every ``COPY --from=<image>``.
+    ``${ARG}`` in a name is filled from the ARGs before the first FROM; an image that
+    still holds a ``$`` is returned as written (the caller cannot ask about it)."""
+    _, items = lex(text, name)
+    args: dict[str, str] = {}
+    stages: set[str] = set()
+    found: list[str] = []
+    for item in items:
+        if item.keyword == "ARG" and not stages and not found:
+            key, _, value = item.args.strip().partition("=")
+            args[key.strip()] = value.strip().strip("\"'")
+        images: list[str] = []
+        if item.keyword == "FROM":
+            words = [w for w in item.args.split() if not w.startswith("--")]
+            images = words[:1]
+            if len(words) == 3:
+                stages.add(words[2].lower())
+        elif item.keyword == "COPY":
+            images = [w.split("=", 1)[1] for w in item.args.split() if w.startswith("--from=")]
+        for image in images:
+            image = _substitute(image, args)
+            known = image.lower() in stages or image.lower() == "scratch" or image.isdigit()
+            if not known and image not in found:
+                found.append(image)
+    return found
+
+
+def _substitute(word: str, args: Mapping[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        return args.get(match[1] or match[2], match[0])
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", value, word)
+
+
 def _duplicate_message(keyword: str, key: str) -> str:
     detail = {"MODEL": "slot", "HANDLE": "platform", "PRIVILEGE": "mode"}.get(keyword)
     if detail:
@@ -334,24 +370,48 @@ def emit(
     """The Dockerfile docker builds: claw directives removed, chosen FROM images
     replaced (``from_images`` maps a stage index to its new image) and
     ``labels`` (default: the Clawfile's own) appended to the final stage."""
+    return "".join(text for text, _ in _emitted(clawfile, labels, from_images))
+
+
+def source_lines(
+    clawfile: Clawfile,
+    *,
+    labels: Mapping[str, str] | None = None,
+    from_images: Mapping[int, str] | None = None,
+) -> list[int | None]:
+    """For each line of what ``emit`` writes (index 0 is line 1), the Clawfile line it
+    came from; ``None`` for the appended LABEL instruction."""
+    lines: list[int | None] = []
+    for text, start in _emitted(clawfile, labels, from_images):
+        count = text.count("\n") + (0 if text.endswith("\n") else 1)
+        lines += [None if start is None else start + i for i in range(count)]
+    return lines
+
+
+def _emitted(
+    clawfile: Clawfile, labels: Mapping[str, str] | None, from_images: Mapping[int, str] | None
+) -> list[tuple[str, int | None]]:
+    """The pieces of the generated file, each with the Clawfile line it starts at."""
     rewrites = from_images or {}
     stage_of = {stage.item: (number, stage) for number, stage in enumerate(clawfile.stages)}
-    out: list[str] = []
+    out: list[tuple[str, int | None]] = []
     for index, item in enumerate(clawfile.items):
         if item.keyword in DIRECTIVES:
             continue
         number, stage = stage_of.get(index, (-1, None))
         if stage is not None and number in rewrites:
-            out.append(_from_line(stage, rewrites[number]))
+            text = _from_line(stage, rewrites[number])
         elif item.dangling:
-            out.append(_close_continuation(item.text, clawfile.escape))
+            text = _close_continuation(item.text, clawfile.escape)
         else:
-            out.append(item.text)
-    text = "".join(out)
-    if text and not text.endswith("\n"):
-        text += "\n"
+            text = item.text
+        out.append((text, item.lineno))
+    if out and not out[-1][0].endswith("\n"):
+        out[-1] = (out[-1][0] + "\n", out[-1][1])
     chosen = clawfile.labels if labels is None else labels
-    return text + label_instruction(chosen, clawfile.escape) if chosen else text
+    if chosen:
+        out.append((label_instruction(chosen, clawfile.escape), None))
+    return out
 
 
 def _from_line(stage: Stage, image: str) -> str:

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lib import infra
-from lib.errors import InputError
-from lib.pod import POD_FILES, Pod, Service, infra_for_cllama
+from . import infra
+from .errors import InputError
+from .pod import POD_FILES, Pod
 
 NETWORK = "claw"  # the pod-internal network between services and their sidecars
 NAME = "compose.generated.yml"
@@ -30,9 +30,8 @@ def path_for(pod_file: Path) -> Path:
     return pod_file.with_name(f"{pod_file.stem}.{NAME}")
 
 
-def generate(pod: Pod, pins: Mapping[str, str]) -> dict[str, Any]:
-    document = {k: copy.deepcopy(v) for k, v in pod.document.items() if k != "x-claw"}
-    services: dict[str, Any] = document["services"]
+def check(pod: Pod) -> None:
+    """What would make the generated file wrong: a service named like a sidecar."""
     used = pod.infra()
     for service in pod.services:
         if service.name in used:
@@ -40,12 +39,20 @@ def generate(pod: Pod, pins: Mapping[str, str]) -> dict[str, Any]:
                 f"{pod.path}: services.{service.name}: the name is taken by the {service.name} "
                 "sidecar claw adds for this pod; rename the service"
             )
+
+
+def generate(pod: Pod, pins: Mapping[str, str]) -> dict[str, Any]:
+    check(pod)
+    document = {k: copy.deepcopy(v) for k, v in pod.document.items() if k != "x-claw"}
+    services: dict[str, Any] = document["services"]
+    used = pod.infra()
+    for service in pod.services:
         body = services[service.name]
         body.pop("x-claw", None)
         body.pop("build", None)
         body["image"] = service.ref
         body["labels"] = {**_labels(body.get("labels")), "claw.pod": pod.name, "claw.service": service.name}
-        needs = _components(service)
+        needs = service.infra()
         if needs:
             _join(body, NETWORK)
             environment = _environment(body.get("environment"))
@@ -69,13 +76,6 @@ def render(document: Mapping[str, Any], pod: Pod) -> str:
 
     header = f"# Written by `claw up` from {pod.path.name}; edit the pod, not this file.\n"
     return header + yaml.safe_dump(dict(document), sort_keys=False, default_flow_style=False)
-
-
-def _components(service: Service) -> list[str]:
-    names = {infra_for_cllama(kind) for kind in service.cllama}
-    if service.dashboard:
-        names.add("clawdash")
-    return sorted(names)
 
 
 def _labels(value: Any) -> dict[str, str]:

@@ -9,19 +9,24 @@ Paths inside are relative to the config file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from lib import infra, refs
-from lib.errors import InputError
-from lib.files import read_input
+from . import infra, refs, upstreams
+from .errors import InputError
+from .files import read_input
+from .upstreams import Upstream
 
 DEFAULT_JOBS = 2
 DEFAULT_RETRIES = 3
 DEFAULT_KEEP = 3
 DEFAULT_PROBE_TIMEOUT = 60.0
+DEFAULT_MAX_AGE = 7 * 24 * 3600  # seconds: a base older than this is rebuilt (`[pull] max_age`)
+_DURATION = re.compile(r"^(\d+)([smhdw]?)$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class RunnerSettings:
     recipe: Path | None = None
     probe: tuple[str, ...] | None = None  # () = no probe
     probe_timeout: float | None = None
+    upstream: tuple[Upstream, ...] | None = None  # () = image digests only
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,15 @@ class PullSettings:
     jobs: int = DEFAULT_JOBS
     retries: int = DEFAULT_RETRIES
     keep: int = DEFAULT_KEEP
+    max_age: int = DEFAULT_MAX_AGE  # seconds; 0 = always rebuild
+
+
+@dataclass(frozen=True)
+class LivecheckSettings:
+    """``[livecheck]``: where to ask npm and PyPI (None: the environment, then the public ones)."""
+
+    npm: str | None = None
+    pypi: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ class Config:
     infra: Mapping[str, str] = field(default_factory=dict)
     runners: Mapping[str, RunnerSettings] = field(default_factory=dict)
     pull: PullSettings = PullSettings()
+    livecheck: LivecheckSettings = LivecheckSettings()
 
 
 def locate(explicit: str | None, environ: Mapping[str, str] | None = None) -> tuple[Path | None, bool]:
@@ -79,12 +95,13 @@ def parse(text: str, path: Path) -> Config:
     except TOMLKitError as exc:  # e.g. a key defined twice in one table
         raise InputError(f"{path}: {exc}") from None
     reader = _Reader(path)
-    reader.only(data, "", {"infra", "runners", "pull"})
+    reader.only(data, "", {"infra", "runners", "pull", "livecheck"})
     return Config(
         path=path,
         infra=_infra(reader, data.get("infra", {})),
         runners=_runners(reader, data.get("runners", {})),
         pull=_pull(reader, data.get("pull", {})),
+        livecheck=_livecheck(reader, data.get("livecheck", {})),
     )
 
 
@@ -113,7 +130,7 @@ def _runners(reader: _Reader, table: Any) -> dict[str, RunnerSettings]:
 def _runner(reader: _Reader, name: str, body: Any) -> RunnerSettings:
     key = f"runners.{name}"
     reader.table(body, key)
-    reader.only(body, key, {"alias", "recipe", "probe", "probe_timeout"})
+    reader.only(body, key, {"alias", "recipe", "probe", "probe_timeout", "upstream"})
     alias = body.get("alias")
     if alias is not None:
         alias = reader.typed(alias, f"{key}.alias", str, "a string")
@@ -130,14 +147,55 @@ def _runner(reader: _Reader, name: str, body: Any) -> RunnerSettings:
     timeout = body.get("probe_timeout")
     if timeout is not None:
         timeout = float(reader.number(timeout, f"{key}.probe_timeout", minimum=1))
-    return RunnerSettings(name, alias, recipe, probe, timeout)
+    return RunnerSettings(name, alias, recipe, probe, timeout, _upstream(reader, key, body.get("upstream")))
+
+
+def _upstream(reader: _Reader, key: str, value: Any) -> tuple[Upstream, ...] | None:
+    if value is None:
+        return None
+    specs = reader.typed(value, f"{key}.upstream", list, "a list of strings")
+    parsed = []
+    for spec in specs:
+        if not isinstance(spec, str):
+            reader.fail(f"{key}.upstream", f'expected strings such as "npm:openclaw", got {spec!r}')
+        try:
+            parsed.append(upstreams.parse(spec))
+        except ValueError as exc:
+            reader.fail(f"{key}.upstream", str(exc))
+    return tuple(parsed)
 
 
 def _pull(reader: _Reader, table: Any) -> PullSettings:
     reader.table(table, "pull")
-    reader.only(table, "pull", {"jobs", "retries", "keep"})
-    values = {key: reader.number(table[key], f"pull.{key}", minimum=1, integer=True) for key in table}
+    reader.only(table, "pull", {"jobs", "retries", "keep", "max_age"})
+    values = {
+        key: reader.number(table[key], f"pull.{key}", minimum=1, integer=True)
+        for key in table
+        if key != "max_age"
+    }
+    if "max_age" in table:
+        values["max_age"] = _duration(reader, table["max_age"], "pull.max_age")
     return PullSettings(**values)
+
+
+def _duration(reader: _Reader, value: Any, key: str) -> int:
+    """``"7d"``, ``"36h"``, ``"90m"``, ``"3600s"`` or a number of seconds; 0 is allowed."""
+    match = _DURATION.match(str(value).strip()) if isinstance(value, (str, int)) else None
+    if isinstance(value, bool) or match is None:
+        reader.fail(key, f'expected a duration such as "7d", "12h" or 0, got {value!r}')
+    return int(match[1]) * _SECONDS[match[2]]
+
+
+def _livecheck(reader: _Reader, table: Any) -> LivecheckSettings:
+    reader.table(table, "livecheck")
+    reader.only(table, "livecheck", {"npm", "pypi"})
+    urls = {key: reader.typed(table[key], f"livecheck.{key}", str, "a URL") for key in table}
+    for key, url in urls.items():
+        try:
+            upstreams.endpoints(**{key: url}, environ={})
+        except ValueError as exc:
+            reader.fail(f"livecheck.{key}", str(exc))
+    return LivecheckSettings(**urls)
 
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lib.errors import InputError
+from .errors import InputError
 
 
 @dataclass(frozen=True)

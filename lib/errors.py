@@ -1,15 +1,16 @@
 """The one error family of claw.
 
 Every failure an operator can cause or meet is a ``ClawError``; the top-level
-handler in ``claw.py`` turns it into one line on stderr and the exit code below.
-Docker failures are ``DockerError``s built by ``lib.docker`` from the CLI's own
-words; which subclass is decided there, in one table.
+handler in ``cli.main`` turns it into one line on stderr and the exit code below.
+Docker failures are ``DockerError``s built by the engine from the CLI's own
+words; which subclass is decided in one table (``classify``). An engine that
+cannot be reached at all is not a failed command but the end of the run:
+``EngineUnreachable`` is a sibling of ``DockerMissing``, not a ``DockerError``.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Sequence
 
 EXIT_OK = 0
@@ -40,7 +41,8 @@ class InputError(ClawError):
 
 
 class NotReady(ClawError):
-    """`claw up` found something missing. Exit 3."""
+    """Something to do first: `claw up` found something missing, `claw pull --check`
+    found something a pull would change. Exit 3."""
 
     exit_code = EXIT_NOT_READY
 
@@ -56,6 +58,47 @@ class Interrupted(ClawError):
 
 class DockerMissing(ClawError):
     """The `docker` (or `docker-compose`) executable is not on PATH."""
+
+
+def docker_reason(stdout: str, stderr: str, returncode: int) -> str:
+    """Docker's own words: the last meaningful line of stderr (or stdout)."""
+    for text in (stderr, stdout):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        words = [line for line in lines if not _is_noise(line)]
+        if words:
+            return words[-1]
+    return f"exit status {returncode}"
+
+
+def _is_noise(line: str) -> bool:
+    lowered = line.lower()
+    return (
+        lowered.startswith("run 'docker")
+        or lowered.startswith("see 'docker")
+        or "legacy builder is deprecated" in lowered
+        or lowered.startswith("install the buildx component")
+        or lowered.startswith("https://docs.docker.com/go/buildx")
+    )
+
+
+class EngineUnreachable(ClawError):
+    """No Docker engine answers: every action of the run would fail the same way."""
+
+    def __init__(
+        self, argv: Sequence[str], returncode: int, stdout: str, stderr: str, *, hint: str | None = None
+    ) -> None:
+        self.argv = tuple(argv)
+        self.reason = docker_reason(stdout, stderr, returncode)
+        super().__init__(f"cannot reach the Docker engine ({_where(self.argv)}): {self.reason}", hint=hint)
+
+
+def _where(argv: Sequence[str]) -> str:
+    if "--context" in argv[:3]:
+        return f"context {argv[argv.index('--context') + 1]}"
+    where = f"DOCKER_HOST={os.environ.get('DOCKER_HOST') or 'unset'}"
+    if os.environ.get("DOCKER_CONTEXT"):
+        where += f", DOCKER_CONTEXT={os.environ['DOCKER_CONTEXT']}"
+    return where
 
 
 class DockerError(ClawError):
@@ -81,41 +124,17 @@ class DockerError(ClawError):
 
     @property
     def command(self) -> str:
+        import shlex
+
         return shlex.join(self.argv)
 
     @property
     def reason(self) -> str:
         """Docker's own words: the last meaningful line of stderr (or stdout)."""
-        for text in (self.stderr, self.stdout):
-            lines = [line.strip() for line in text.splitlines() if line.strip()]
-            words = [line for line in lines if not _is_noise(line)]
-            if words:
-                return words[-1]
-        return f"exit status {self.returncode}"
+        return docker_reason(self.stdout, self.stderr, self.returncode)
 
     def _summary(self) -> str:
         return f"`{self.command}` failed (exit {self.returncode}): {self.reason}"
-
-
-def _is_noise(line: str) -> bool:
-    lowered = line.lower()
-    return (
-        lowered.startswith("run 'docker")
-        or lowered.startswith("see 'docker")
-        or "legacy builder is deprecated" in lowered
-        or lowered.startswith("install the buildx component")
-        or lowered.startswith("https://docs.docker.com/go/buildx")
-    )
-
-
-class EngineUnreachable(DockerError):
-    kind = "engine unreachable"
-
-    def _summary(self) -> str:
-        where = f"DOCKER_HOST={os.environ.get('DOCKER_HOST') or 'unset'}"
-        if os.environ.get("DOCKER_CONTEXT"):
-            where += f", DOCKER_CONTEXT={os.environ['DOCKER_CONTEXT']}"
-        return f"cannot reach the Docker engine ({where}): {self.reason}"
 
 
 class NoSuchImage(DockerError):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import IO
 
-from lib.errors import InputError
+from .errors import ClawError, InputError
 
 
 def read_input(path: Path, what: str) -> str:
@@ -32,7 +33,7 @@ class OutputLog:
     when it fails: ``$XDG_STATE_HOME/claw/logs/<name>-<time>-<pid>.log``."""
 
     def __init__(self, name: str) -> None:
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
         safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)
         self.path = state_dir() / "logs" / f"{safe}-{stamp}-{os.getpid()}.log"
         self._lock = threading.Lock()
@@ -59,6 +60,7 @@ class OutputLog:
         with self._lock:
             if self._handle is not None and text:
                 self._handle.write(text if text.endswith("\n") else text + "\n")
+                self._handle.flush()  # an operator may be following it
 
     def discard(self) -> None:
         with self._lock:
@@ -66,3 +68,20 @@ class OutputLog:
                 self._handle.close()
                 self._handle = None
                 self.path.unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise ClawError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ClawError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -32,10 +32,9 @@ class Component:
 
 @cache
 def shipped() -> Mapping[str, Component]:
-    import tomllib
+    import tomlkit
 
-    with DATA.open("rb") as handle:
-        rows = tomllib.load(handle)
+    rows = tomlkit.parse(DATA.read_text(encoding="utf-8")).unwrap()
     return {name: Component(name, str(row["ref"]), int(row["port"])) for name, row in rows.items()}
 
 

@@ -16,9 +16,10 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from lib.errors import ClawError, Interrupted
+from .errors import ClawError, Interrupted
 
 POLL = 0.2  # seconds between attempts while another process holds the lock
 
@@ -38,17 +39,26 @@ def path_for(name: str) -> Path:
     return directory() / f"{safe}-{key}.lock"
 
 
+@dataclass
+class Held:
+    """A lock while it is held. ``abandoned``: the previous holder died holding it (its
+    work may have left things half done); the file says so until a holder ends cleanly."""
+
+    abandoned: bool
+
+
 @contextlib.contextmanager
 def hold(
     name: str,
     *,
     on_wait: Callable[[], None] | None = None,
     cancel: threading.Event | None = None,
-) -> Iterator[None]:
+) -> Iterator[Held]:
     """Hold the host lock ``name``; call ``on_wait`` once if someone else has it.
 
-    Waiting polls, so a cancelled run (``cancel`` set) stops waiting at once.
-    """
+    Waiting polls, so a cancelled run (``cancel`` set) stops waiting at once. While held,
+    the file holds the holder's pid; it is emptied when the holder ends, however it ends,
+    except when it is killed: the next holder then finds it ``abandoned``."""
     stop = cancel or threading.Event()  # never set when nobody can cancel
     handle = _open(path_for(name))
     try:
@@ -63,9 +73,29 @@ def hold(
                 waited = True
                 if stop.wait(POLL):
                     raise Interrupted() from None
-        yield
+        held = Held(abandoned=bool(os.pread(handle, 64, 0).strip()))
+        _write(handle, f"{os.getpid()}\n")
+        try:
+            yield held
+        finally:
+            _write(handle, "")
     finally:
         os.close(handle)  # closing releases the lock
+
+
+def abandoned(name: str) -> bool:
+    """Whether the lock ``name`` was left by a holder that died (or is held right now):
+    a cheap look that takes no lock, to know whether taking it is worth it."""
+    try:
+        return bool(path_for(name).read_text(encoding="utf-8", errors="replace").strip())
+    except OSError:
+        return False
+
+
+def _write(handle: int, text: str) -> None:
+    with contextlib.suppress(OSError):  # the lock still works without the note
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, text.encode(), 0)
 
 
 def _open(path: Path) -> int:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lib import clawfile, refs
-from lib.errors import InputError
-from lib.files import read_input
+from . import clawfile, refs
+from .engine.argv import BuildArg
+from .errors import InputError
+from .files import read_input
 
 POD_FILES = ("claw-pod.yml", "claw-pod.yaml")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*\Z")  # as compose accepts
-BuildArg = tuple[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class BuildSpec:
     is_clawfile: bool
     args: tuple[BuildArg, ...] = ()
     target: str | None = None
+    text: str | None = field(default=None, repr=False)  # the build file, when read to classify it
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,13 @@ class Service:
     @property
     def owner(self) -> str:
         return "build" if self.build is not None else "registry"
+
+    def infra(self) -> tuple[str, ...]:
+        """The pinned infra components this service uses, sorted."""
+        names = {infra_for_cllama(kind) for kind in self.cllama}
+        if self.dashboard:
+            names.add("clawdash")
+        return tuple(sorted(names))
 
 
 @dataclass(frozen=True)
@@ -68,12 +76,7 @@ class Pod:
 
     def infra(self) -> tuple[str, ...]:
         """The pinned infra components this pod uses, in a stable order."""
-        used: set[str] = set()
-        for service in self.services:
-            used.update(infra_for_cllama(kind) for kind in service.cllama)
-            if service.dashboard:
-                used.add("clawdash")
-        return tuple(sorted(used))
+        return tuple(sorted({name for service in self.services for name in service.infra()}))
 
 
 def infra_for_cllama(kind: str) -> str:
@@ -171,9 +174,8 @@ def _build(check: _Checker, key: str, value: Any) -> BuildSpec:
     if target is not None and not isinstance(target, str):
         check.fail(f"{key}.build.target", "expected a stage name")
     file = _build_file(check, key, context, spec.get("dockerfile"))
-    return BuildSpec(
-        context, file, _is_clawfile(check, key, file), _args(check, key, spec.get("args")), target
-    )
+    is_clawfile, text = _is_clawfile(check, key, file)
+    return BuildSpec(context, file, is_clawfile, _args(check, key, spec.get("args")), target, text)
 
 
 def _build_file(check: _Checker, key: str, context: Path, dockerfile: Any) -> Path:
@@ -190,11 +192,13 @@ def _build_file(check: _Checker, key: str, context: Path, dockerfile: Any) -> Pa
     check.fail(f"{key}.build", f"no Clawfile or Dockerfile in {context}")
 
 
-def _is_clawfile(check: _Checker, key: str, file: Path) -> bool:
+def _is_clawfile(check: _Checker, key: str, file: Path) -> tuple[bool, str | None]:
+    """Whether the build file is a Clawfile, and its text when it had to be read to tell."""
     if file.name.startswith("Clawfile"):
-        return True
+        return True, None
     try:
-        return clawfile.mentions_claw_type(read_input(file, "build file"), str(file))
+        text = read_input(file, "build file")
+        return clawfile.mentions_claw_type(text, str(file)), text
     except InputError as exc:  # say which service points at the broken file
         check.fail(f"{key}.build", exc.message)
 
@@ -239,10 +243,14 @@ class _Checker:
             self.fail(key, "expected a mapping")
 
 
-def _yaml(text: str, path: Path) -> Any:
+def _yaml(text: str, path: Path, *, pure: bool = False) -> Any:
+    """Compose's YAML: safe types only, duplicate keys refused; libyaml's parser when
+    PyYAML has it (``pure``: never), with the same constructors, so the same rules."""
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    base = yaml.SafeLoader if pure else getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[valid-type,misc]
         pass
 
     def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -257,7 +265,7 @@ def _yaml(text: str, path: Path) -> Any:
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""

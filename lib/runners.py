@@ -1,27 +1,50 @@
-"""The runner table (SPEC §3): which runner base a driver uses, and how it is made.
+"""Runner bases as data (SPEC §3, §5): the runner table, which runner a Clawfile
+uses, the base an alias resolves to on an engine, and the labels that record it.
 
 Built-in runners ship as data: ``data/runners.toml`` (alias and version probe per
 driver) and one recipe Dockerfile per driver in ``data/recipes/``. The config
 file's ``[runners.NAME]`` tables override fields of a built-in runner or add a
-new one.
+new one. Every provenance label name claw writes is spelled in this module.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lib import refs
-from lib.clawfile import Clawfile
-from lib.config import DEFAULT_PROBE_TIMEOUT, Config, RunnerSettings
-from lib.errors import InputError
-from lib.files import read_input
+from . import clawfile, refs, upstreams, versions
+from .clawfile import Clawfile
+from .config import DEFAULT_PROBE_TIMEOUT, Config, RunnerSettings
+from .errors import ClawError, InputError
+from .files import read_input
+from .upstreams import Upstream
+
+if TYPE_CHECKING:
+    from .engine.docker import Engine, Image
 
 DATA = Path(__file__).resolve().parent / "data"
+
+# On a runner base (labels are inherited by every image built FROM it, so a
+# base's own labels are claw.base.*, never the services' claw.runner.*).
+BASE_DRIVER = "claw.base.driver"
+BASE_RECIPE_SHA = "claw.base.recipe-sha"
+BASE_REFRESHED_AT = "claw.base.refreshed-at"
+BASE_FROM = "claw.base.from."  # + <i>: the pullable digest ref each FROM image resolved to
+BASE_UPSTREAM = "claw.base.upstream."  # + <i>: what each declared upstream named, as recorded
+OCI_BASE_DIGEST = "org.opencontainers.image.base.digest"
+# On a service image built by `claw build`: the base it was built against (the OCI base
+# name and digest then name the runner base, which has no registry digest: "").
+RUNNER_DRIVER = "claw.runner.driver"
+RUNNER_BUILT_AGAINST = "claw.runner.built-against"
+RUNNER_IMAGE_ID = "claw.runner.image-id"
+RUNNER_RECIPE_SHA = "claw.runner.recipe-sha"
+OCI_BASE_NAME = "org.opencontainers.image.base.name"
+# On probe containers: the alias, so leftovers of a killed refresh can be found.
+PROBE = "claw.probe"
 
 
 @dataclass(frozen=True)
@@ -32,6 +55,12 @@ class Runner:
     recipe_path: Path
     probe: tuple[str, ...]  # argv that prints the version; () = no probe
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
+    upstream: tuple[Upstream, ...] = ()  # what livecheck asks besides the FROM digests
+
+    @property
+    def images(self) -> list[str]:
+        """The images the recipe builds from (FROM and COPY --from), in order."""
+        return clawfile.base_images(self.recipe, self.recipe_path.name)
 
     @property
     def recipe_sha(self) -> str:
@@ -45,14 +74,16 @@ class Runner:
 @cache
 def builtin() -> Mapping[str, Runner]:
     """The runners that ship with claw, by driver."""
-    with (DATA / "runners.toml").open("rb") as handle:
-        rows = tomllib.load(handle)
+    import tomlkit
+
+    rows = tomlkit.parse((DATA / "runners.toml").read_text(encoding="utf-8")).unwrap()
     table = {}
     for driver, row in rows.items():
         path = DATA / "recipes" / f"{driver}.Dockerfile"
-        probe = row.get("probe", [])
-        assert isinstance(probe, list)
-        table[driver] = Runner(driver, str(row["alias"]), path.read_text(), path, tuple(map(str, probe)))
+        probe = tuple(str(arg) for arg in row.get("probe", []))
+        upstream = tuple(upstreams.parse(str(spec)) for spec in row.get("upstream", []))
+        recipe = path.read_text(encoding="utf-8")
+        table[driver] = Runner(driver, str(row["alias"]), recipe, path, probe, upstream=upstream)
     return table
 
 
@@ -88,6 +119,7 @@ def _merge(config: Config, base: Runner | None, settings: RunnerSettings) -> Run
         recipe_path=recipe_path,
         probe=settings.probe if settings.probe is not None else (base.probe if base else ()),
         probe_timeout=settings.probe_timeout or (base.probe_timeout if base else DEFAULT_PROBE_TIMEOUT),
+        upstream=settings.upstream if settings.upstream is not None else (base.upstream if base else ()),
     )
 
 
@@ -126,3 +158,118 @@ def for_driver(driver: str, runners: Mapping[str, Runner], where: str) -> Runner
 
 def aliases(runners: Iterable[Runner]) -> dict[str, Runner]:
     return {runner.alias: runner for runner in runners}
+
+
+# --------------------------------------------------------------------------
+# The base a FROM names, resolved on an engine
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Use:
+    """A FROM that names a runner alias."""
+
+    stage: int
+    runner: Runner
+    written: str  # the image as the Clawfile writes it
+    pinned: bool  # a tag other than latest, or a digest: kept as written
+
+    @property
+    def lookup(self) -> str:
+        return self.written if self.pinned else self.runner.latest
+
+
+def uses(clawfile: Clawfile | None, runners: Mapping[str, Runner]) -> list[Use]:
+    """The FROMs that name the alias of the runner the Clawfile uses (see ``used_by``)."""
+    runner = used_by(clawfile, runners) if clawfile else None
+    if clawfile is None or runner is None:
+        return []
+    return [
+        Use(number, runner, str(image), image.digest is not None or image.tag not in (None, "latest"))
+        for number, image in stages_using(clawfile, runner.alias)
+    ]
+
+
+@dataclass(frozen=True)
+class Base:
+    """The runner base a build uses, resolved on an engine."""
+
+    runner: Runner
+    ref: str  # <alias>:<version tag> (or the pinned ref as written)
+    image_id: str
+    recipe_sha: str | None
+
+    def labels(self) -> dict[str, str]:
+        """The provenance labels of a service image built on this base."""
+        labels = {
+            RUNNER_DRIVER: self.runner.driver,
+            RUNNER_BUILT_AGAINST: self.ref,
+            RUNNER_IMAGE_ID: self.image_id,
+        }
+        if self.recipe_sha:
+            labels[RUNNER_RECIPE_SHA] = self.recipe_sha
+        labels[OCI_BASE_NAME] = self.ref
+        labels[OCI_BASE_DIGEST] = ""  # a local base has no registry digest; not the base's own
+        return labels
+
+
+def ready(use: Use, images: Mapping[str, Image]) -> bool:
+    """Whether the base ``use`` needs is among ``images``, with a version tag."""
+    found = images.get(use.lookup)
+    return found is not None and (
+        use.pinned or versions.resolve(use.runner.alias, found.repo_tags) is not None
+    )
+
+
+def resolve(engine: Engine, all_uses: list[Use], remedy: str) -> dict[str, Base]:
+    """Base per lookup ref (one docker call), or a ClawError naming every missing base and the fix.
+
+    A missing floating base is fixed by ``remedy`` (a `claw pull`); a missing pinned
+    version is not (pull installs the newest), so the error names the versions here."""
+    images = engine.inspect_images(use.lookup for use in all_uses)
+    bases: dict[str, Base] = {}
+    problems: list[str] = []
+    pinned_missing: list[Use] = []
+    for use in all_uses:
+        if use.lookup in bases:
+            continue
+        found = images.get(use.lookup)
+        if found is None and use.pinned:
+            pinned_missing.append(use)
+        elif found is None:
+            problems.append(f"{use.runner.latest} is not on this host")
+        elif (ref := use.written if use.pinned else version_ref(use.runner.alias, found)) is None:
+            problems.append(f"{use.runner.latest} has no version tag (built by hand?)")
+        else:
+            bases[use.lookup] = Base(use.runner, ref, found.id, found.labels.get(BASE_RECIPE_SHA))
+    if pinned_missing:
+        problems += [_pinned_missing(engine, use) for use in pinned_missing]
+    if problems:
+        hint = f"run: {remedy}" if len(problems) > len(pinned_missing) else _PIN_FIX
+        raise ClawError("runner base not ready: " + "; ".join(dict.fromkeys(problems)), hint=hint)
+    return bases
+
+
+_PIN_FIX = (
+    "fix: write FROM <alias> without a version (claw pins it to the version on this host "
+    "at build time), or pin a version that is here; claw pull installs only the newest"
+)
+
+
+def version_ref(alias: str, image: Image) -> str | None:
+    """``<alias>:<version tag>`` of an image of the alias, from its RepoTags."""
+    tag = versions.resolve(alias, image.repo_tags)
+    return f"{alias}:{tag}" if tag else None
+
+
+def _pinned_missing(engine: Engine, use: Use) -> str:
+    alias = use.runner.alias
+    here = sorted(
+        (
+            row.tag
+            for row in engine.list_images([alias])
+            if row.repository == alias and versions.is_versioned(row.tag)
+        ),
+        key=versions.sort_key,
+    )
+    return f"{use.written} is not on this host (versions here: {', '.join(here) or 'none'})"

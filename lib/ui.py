@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from dataclasses import dataclass, field
 from typing import TextIO
 
 import click
@@ -27,15 +26,18 @@ def wants_color(choice: str, stream: TextIO, environ: dict[str, str] | None = No
     return stream.isatty()
 
 
-@dataclass
 class Ui:
-    color: str = "auto"
-    verbose: bool = False
-    quiet: bool = False
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        color: str = "auto",
+        verbose: bool = False,
+        quiet: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.color, self.verbose, self.quiet = color, verbose, quiet
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self._out_color = wants_color(self.color, self.out)
         self._err_color = wants_color(self.color, self.err)
         if (self._out_color or self._err_color) and os.name == "nt":
@@ -49,7 +51,7 @@ class Ui:
     def result(self, text: str, *, fg: str | None = None) -> None:
         with self._lock:
             self._clear_status()
-            click.echo(click.style(text, fg=fg), file=self.out, color=self._out_color)
+            click.echo(click.style(text, fg=fg) if fg else text, file=self.out, color=self._out_color)
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -61,7 +63,8 @@ class Ui:
             self._err(click.style(text, dim=True))
 
     def warn(self, text: str) -> None:
-        self._err(click.style(f"warning: {text}", fg="yellow"))
+        if not self.quiet:
+            self._err(click.style(f"warning: {text}", fg="yellow"))
 
     def error(self, text: str) -> None:
         first, _, rest = text.partition("\n")

@@ -1,8 +1,8 @@
 """Runner versions: from a probe's output to a docker tag, and back from RepoTags.
 
 A probe's output is data. Whatever it prints, the result is either a clean tag
-``v<version>`` (characters ``[A-Za-z0-9_.-]``, at most 128) or ``None``, and
-then the caller uses the fallback tag ``built-<YYYYMMDD>-<id12>``.
+``v<version>`` (characters ``[A-Za-z0-9_.-]``, at most 128) or ``None`` (the
+refresh then fails). A runner with no probe gets ``built-<YYYYMMDD>-<id12>``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def short_id(image_id: str) -> str:
 
 def fallback_tag(image_id: str, when: datetime.datetime | None = None) -> str:
     """``built-<YYYYMMDD UTC>-<first 12 hex of the image ID>``."""
-    day = (when or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
+    day = (when or datetime.datetime.now(datetime.timezone.utc)).astimezone(datetime.timezone.utc)
     return f"{FALLBACK_PREFIX}{day:%Y%m%d}-{short_id(image_id)}"
 
 

@@ -1,26 +1,38 @@
 """`make bench`: claw's own cost, measured side by side with a baseline, on the private engine.
 
 Each ratio is the median of per-pair ratios from runs interleaved in the same
-process (claw, baseline, claw, baseline, ...), so that machine noise hits both
-alike; the spread is the interquartile range of those ratios. Nothing here
+process (claw, baseline, baseline, claw, ...: the order alternates, so that
+neither side always runs on caches the other warmed), and machine noise hits
+both alike; the spread is the interquartile range of those ratios. Nothing here
 reaches the internet: runtimes come from the private registry.
 
-  1. docker calls of `claw up --check` on pods of 1, 10, 50 and 200 services,
-     counted by a recording shim in front of the real docker (must not grow);
-  2. `claw up --check` at 200 services over one `docker image inspect` of their refs;
-  3. `claw pull <Clawfile>` over the same build/inspect/probe/tag/rm sequence typed
-     as raw docker commands in a shell script (goal <= 1.10);
-  4. refreshing 4 runners with --jobs 4 over --jobs 1, builds waiting on a sleep
-     (goal <= 0.5);
-  5. start-up: `python claw.py --version` over `python -c "import click"` (goal <= 1.5).
+The rows (``--list`` prints them, ``--only NAME`` runs some of them):
 
-    python -m scripts.bench [--record docs/performance.md]
+  docker-calls   docker calls of `claw up --check` on pods of 1, 10, 50 and 200 services,
+                 counted by a recording shim in front of the real docker (must not grow);
+  check-200      `claw up --check` at 200 services over one `docker image inspect` of
+                 their refs (goal <= 1.5);
+  verb-start-up  `claw up --check` of a 1-service pod over a Python process that imports
+                 click and makes the same one `docker image inspect` (goal <= 2);
+  pull           `claw pull --rebuild <Clawfile>` over the same build/inspect/probe/tag/rm
+                 sequence typed as raw docker commands in a shell script (goal <= 1.10);
+  jobs           `claw pull --rebuild` of 4 runners with --jobs 4 over --jobs 1, builds
+                 waiting on a sleep (goal <= 0.5);
+  start-up       `python claw.py --version` over `python -c "import click"` (goal <= 1.3).
+
+A row is a function from a Bench to a Figure, listed in ROWS; the private engine
+starts when the first row that needs it asks for ``bench.engine``. A row over its
+goal prints OVER GOAL and the bench exits 1.
+
+    python -m scripts.bench [--only NAME ...] [--record docs/performance.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
+import json
 import os
 import platform
 import shutil
@@ -29,57 +41,125 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib import infra
 from tests.harness import engine as harness
 from tests.harness import shim, upstream
 
 ROOT = Path(__file__).resolve().parent.parent
+CLAW = str(ROOT / "claw.py")
 VERSION_SCRIPT = "#!/bin/sh\necho 'OpenClaw 2026.5.22 (3f2a9c1)'\n"
 SIZES = (1, 10, 50, 200)
 RUNNERS = ("openclaw", "nanobot", "microclaw", "nullclaw")
 BUILD_SECONDS = 5  # a stand-in for the network wait of a real recipe, which takes minutes
+INSPECT = ("docker", "image", "inspect", "--format", "{{json .}}")  # the call `up --check` makes
+SCRIPT_CALLS = 5  # docker calls in the shell script of the pull row (see pull_over_script)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
 
 
 @dataclass(frozen=True)
 class Figure:
+    """One row of the table, and what else its run measured."""
+
     name: str
     median: float
     low: float
     high: float
     goal: str
     ok: bool
-    unit: str = "ratio"
+    added: float | None = None  # median seconds claw adds over the baseline
+    baseline: float | None = None  # median seconds of the baseline
+    notes: tuple[str, ...] = ()  # facts measured by the same run, for the record
 
     def row(self) -> str:
         spread = f"{self.low:.2f}-{self.high:.2f}"
+        added = "-" if self.added is None else f"{self.added:+.3f} s"
+        if self.baseline is not None:
+            added += f" over {self.baseline:.3f} s"
         verdict = "ok" if self.ok else "OVER GOAL"
-        return f"| {self.name} | {self.median:.2f} | {spread} | {self.goal} | {verdict} |"
+        return f"| {self.name} | {self.median:.2f} | {spread} | {added} | {self.goal} | {verdict} |"
+
+
+TABLE_HEAD = "| measure | median | spread (IQR) | difference (median) | goal | |\n|---|---|---|---|---|---|"
 
 
 class Bench:
-    def __init__(self, engine: harness.Engine, work: Path) -> None:
-        self.engine, self.work = engine, work
-        self.env = {**os.environ, **engine.env, "CLAW_CONFIG": str(work / "claw.toml")}
-        self.env["XDG_STATE_HOME"] = str(work / "state")
+    """A scratch directory, and the private engine with its fixtures once a row asks for it."""
+
+    def __init__(self) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="claw-bench-"))
+        self._engine: harness.Engine | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def engine(self) -> harness.Engine:
+        if self._engine is None:
+            say("starting a private Docker engine and registry ...")
+            self._engine = harness.start()
+            say("preparing runners, pods and images ...")
+            prepare(self)
+        return self._engine
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of every claw and docker command of the run."""
+        return {
+            **os.environ,
+            **self.engine.env,
+            "CLAW_CONFIG": str(self.work / "claw.toml"),
+            "XDG_STATE_HOME": str(self.work / "state"),
+        }
 
     def docker(self, *argv: str) -> str:
         return upstream.docker(self.engine, *argv)
 
-    def claw(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-        subprocess.run(
-            [sys.executable, str(ROOT / "claw.py"), *args],
-            cwd=cwd or self.work, env=env or self.env, check=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    def run(self, argv: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+        """One command, output discarded, as both sides of a pair are run."""
+        output(argv, cwd or self.work, env or self.env, stdout=False)
 
-    def shell(self, script: Path) -> None:
-        subprocess.run(
-            ["sh", script], env=self.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    def claw(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+        self.run([sys.executable, CLAW, *args], cwd=cwd, env=env)
+
+    def calls(self, action: Callable[[dict[str, str]], object]) -> list[str]:
+        """The docker calls ``action(env)`` makes, as the recording shim logs them."""
+        directory = shim.install(self.work / "shim")
+        log = self.work / "calls.log"
+        log.unlink(missing_ok=True)
+        action(
+            {**self.env, "PATH": f"{directory}{os.pathsep}{os.environ['PATH']}", "CLAW_SHIM_LOG": str(log)}
         )
+        return log.read_text().splitlines() if log.exists() else []
+
+    def close(self) -> None:
+        if self._engine is not None:
+            harness.stop(self._engine.root)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+class CommandFailed(Exception):
+    """A command of the bench failed; the message says which and how."""
+
+
+def output(argv: Sequence[str], cwd: Path, env: dict[str, str], *, stdout: bool = True) -> str:
+    """Run ``argv``; its standard output (when asked for), or CommandFailed with its last words."""
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, check=False, text=True,
+        stdout=subprocess.PIPE if stdout else subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    if result.returncode != 0:
+        said = " | ".join(result.stderr.strip().splitlines()[-3:]) or "no message"
+        command = " ".join(Path(word).name if os.sep in word else word for word in argv[:4])
+        raise CommandFailed(f"`{command} ...` exited {result.returncode}: {said}")
+    return result.stdout or ""
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -88,28 +168,66 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """Ratios subject / baseline of interleaved runs."""
+
+    median: float
+    low: float  # first quartile
+    high: float  # third quartile
+    added: float  # median seconds the subject takes over the baseline
+    baseline: float  # median seconds of the baseline
+
+
+def pairs(subject: Callable[[], object], baseline: Callable[[], object], runs: int) -> Pairs:
+    """Interleaved pairs, the order alternating within pairs, after one warm-up of each."""
+    subject(), baseline()
+    times = []
+    for i in range(runs):
+        if i % 2:
+            after = timed(baseline)
+            times.append((timed(subject), after))
+        else:
+            first = timed(subject)
+            times.append((first, timed(baseline)))
+    q1, median, q3 = statistics.quantiles([a / b for a, b in times], n=4, method="inclusive")
+    added = statistics.median(a - b for a, b in times)
+    return Pairs(median, q1, q3, added, statistics.median(b for _, b in times))
+
+
 def side_by_side(name: str, subject: Callable[[], object], baseline: Callable[[], object], runs: int,
-                 goal: float | None) -> Figure:  # fmt: skip
-    """Interleaved pairs; the name gains the median time claw adds, in seconds."""
-    subject(), baseline()  # warm caches
-    pairs = [(timed(subject), timed(baseline)) for _ in range(runs)]
-    q1, median, q3 = statistics.quantiles([a / b for a, b in pairs], n=4, method="inclusive")
-    added = statistics.median(a - b for a, b in pairs)
-    label = f"{name} ({added:+.2f} s)"
-    return Figure(label, median, q1, q3, f"<= {goal:g}" if goal else "-", goal is None or median <= goal)
+                 goal: float, notes: Sequence[str] = ()) -> Figure:  # fmt: skip
+    measured = pairs(subject, baseline, runs)
+    return Figure(name, measured.median, measured.low, measured.high, f"<= {goal:g}",
+                  measured.median <= goal, measured.added, measured.baseline, tuple(notes))  # fmt: skip
 
 
 # --------------------------------------------------------------------------
-# Set-up: a runtime in the registry, runners, pods
+# Set-up: a runtime in the registry, runners, pods, every image they name
 # --------------------------------------------------------------------------
 
 
-def setup(engine: harness.Engine) -> Bench:
-    work = Path(tempfile.mkdtemp(prefix="claw-bench-"))
-    runtime = upstream.publish(engine, "bench-runtime", "latest", {"usr/local/bin/openclaw": VERSION_SCRIPT})
+def infra_components(bench: Bench) -> list[str]:
+    """The pinned infra components, as claw itself plans them (a dry-run bare pull)."""
+    empty = bench.work / "empty"
+    empty.mkdir(exist_ok=True)
+    (bench.work / "empty.toml").write_text("")
+    plan = output(
+        [sys.executable, CLAW, "pull", "--no-runners", "--dry-run", "--json"],
+        empty, {**bench.env, "CLAW_CONFIG": str(bench.work / "empty.toml")},
+    )  # fmt: skip
+    return [action["name"] for action in json.loads(plan)["actions"] if action["kind"] == "infra"]
+
+
+def prepare(bench: Bench) -> None:
+    work = bench.work
+    runtime = upstream.publish(
+        bench.engine, "bench-runtime", "latest", {"usr/local/bin/openclaw": VERSION_SCRIPT}
+    )
+    components = infra_components(bench)
     config = [
         "[pull]\nkeep = 100\n",
-        "[infra]\n" + "".join(f'{c} = "bench/{c}:1"\n' for c in infra.components()),
+        "[infra]\n" + "".join(f'{c} = "bench/{c}:1"\n' for c in components),
     ]
     for driver in RUNNERS:
         (work / f"{driver}.Dockerfile").write_text(f"FROM {runtime}\nRUN sleep {BUILD_SECONDS}\n")
@@ -120,36 +238,35 @@ def setup(engine: harness.Engine) -> Bench:
     for driver in RUNNERS:
         (work / driver).mkdir()
         (work / driver / "Clawfile").write_text(f"FROM {driver}\nCLAW_TYPE {driver}\n")
-    bench = Bench(engine, work)
     bench.docker("pull", runtime)
     for size in SIZES:
         pod = work / f"pod-{size}"
         pod.mkdir()
         services = "".join(f"  s{i}:\n    image: bench/svc-{i}:1\n" for i in range(size))
         (pod / "claw-pod.yml").write_text(f"x-claw: {{pod: bench-{size}}}\nservices:\n{services}")
-    for name in [f"svc-{i}" for i in range(max(SIZES))] + list(infra.components()):
+    for name in [f"svc-{i}" for i in range(max(SIZES))] + components:
         bench.docker("image", "tag", runtime, f"bench/{name}:1")
-    return bench
 
 
 # --------------------------------------------------------------------------
-# The measures
+# The rows
 # --------------------------------------------------------------------------
 
 
 def docker_calls(bench: Bench) -> Figure:
-    directory = shim.install(bench.work / "shim")
-    log = bench.work / "calls.log"
-    env = {**bench.env, "PATH": f"{directory}{os.pathsep}{os.environ['PATH']}", "CLAW_SHIM_LOG": str(log)}
-    counts = []
-    for size in SIZES:
-        log.unlink(missing_ok=True)
-        bench.claw("up", "--check", cwd=bench.work / f"pod-{size}", env=env)
-        counts.append(len(log.read_text().splitlines()))
-    print(f"  docker calls of `claw up --check` by pod size {dict(zip(SIZES, counts, strict=True))}")
+    def check(size: int) -> int:
+        return len(
+            bench.calls(lambda env: bench.claw("up", "--check", cwd=bench.work / f"pod-{size}", env=env))
+        )
+
+    counts = [check(size) for size in SIZES]
+    by_size = ", ".join(f"{size}: {count}" for size, count in zip(SIZES, counts, strict=True))
     ratio = counts[-1] / counts[0]
-    return Figure(f"docker calls of up --check: {SIZES[-1]} services / 1 ({counts[0]} calls)",
-                  ratio, min(counts) / counts[0], max(counts) / counts[0], "= 1", ratio == 1)  # fmt: skip
+    return Figure(
+        f"docker calls of up --check: {SIZES[-1]} services / 1 ({counts[0]} calls)",
+        ratio, min(counts) / counts[0], max(counts) / counts[0], "= 1", ratio == 1,
+        notes=(f"docker calls of `claw up --check` by pod size: {by_size}",),
+    )  # fmt: skip
 
 
 def check_over_inspect(bench: Bench) -> Figure:
@@ -158,8 +275,32 @@ def check_over_inspect(bench: Bench) -> Figure:
     return side_by_side(
         f"up --check, {size} services / one docker image inspect",
         lambda: bench.claw("up", "--check", cwd=bench.work / f"pod-{size}"),
-        lambda: bench.docker("image", "inspect", "--format", "{{json .}}", *refs),
-        runs=11, goal=None,
+        lambda: bench.run([*INSPECT, *refs]),
+        runs=21, goal=1.5,
+    )  # fmt: skip
+
+
+# The baseline of verb_start_up: the least a Python tool built on click does for the
+# same answer (start the interpreter, import its CLI library, make the one docker call).
+MINIMAL_CHECK = "import subprocess, sys, click; subprocess.run(sys.argv[1:], check=True)"
+
+
+def verb_start_up(bench: Bench) -> Figure:
+    pod = bench.work / "pod-1"
+    python = sys.executable
+    check = [python, CLAW, "up", "--check", "-f", str(pod / "claw-pod.yml")]
+    inspect = [*INSPECT, "bench/svc-0:1"]
+    bare = pairs(lambda: bench.run(check), lambda: bench.run(inspect), runs=15)
+    notes = [
+        f"`claw up --check` of the 1-service pod over the bare `docker image inspect`: {bare.median:.2f} "
+        f"(IQR {bare.low:.2f}-{bare.high:.2f}); claw adds {bare.added:+.3f} s over {bare.baseline:.3f} s",
+        *imports("`claw up --check` (1 service)", check, pod, bench.env),
+    ]
+    return side_by_side(
+        "start-up of a verb: up --check, 1 service / python, click and the same inspect",
+        lambda: bench.run(check),
+        lambda: bench.run([python, "-c", MINIMAL_CHECK, *inspect]),
+        runs=21, goal=2.0, notes=notes,
     )  # fmt: skip
 
 
@@ -179,107 +320,255 @@ docker image tag "$id" openclaw:v2026.5.22
 docker image tag "$id" openclaw:latest
 docker image rm "$tmp"
 """)
+    # --rebuild: refresh although nothing moved upstream, as the script always does
+    calls = bench.calls(lambda env: bench.claw("pull", "--rebuild", "openclaw", env=env))
+    kinds = Counter(" ".join(verb(call)) for call in calls)
+    summary = ", ".join(f"{kind} x{count}" if count > 1 else kind for kind, count in kinds.items())
     return side_by_side(
-        "pull <Clawfile> / the same steps as a shell script",
-        lambda: bench.claw("pull", "openclaw"),
-        lambda: bench.shell(script),
+        "pull --rebuild <Clawfile> / the same steps as a shell script",
+        lambda: bench.claw("pull", "--rebuild", "openclaw"),
+        lambda: bench.run(["sh", str(script)]),
         runs=5, goal=1.10,
+        notes=[f"docker calls of `claw pull --rebuild <Clawfile>`: {len(calls)} ({summary}); "
+               f"the script's: {SCRIPT_CALLS}"],
     )  # fmt: skip
+
+
+GROUPS = ("image", "container", "network", "volume", "buildx", "builder", "system", "compose", "context")
+
+
+def verb(call: str) -> list[str]:
+    """A docker call's command words (``image tag``, ``run``), without options and arguments."""
+    words = call.split()
+    return words[:2] if words[:1] and words[0] in GROUPS else words[:1]
 
 
 def parallel_refresh(bench: Bench) -> Figure:
     for driver in RUNNERS:  # bare mode refreshes the aliases present: make them present
         bench.claw("pull", driver)
     return side_by_side(
-        f"refresh {len(RUNNERS)} runners: --jobs 4 / --jobs 1",
-        lambda: bench.claw("pull", "--jobs", "4"),
-        lambda: bench.claw("pull", "--jobs", "1"),
+        f"pull --rebuild of {len(RUNNERS)} runners: --jobs 4 / --jobs 1",
+        lambda: bench.claw("pull", "--rebuild", "--jobs", "4"),
+        lambda: bench.claw("pull", "--rebuild", "--jobs", "1"),
         runs=3, goal=0.5,
     )  # fmt: skip
 
 
-def start_up() -> Figure:
+def start_up(bench: Bench) -> Figure:
     python = sys.executable
-
-    def run(argv: Sequence[str]) -> None:
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-
+    version = [python, CLAW, "--version"]
     return side_by_side(
         'start-up: claw --version / python -c "import click"',
-        lambda: run([python, "claw.py", "--version"]),
-        lambda: run([python, "-c", "import click"]),
-        runs=21, goal=1.5,
+        lambda: bench.run(version, cwd=ROOT, env=dict(os.environ)),
+        lambda: bench.run([python, "-c", "import click"], cwd=ROOT, env=dict(os.environ)),
+        runs=31, goal=1.3,
+        notes=imports("`claw --version`", version, ROOT, dict(os.environ)),
     )  # fmt: skip
 
 
-def machine(engine: harness.Engine) -> str:
-    server = upstream.docker(engine, "version", "--format", "{{.Server.Version}}")
-    client = upstream.docker(engine, "version", "--format", "{{.Client.Version}}")
-    return (
-        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, docker CLI {client}, engine {server} (legacy builder)"
+@dataclass(frozen=True)
+class Row:
+    name: str  # what --only takes
+    measure: Callable[[Bench], Figure]  # the engine starts when a row first touches bench.engine
+    engine: bool = True  # whether it does (an engine needs root)
+
+
+ROWS: list[Row] = [
+    Row("docker-calls", docker_calls),
+    Row("check-200", check_over_inspect),
+    Row("verb-start-up", verb_start_up),
+    Row("pull", pull_over_script),
+    Row("jobs", parallel_refresh),
+    Row("start-up", start_up, engine=False),
+]
+
+
+# --------------------------------------------------------------------------
+# Facts about the run
+# --------------------------------------------------------------------------
+
+
+def imports(what: str, argv: Sequence[str], cwd: Path, env: dict[str, str]) -> list[str]:
+    """Which packages outside the standard library ``argv`` imports, and their import time.
+
+    One run of ``python -X importtime``: the cumulative time of each such package, and of
+    asyncio, which is standard but large enough to show."""
+    result = subprocess.run(
+        [argv[0], "-X", "importtime", *argv[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if result.returncode != 0:
+        output(argv, cwd, env)  # raises CommandFailed, with what went wrong
+    seen: dict[str, int] = {}
+    total = 0
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        if not cumulative.isdigit():
+            continue  # the header
+        if not line.split("|")[2].startswith("   "):  # a top-level import of the process
+            total += int(cumulative)
+        if "." in name or name.startswith("_") or name in ("lib", "claw"):
+            continue  # a submodule, a private module or claw's own
+        if importlib.util.find_spec(name) is None:
+            continue  # tried and not found (say, `copy` asks for Jython's org.python)
+        if name not in sys.stdlib_module_names or name == "asyncio":
+            seen[name] = max(seen.get(name, 0), int(cumulative))
+    packages = ", ".join(f"{name} {micro / 1000:.0f} ms" for name, micro in sorted(seen.items()))
+    among = f"; among them {packages}" if packages else ", none of them outside the standard library"
+    return [f"{what}: imports took {total / 1000:.0f} ms in all{among}"]
+
+
+def builder(bench: Bench) -> str:
+    """The builder `docker build` used in this run: BuildKit when buildx answers, else legacy."""
+    env = bench.env
+    answer = subprocess.run(
+        ["docker", "buildx", "version"], env=env, capture_output=True, text=True, check=False
+    )
+    disabled = env.get("DOCKER_BUILDKIT", "").strip().lower() in {"0", "false"}
+    if answer.returncode != 0 or disabled:
+        return "legacy builder (DOCKER_BUILDKIT=0)" if disabled else "legacy builder (no buildx)"
+    words = answer.stdout.split()
+    return f"BuildKit (buildx {words[1]})" if len(words) > 1 else "BuildKit"
+
+
+def machine(bench: Bench, load: float) -> str:
+    facts = [f"{platform.system()} {platform.release()}", f"{os.cpu_count()} CPUs"]
+    facts.append(f"Python {platform.python_version()}")
+    if bench.started:
+        facts.append(f"docker CLI {bench.docker('version', '--format', '{{.Client.Version}}')}")
+        facts.append(f"engine {bench.docker('version', '--format', '{{.Server.Version}}')}")
+        facts.append(builder(bench))
+    facts.append(f"1-minute load average before the run {load:.2f}")
+    return ", ".join(facts)
+
+
+# --------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------
+
+
+def select(only: Sequence[str]) -> list[Row]:
+    names = [row.name for row in ROWS]
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise SystemExit(f"bench: no row {', '.join(unknown)} (rows: {', '.join(names)})")
+    return [row for row in ROWS if not only or row.name in only]
 
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description="Measure claw's own cost.")
     parser.add_argument("--record", type=Path, help="also write the figures to this markdown file")
-    args = parser.parse_args(argv)
-    print("claw bench: starting a private Docker engine and registry ...", flush=True)
-    engine = harness.start()
-    bench = None
-    try:
-        bench = setup(engine)
-        about = machine(engine)
-        figures = []
-        for measure in (docker_calls, check_over_inspect, pull_over_script, parallel_refresh):
-            print(f"measuring: {measure.__name__.replace('_', ' ')}", flush=True)
-            figures.append(measure(bench))
-        figures.append(start_up())
-    finally:
-        harness.stop(engine.root)
-        if bench is not None:
-            shutil.rmtree(bench.work, ignore_errors=True)
-    table = "\n".join(
-        ["| measure | median | spread (IQR) | goal | |", "|---|---|---|---|---|", *(f.row() for f in figures)]
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="run only this row (repeatable)"
     )
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\n{table}\n\n{stamp}; {about}")
+    parser.add_argument("--list", action="store_true", help="list the rows and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for row in ROWS:
+            say(row.name)
+        return 0
+    if args.record and args.only:
+        parser.error("--record writes every row: leave out --only")
+    rows = select(args.only)
+    if os.geteuid() != 0 and any(row.engine for row in rows):
+        print("bench: the private Docker engine needs root (run as root, or with sudo)", file=sys.stderr)
+        return 1
+    say("claw bench")
+    load = os.getloadavg()[0]
+    if load >= (os.cpu_count() or 1):
+        say(f"  (a busy machine: load average {load:.2f} on {os.cpu_count()} CPUs; expect noisier ratios)")
+    bench = Bench()
+    figures: list[Figure] = []
+    try:
+        for row in rows:
+            say(f"measuring: {row.name}")
+            figure = row.measure(bench)
+            say(f"  {figure.row()}")
+            figures.append(figure)
+        about = machine(bench, load)
+    except harness.EngineUnavailable as error:
+        print(f"bench: the private Docker engine did not start: {error}", file=sys.stderr)
+        return 1
+    except CommandFailed as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    finally:
+        bench.close()
+    table = "\n".join([TABLE_HEAD, *(f.row() for f in figures)])
+    notes = [note for f in figures for note in f.notes]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = now.strftime("%Y-%m-%d %H:%M UTC")
+    say(f"\n{table}\n\n" + "".join(f"- {note}\n" for note in notes) + f"\n{stamp}; {about}")
     if args.record:
-        args.record.write_text(RECORD.format(stamp=stamp, machine=about, table=table))
-    return 0 if all(f.ok for f in figures) else 1
+        args.record.write_text(record(stamp, about, table, notes))
+        say(f"written: {args.record}")
+    over = [f.name for f in figures if not f.ok]
+    if over:
+        say(f"bench: {len(over)} row(s) OVER GOAL: {'; '.join(over)}")
+    return 1 if over else 0
+
+
+def record(stamp: str, about: str, table: str, notes: Sequence[str]) -> str:
+    facts = "".join(f"- {note}\n" for note in notes)
+    return RECORD.format(
+        stamp=stamp, machine=about, table=table, facts=facts, sizes=", ".join(map(str, SIZES)),
+        largest=SIZES[-1], seconds=BUILD_SECONDS, runners=len(RUNNERS), calls=SCRIPT_CALLS,
+    )  # fmt: skip
 
 
 RECORD = """\
 # Performance
 
-Written by `python -m scripts.bench --record docs/performance.md` (what `make bench`
-runs, plus the record). Every figure is measured side by side in one run on the private
-engine: the median of per-pair ratios of interleaved runs, with the interquartile range.
+Written by `make bench BENCH_ARGS="--record docs/performance.md"` (that is, `python -m
+scripts.bench --record docs/performance.md`; without the option the rows are only
+printed). Every figure here comes from the one run that wrote this page, on the private
+engine. A ratio is the median of per-pair ratios of runs interleaved side by side (the
+order alternating from pair to pair), with the interquartile range; "difference" is the
+median of the per-pair differences (what claw adds, or for --jobs what it saves), over
+the baseline's median time.
 
 Measured {stamp} on {machine}.
 
 {table}
 
+Also measured in this run:
+
+{facts}
+Import times come from one run under `python -X importtime` (which slows imports
+itself); a package's time includes what it imports in turn.
+
 What the rows mean:
 
-- **docker calls**: `claw up --check` on pods of 1, 10, 50 and 200 registry services,
-  counted by a recording shim in front of the real docker: one `docker image inspect` of
-  every ref (which also proves the engine answers), whatever the pod's size.
-- **up --check / inspect**: the whole command (Python start-up, reading the pod, the
-  engine check) against the one `docker image inspect` it cannot avoid.
-- **pull / shell script**: `claw pull` of one runner against the same `build --pull
-  --no-cache`, inspect, probe, two tags and `rm` typed into a shell script. The recipe's
-  build waits five seconds, a stand-in for a real recipe's downloads (minutes); the
-  seconds claw adds are in the row's name: Python start-up and imports (`sh` alone
-  imports `asyncio`), plus the quick docker calls the script skips (the alias's tags,
-  leftover probe containers, whether buildx is there). Those seconds are nearly constant,
-  so the ratio shrinks as builds grow; with this five-second stand-in it sits right at
-  its goal (repeated runs here measured 1.08 to 1.11).
-- **--jobs**: four runners whose builds wait five seconds each, refreshed in parallel
-  against one at a time.
-- **start-up**: `python claw.py --version` against `python -c "import click"`: `sh`,
-  `tenacity`, `yaml` and `tomlkit` are imported only when needed.
+- **docker calls**: `claw up --check` on pods of {sizes} registry services, counted by
+  a recording shim in front of the real docker. The goal is that the count does not grow
+  with the pod.
+- **up --check, {largest} services**: the whole command (Python start-up, reading the pod,
+  the engine check) against the one `docker image inspect` of the same {largest} refs, with
+  the arguments claw gives it.
+- **start-up of a verb**: `claw up --check -f POD` on a pod of one service whose image
+  is present, which loads the verb's modules, the config and pod readers and the docker
+  layer. Its baseline is `python -c` importing click and running the same one `docker
+  image inspect`: the least a Python command-line tool pays for the same answer. The
+  ratio thus shows what claw's own imports and work cost, not what being written in
+  Python costs (the ratio over the bare `docker image inspect`, interpreter start
+  included, is listed above). The goal, 2, allows claw's own part to cost as much as
+  that floor, and no more.
+- **pull / shell script**: `claw pull --rebuild` of one runner (a refresh although
+  nothing moved upstream, as the script always does) against the same `build --pull
+  --no-cache`, inspect, probe, two tags and `rm` typed into a shell script ({calls} docker
+  calls). The recipe's build waits {seconds} seconds, a stand-in for a real recipe's
+  downloads; the longer the build, the smaller the share of what claw adds.
+- **--jobs**: `claw pull --rebuild` of {runners} runners whose builds wait {seconds} seconds
+  each, refreshed in parallel against one at a time.
+- **start-up**: `python claw.py --version` against `python -c "import click"`.
+
+A row over its goal reads OVER GOAL, and the bench then exits 1.
 """
 
 

@@ -21,9 +21,37 @@ if ((${#need[@]} == 0)); then
 fi
 sudo=()
 if [ "$(id -u)" != 0 ]; then
-    have sudo || { echo "bootstrap: need root (or sudo) to install: ${need[*]}" >&2; exit 1; }
+    if ! have sudo; then
+        echo "bootstrap: installing ${need[*]} needs root, and so does the private Docker engine" \
+            "(run as root; sudo is not installed)" >&2
+        exit 1
+    fi
     sudo=(sudo)
 fi
+
+# apt-get that waits for another apt run (unattended-upgrades, say) instead of failing at
+# once. DPkg::Lock::Timeout makes apt wait for dpkg's locks; the package lists' and the
+# download cache's locks, which apt-get does not wait for, are retried here within the
+# same time.
+LOCK_WAIT=300
+apt_get() {
+    local deadline=$((SECONDS + LOCK_WAIT)) errors status waiting=
+    while true; do
+        status=0
+        errors=$("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get -o DPkg::Lock::Timeout="$LOCK_WAIT" "$@" 2>&1 >/dev/null) || status=$?
+        if ((status == 0)) || [[ $errors != *"Could not get lock"* ]] || ((SECONDS >= deadline)); then
+            [ -z "$errors" ] || printf '%s\n' "$errors" >&2
+            return "$status"
+        fi
+        if [ -z "$waiting" ]; then
+            echo "bootstrap: another apt run holds a lock; waiting for it (up to ${LOCK_WAIT}s)" >&2
+            waiting=1
+        fi
+        sleep 5
+    done
+}
+
 echo "bootstrap: installing Debian packages: ${need[*]}" >&2
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+apt_get update -qq
+apt_get install -y -qq --no-install-recommends "${need[@]}"

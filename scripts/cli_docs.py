@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import claw
+from lib import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "cli.md"
@@ -28,7 +28,7 @@ def help_text(*path: str) -> str:
     from click.testing import CliRunner
 
     result = CliRunner().invoke(
-        claw.cli, [*path, "--help"], prog_name="claw", terminal_width=WIDTH, obj=claw.App()
+        cli.cli, [*path, "--help"], prog_name="claw", terminal_width=WIDTH, obj=cli.App()
     )
     assert result.exit_code == 0, result.output
     return result.output.rstrip("\n")

@@ -33,7 +33,7 @@ CYCLE: list[tuple[list[str] | None, str]] = [
     (["build"], "build the pod's service images against the runner's version tag"),
     (["up", "-d"], "check readiness and start the pod"),
     (RELEASE, "upstream publishes a new runtime release"),
-    (["pull"], "refresh again: installed vNEW (was vOLD)"),
+    (["pull"], f"refresh again: claw rebuilds openclaw from {SECOND} and names the version it replaces"),
     (["up", "-d"], "the drift hint names the service and both versions; the pod keeps running"),
     (["build"], "rebuild against the new version"),
     (["up", "-d"], "start again: no hint"),
@@ -70,8 +70,15 @@ def claw(env: dict[str, str], work: Path, args: list[str]) -> None:
 
 
 def main() -> int:
+    if os.geteuid() != 0:  # checked first, so that this is all a user without root sees
+        print("claw demo: the private Docker engine needs root (run as root, or with sudo)", file=sys.stderr)
+        return 1
     say("claw demo: starting a private Docker engine and an 'upstream' registry ...")
-    engine = harness.start()
+    try:
+        engine = harness.start()
+    except harness.EngineUnavailable as error:
+        print(f"claw demo: the private Docker engine did not start: {error}", file=sys.stderr)
+        return 1
     work = None
     try:
         work = workspace(engine)

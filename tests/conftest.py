@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from lib import docker
 from tests.harness import engine as harness
 from tests.harness.engine import Engine
 
@@ -61,10 +60,6 @@ def _docker_target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
             monkeypatch.setenv(key, value)
     else:
         monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
-    for cached in (docker._detect_buildkit, docker.compose_cli, docker._program):
-        cached.cache_clear()
-    monkeypatch.setattr(docker, "settings", docker.Settings())
-    docker._stopping.clear()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -79,6 +74,15 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "integration" in r.keywords]
+    if skipped:
+        reasons = sorted({str(r.longrepr[-1]) if isinstance(r.longrepr, tuple) else "" for r in skipped})
+        terminalreporter.write_line(
+            f"SKIPPED {len(skipped)} integration tests: {'; '.join(reasons)} "
+            "(they need root for the private engine; with CI set they never skip)",
+            red=True,
+            bold=True,
+        )
     if _tally:
         counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(_tally.items()))
         terminalreporter.write_line(f"reliability tally: {counts}")

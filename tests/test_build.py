@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lib import build, clawfile, docker, runners, target
+from lib import clawfile, runners, target
+from lib.engine.docker import Engine, Image, Listed
 from lib.errors import ClawError, InputError
+from lib.files import write_atomically
+from lib.verbs import build
 
 TABLE = dict(runners.builtin())
 OPENCLAW_ID = "sha256:" + "a" * 64
 
 
-def job(source: str) -> build.Job:
-    return build.Job("Clawfile", Path("Clawfile"), Path("."), None, clawfile.parse(source))
-
-
 def written(source: str) -> list[tuple[int, str, str, bool]]:
-    return [(u.stage, u.runner.alias, u.written, u.pinned) for u in build.uses(job(source), TABLE)]
+    return [
+        (u.stage, u.runner.alias, u.written, u.pinned) for u in runners.uses(clawfile.parse(source), TABLE)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -40,28 +42,48 @@ def test_which_froms_name_a_runner(source: str, found: list[tuple[int, str, str,
     assert written(source) == found
 
 
-def inspect_with(monkeypatch: pytest.MonkeyPatch, images: dict[str, docker.Image]) -> list[list[str]]:
-    calls: list[list[str]] = []
+class Host(Engine):
+    """The images of a host, in memory; any docker call not answered here fails the test."""
 
-    def inspect(refs: Iterable[str]) -> dict[str, docker.Image]:
+    def __init__(self, images: dict[str, Image], listed: Sequence[Listed] = ()) -> None:
+        super().__init__()
+        self.images, self.listed = images, list(listed)
+        self.inspected: list[list[str]] = []
+        self.listings: list[list[str]] = []
+
+    def run(self, argv: Sequence[str], **options: Any) -> Any:
+        raise AssertionError(f"unexpected docker call: {list(argv)}")
+
+    def inspect_images(self, refs: Iterable[str]) -> dict[str, Image]:
         wanted = list(refs)
-        calls.append(wanted)
-        return {ref: images[ref] for ref in wanted if ref in images}
+        self.inspected.append(wanted)
+        return {ref: self.images[ref] for ref in wanted if ref in self.images}
 
-    monkeypatch.setattr(docker, "inspect_images", inspect)
-    return calls
+    def list_images(self, patterns: Sequence[str]) -> list[Listed]:
+        self.listings.append(list(patterns))
+        return [row for row in self.listed if row.repository in patterns]
 
 
-def test_resolve_uses_the_version_tag_and_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    latest = docker.Image(
+def listed(*refs: str) -> list[Listed]:
+    rows = [ref.rsplit(":", 1) for ref in refs]
+    return [Listed(repository, tag, OPENCLAW_ID, "2026-01-01 00:00:00 +0000 UTC") for repository, tag in rows]
+
+
+def uses_of(source: str) -> list[runners.Use]:
+    return runners.uses(clawfile.parse(source), TABLE)
+
+
+def test_resolve_uses_the_version_tag_and_one_call() -> None:
+    latest = Image(
         OPENCLAW_ID,
         ("openclaw:latest", "openclaw:v0.5.0", "openclaw:claw-refresh-1-1"),
         {"claw.base.recipe-sha": "sha256:abc"},
     )
-    calls = inspect_with(monkeypatch, {"openclaw:latest": latest})
-    uses = build.uses(job("FROM openclaw\nCLAW_TYPE openclaw\n"), TABLE) * 3
-    bases = build.resolve(uses, "claw pull")
-    assert len(calls) == 1
+    host = Host({"openclaw:latest": latest})
+    uses = uses_of("FROM openclaw\nCLAW_TYPE openclaw\n") * 3
+    bases = runners.resolve(host, uses, "claw pull")
+    assert len(host.inspected) == 1
+    assert host.listings == []
     base = bases["openclaw:latest"]
     assert base.labels() == {
         "claw.runner.driver": "openclaw",
@@ -69,19 +91,45 @@ def test_resolve_uses_the_version_tag_and_one_call(monkeypatch: pytest.MonkeyPat
         "claw.runner.image-id": OPENCLAW_ID,
         "claw.runner.recipe-sha": "sha256:abc",
         "org.opencontainers.image.base.name": "openclaw:v0.5.0",
+        "org.opencontainers.image.base.digest": "",
     }
 
 
-def test_resolve_lists_every_problem_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    inspect_with(monkeypatch, {"openclaw:latest": docker.Image("sha256:1", ("openclaw:latest",))})
-    uses = build.uses(job("FROM openclaw AS a\nFROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n"), TABLE)
+def test_resolve_lists_every_problem_and_the_fix() -> None:
+    host = Host(
+        {"openclaw:latest": Image("sha256:1", ("openclaw:latest",))},
+        listed("openclaw:latest", "openclaw:claw-refresh-1-1"),
+    )
+    uses = uses_of("FROM openclaw AS a\nFROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n")
     with pytest.raises(ClawError) as caught:
-        build.resolve(uses, "claw pull -f pod.yml")
+        runners.resolve(host, uses, "claw pull -f pod.yml")
     assert caught.value.message == (
         "runner base not ready: openclaw:latest has no version tag (built by hand?); "
-        "openclaw:v0.4.0 is not on this host (pinned in a FROM; claw pull installs the newest version)"
+        "openclaw:v0.4.0 is not on this host (versions here: none)"
     )
-    assert caught.value.hint == "run: claw pull -f pod.yml"
+    assert caught.value.hint == "run: claw pull -f pod.yml"  # the floating base is fixed by a pull
+    assert host.listings == [["openclaw"]]
+
+
+PIN_FIX = (
+    "fix: write FROM <alias> without a version (claw pins it to the version on this host "
+    "at build time), or pin a version that is here; claw pull installs only the newest"
+)
+
+
+def test_a_pinned_version_not_here_names_the_versions_here_and_the_fix() -> None:
+    host = Host(
+        {"openclaw:latest": Image(OPENCLAW_ID, ("openclaw:latest", "openclaw:v0.10.0"))},
+        listed("openclaw:v0.10.0", "openclaw:latest", "openclaw:v0.5.0", "openclaw:claw-refresh-1-1"),
+    )
+    uses = uses_of("FROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n")
+    with pytest.raises(ClawError) as caught:
+        runners.resolve(host, uses, "claw pull")
+    assert caught.value.message == (
+        "runner base not ready: openclaw:v0.4.0 is not on this host (versions here: v0.5.0, v0.10.0)"
+    )
+    assert caught.value.hint == PIN_FIX  # claw pull would not bring it
+    assert host.listings == [["openclaw"]]
 
 
 @pytest.mark.parametrize(
@@ -95,17 +143,17 @@ def test_generated_file_names(name: str, generated: str) -> None:
 def test_tag_is_refused_for_a_pod_and_bare_has_nothing_to_build(tmp_path: Path) -> None:
     (tmp_path / "claw-pod.yml").write_text("services:\n  a:\n    image: x\n")
     with pytest.raises(InputError, match="-t names the image of one Clawfile"):
-        build.jobs(target.Target("pod", tmp_path / "claw-pod.yml"), "x:1")
+        build.jobs(target.resolve(None, str(tmp_path / "claw-pod.yml"), tmp_path), "x:1")
     with pytest.raises(InputError, match="nothing to build here"):
-        build.jobs(target.Target("bare"), None)
+        build.jobs(target.BareTarget(), None)
     (tmp_path / "Clawfile").write_text("FROM x\nCLAW_TYPE openclaw\n")
     with pytest.raises(InputError, match="-t: not a valid image reference: 'Bad Tag'"):
-        build.jobs(target.Target("clawfile", tmp_path / "Clawfile"), "Bad Tag")
+        build.jobs(target.read_clawfile(tmp_path / "Clawfile"), "Bad Tag")
 
 
 def test_write_atomically_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
     path = tmp_path / "Dockerfile.generated"
     path.write_text("old\n")
-    build.write_atomically(path, "new\n")
+    write_atomically(path, "new\n")
     assert path.read_text() == "new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["Dockerfile.generated"]

@@ -338,3 +338,49 @@ def test_unsafe_label_keys_are_refused() -> None:
 def test_lines_of_only_continuations_are_nothing(text: str) -> None:
     _, items = clawfile.lex(text, "Clawfile")
     assert all(item.keyword is None for item in items if "FROM" not in item.text and "CLAW" not in item.text)
+
+
+def test_source_lines_map_the_generated_file_back_to_the_clawfile() -> None:
+    text = "# syntax=docker/dockerfile:1\nFROM openclaw\nCLAW_TYPE openclaw\nMODEL primary x/y\n\n"
+    text += "RUN echo \\\n  hi\nRUNN bad"
+    parsed = clawfile.parse(text, "Clawfile")
+    out = clawfile.emit(parsed, from_images={0: "openclaw:v1"})
+    lines = clawfile.source_lines(parsed, from_images={0: "openclaw:v1"})
+    assert len(lines) == len(out.splitlines())
+    assert list(zip(out.splitlines(), lines, strict=True))[:6] == [
+        ("# syntax=docker/dockerfile:1", 1),
+        ("FROM openclaw:v1", 2),
+        ("", 5),
+        ("RUN echo \\", 6),
+        ("  hi", 7),
+        ("RUNN bad", 8),
+    ]
+    assert lines[6:] == [None, None]  # the appended LABEL instruction
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        (
+            "Error response from daemon: dockerfile parse error line 6: unknown instruction: RUNN",
+            "a/Clawfile:8: Error response from daemon: dockerfile parse error line 6: unknown instruction:"
+            " RUNN (line 6 of Dockerfile.generated)",
+        ),
+        (
+            "ERROR: failed to solve: dockerfile parse error on line 6: unknown instruction: RUNN",
+            "a/Clawfile:8: ERROR: failed to solve: dockerfile parse error on line 6: unknown instruction:"
+            " RUNN (line 6 of Dockerfile.generated)",
+        ),
+        ("Dockerfile.generated:7", "Dockerfile.generated:7 (in Dockerfile.generated)"),
+        ("manifest unknown", "manifest unknown"),
+    ],
+)
+def test_docker_errors_about_the_generated_file_name_the_clawfile_line(reason: str, said: str) -> None:
+    from pathlib import Path
+
+    from lib.verbs import build
+
+    lines: list[int | None] = [1, 2, 5, 6, 7, 8, None, None]
+    generated = Path("a/Dockerfile.generated")
+    assert build.against_source(reason, Path("a/Clawfile"), generated, lines) == said
+    assert build.against_source(reason, Path("a/Dockerfile"), None, []) == reason

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 import claw
-from lib import docker, up
+from lib import cli
+from lib.engine.process import INSTALL_HINT
 from lib.errors import ClawError, DockerError, InputError, NotReady
-from lib.ui import wants_color
-from tests.conftest import tally
+from lib.ui import Ui, wants_color
+from lib.verbs import up
+from tests.conftest import NO_ENGINE, tally
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,6 +54,26 @@ def test_unknown_option_is_a_usage_error() -> None:
     assert claw.main(["pull", "--bogus"]) == 2
 
 
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory and no config file: `claw up` here is bare."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("CLAW_CONFIG", raising=False)
+    return tmp_path
+
+
+def up_raises(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """`claw up` fails with ``error`` wherever it is (the checks or the start)."""
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(up, "check", boom)
+    monkeypatch.setattr(up, "start", boom)
+
+
+@pytest.mark.usefixtures("elsewhere")
 @pytest.mark.parametrize(
     ("error", "code"),
     [
@@ -65,10 +87,7 @@ def test_unknown_option_is_a_usage_error() -> None:
 def test_errors_become_one_line_and_an_exit_code(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: BaseException, code: int
 ) -> None:
-    def boom(*args: object, **kwargs: object) -> None:
-        raise error
-
-    monkeypatch.setattr(up, "up", boom)
+    up_raises(monkeypatch, error)
     assert claw.main(["up"]) == code
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -76,26 +95,25 @@ def test_errors_become_one_line_and_an_exit_code(
     assert err.strip().count("\n") == 0
 
 
+@pytest.mark.usefixtures("elsewhere")
 def test_docker_error_message_names_the_command(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def boom(*args: object, **kwargs: object) -> None:
-        raise DockerError(("docker", "pull", "a b"), 1, "", "Error response from daemon: manifest unknown\n")
-
-    monkeypatch.setattr(up, "up", boom)
+    up_raises(
+        monkeypatch,
+        DockerError(("docker", "pull", "a b"), 1, "", "Error response from daemon: manifest unknown\n"),
+    )
     claw.main(["up"])
     assert capsys.readouterr().err == (
         "error: `docker pull 'a b'` failed (exit 1): Error response from daemon: manifest unknown\n"
     )
 
 
+@pytest.mark.usefixtures("elsewhere")
 def test_unexpected_bug_prints_one_line_and_logs_the_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    def boom(*args: object, **kwargs: object) -> None:
-        raise ValueError("a bug")
-
-    monkeypatch.setattr(up, "up", boom)
+    up_raises(monkeypatch, ValueError("a bug"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert claw.main(["up"]) == 1
     err = capsys.readouterr().err
@@ -109,27 +127,38 @@ def test_unexpected_bug_prints_one_line_and_logs_the_traceback(
 
 def test_sigterm_is_an_interruption() -> None:
     with pytest.raises(KeyboardInterrupt):
-        claw._on_sigterm(15, None)
+        cli._on_sigterm(15, None)
 
 
-def test_verbose_echoes_docker_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    claw.main(["-v", "up"])
-    assert docker.settings.echo is not None
-    docker.settings.echo("$ docker version")
-    assert "$ docker version" in capsys.readouterr().err
+def test_verbose_echoes_docker_commands(tmp_path: Path) -> None:
+    """claw echoes each docker command before it runs it: no engine is needed to see it."""
+    (tmp_path / "claw-pod.yml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    env = {**os.environ, "DOCKER_HOST": NO_ENGINE, "XDG_STATE_HOME": str(tmp_path)}
+    loud = run_claw("-v", "up", "--check", env=env, cwd=tmp_path)
+    quiet = run_claw("up", "--check", env=env, cwd=tmp_path)
+    echo = "$ docker image inspect --format '{{json .}}' nginx:1.27 "
+    assert loud.returncode == 1, loud.stderr
+    echoed = [line for line in loud.stderr.splitlines() if line.startswith("$ docker ")]
+    assert echoed, loud.stderr
+    assert echoed[0].startswith(echo), loud.stderr
+    assert loud.stderr.splitlines()[-1].startswith("error: cannot reach the Docker engine")
+    assert "$ docker" not in quiet.stderr
 
 
 def test_quiet_hides_progress_but_not_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    app = claw.App(ui=claw.Ui(quiet=True))
+    app = cli.App(ui=Ui(quiet=True))
     app.ui.info("progress")
     app.ui.error("bad")
     assert capsys.readouterr().err == "error: bad\n"
 
 
-def test_config_is_read_lazily_and_errors_name_the_file(tmp_path: Path) -> None:
-    app = claw.App(config_path=str(tmp_path / "missing.toml"))
+def test_config_is_read_lazily_and_errors_name_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = cli.App(config_path=str(tmp_path / "missing.toml"))  # nothing is read yet
     with pytest.raises(InputError, match="missing.toml: config file not found"):
-        _ = app.config
+        app.invoke(None, None)  # the command's invocation reads it
 
 
 class Stream:
@@ -156,7 +185,7 @@ def test_colour_decision(choice: str, tty: bool, env: dict[str, str], expected: 
 
 def test_console_script_entry_point_exists() -> None:
     text = (ROOT / "pyproject.toml").read_text()
-    assert 'claw = "claw:entry_point"' in text
+    assert 'claw = "claw.cli:entry_point"' in text
     assert callable(claw.entry_point)
     assert os.access(ROOT / "claw.py", os.R_OK)
 
@@ -177,7 +206,7 @@ def pod_dir(tmp_path: Path) -> Path:
 VERBS = [["pull"], ["pull", "Clawfile"], ["build"], ["build", "Clawfile"], ["up", "--check"], ["up"]]
 
 
-@pytest.mark.parametrize("args", VERBS, ids=" ".join)
+@pytest.mark.parametrize("args", [*VERBS, ["down"]], ids=" ".join)
 def test_docker_missing_from_path(pod_dir: Path, args: list[str]) -> None:
     env = {"PATH": str(pod_dir / "no-bin"), "HOME": str(pod_dir), "XDG_STATE_HOME": str(pod_dir)}
     result = run_claw(*args, env=env, cwd=pod_dir)
@@ -185,7 +214,7 @@ def test_docker_missing_from_path(pod_dir: Path, args: list[str]) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
         "error: `docker` was not found on PATH",
-        docker.INSTALL_HINT,
+        INSTALL_HINT,
     ]
 
 
@@ -197,10 +226,9 @@ def test_engine_unreachable(pod_dir: Path, args: list[str]) -> None:
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    if args != ["down"]:  # compose says it in its own words
-        assert lines[0].startswith(
-            "error: cannot reach the Docker engine (DOCKER_HOST=unix:///nonexistent/docker.sock): "
-        )
+    assert lines[0].startswith(
+        "error: cannot reach the Docker engine (DOCKER_HOST=unix:///nonexistent/docker.sock): "
+    )
 
 
 def test_verbose_names_the_pod_keys_claw_leaves_alone(tmp_path: Path) -> None:

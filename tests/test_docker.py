@@ -1,5 +1,5 @@
-"""The choke point: argv builders, the classification table, and lib.docker run
-against a stand-in executable that replays output recorded from real docker."""
+"""The choke point: argv builders, the classification table, and the ``Engine``
+run against a stand-in executable that replays output recorded from real docker."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 import tenacity
 
-from lib import docker
 from lib.classify import classify
+from lib.engine.argv import ComposeCli, build_args_for, probe_args
+from lib.engine.docker import Engine
 from lib.errors import (
+    ClawError,
     DockerError,
     DockerMissing,
     DockerTimeout,
@@ -74,8 +76,18 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_DOCKER_SCRIPT", str(stand_in.script))
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(stand_in.log))
-    docker.settings.retry_wait = tenacity.wait_none()
     return stand_in
+
+
+def quick(context: str | None = None, **options: Any) -> Engine:
+    """An engine that retries without waiting."""
+    return Engine(context, retry_wait=tenacity.wait_none(), **options)
+
+
+@pytest.fixture
+def docker_engine(fake: FakeDocker) -> Engine:
+    """The default engine (no context), talking to the stand-in."""
+    return quick()
 
 
 @pytest.fixture
@@ -91,7 +103,7 @@ def recorded(fixtures: Path) -> Callable[[str], dict[str, Any]]:
 # The classification table
 # --------------------------------------------------------------------------
 
-CASES: list[tuple[str, type[DockerError]]] = [
+CASES: list[tuple[str, type[DockerError] | type[EngineUnreachable]]] = [
     (
         "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?",
         EngineUnreachable,
@@ -167,7 +179,7 @@ CASES: list[tuple[str, type[DockerError]]] = [
 
 
 @pytest.mark.parametrize(("stderr", "kind"), CASES)
-def test_classification_table(stderr: str, kind: type[DockerError]) -> None:
+def test_classification_table(stderr: str, kind: type[DockerError] | type[EngineUnreachable]) -> None:
     error = classify(("docker", "pull", "x"), 1, "", stderr + "\n")
     assert type(error) is kind
     assert error.reason == stderr
@@ -214,14 +226,14 @@ def test_hints() -> None:
 
 def test_build_argv_buildkit_and_legacy() -> None:
     common = dict(iidfile=Path("/t/iid"), tag="a:1", labels={"k": "v w"}, pull=True, no_cache=True)
-    assert docker.build_argv(Path("ctx"), buildkit=True, from_stdin=True, **common) == (  # type: ignore[arg-type]
+    assert ("docker", *build_args_for(Path("ctx"), buildkit=True, from_stdin=True, **common)) == (  # type: ignore[arg-type]
         "docker", "build", "--iidfile", "/t/iid", "--progress=plain", "--pull", "--no-cache",
         "--tag", "a:1", "--file", "-", "--label", "k=v w", "ctx",
     )  # fmt: skip
-    legacy = docker.build_argv(
+    legacy = ("docker", *build_args_for(
         Path("ctx"), iidfile=Path("/t/iid"), buildkit=False, dockerfile=Path("ctx/Dockerfile.generated"),
         target="runtime", build_args=[("A", "1"), ("PASS", None)],
-    )  # fmt: skip
+    ))  # fmt: skip
     assert legacy == (
         "docker", "build", "--iidfile", "/t/iid", "--force-rm", "--file", "ctx/Dockerfile.generated",
         "--target", "runtime", "--build-arg", "A=1", "--build-arg", "PASS", "ctx",
@@ -229,7 +241,7 @@ def test_build_argv_buildkit_and_legacy() -> None:
 
 
 def test_probe_argv() -> None:
-    assert docker.probe_argv("img:tmp", ["python", "-c", "print(1)"], "claw-probe-1") == (
+    assert ("docker", *probe_args("img:tmp", ["python", "-c", "print(1)"], "claw-probe-1")) == (
         "docker", "run", "--rm", "--init", "--network", "none", "--pull", "never",
         "--name", "claw-probe-1", "--entrypoint", "python", "img:tmp", "-c", "print(1)",
     )  # fmt: skip
@@ -241,10 +253,10 @@ def test_probe_argv() -> None:
 
 
 def test_inspect_many_refs_is_one_call_and_missing_is_data(
-    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]], docker_engine: Engine
 ) -> None:
     fake.replay(recorded("inspect-two-found-one-missing"))
-    images = docker.inspect_images(
+    images = docker_engine.inspect_images(
         ["claw-fixture/one:1", "nope:1", "claw-fixture/two:2", "claw-fixture/one:1"]
     )
     assert set(images) == {"claw-fixture/one:1", "claw-fixture/two:2"}
@@ -255,59 +267,65 @@ def test_inspect_many_refs_is_one_call_and_missing_is_data(
     assert len(fake.calls) == 1
 
 
-def test_inspect_all_missing(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+def test_inspect_all_missing(
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]], docker_engine: Engine
+) -> None:
     fake.replay(recorded("inspect-all-missing"))
-    assert docker.inspect_images(["nope", "nope:1"]) == {}
+    assert docker_engine.inspect_images(["nope", "nope:1"]) == {}
 
 
-def test_inspect_nothing_calls_nothing(fake: FakeDocker) -> None:
-    assert docker.inspect_images([]) == {}
+def test_inspect_nothing_calls_nothing(fake: FakeDocker, docker_engine: Engine) -> None:
+    assert docker_engine.inspect_images([]) == {}
     assert fake.calls == []
 
 
-def test_inspect_when_the_engine_is_down(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+def test_inspect_when_the_engine_is_down(
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]], docker_engine: Engine
+) -> None:
     down = recorded("version-engine-unreachable")
     fake.answer(["image", "inspect"], stderr=down["stderr"], code=1)
     with pytest.raises(
         EngineUnreachable, match=r"cannot reach the Docker engine \(DOCKER_HOST=.*\): Cannot connect"
     ):
-        docker.inspect_images(["a"])
+        docker_engine.inspect_images(["a"])
 
 
-def test_check_engine(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+def test_check_engine(
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]], docker_engine: Engine
+) -> None:
     fake.replay(recorded("version"))
-    engine = docker.check_engine()
-    assert engine.client_version == "28.2.2"
-    assert engine.server_version.startswith("20.10")
+    info = docker_engine.check()
+    assert info.client_version == "28.2.2"
+    assert info.server_version.startswith("20.10")
     fake.replay(recorded("version-engine-unreachable"))
     with pytest.raises(EngineUnreachable):
-        docker.check_engine()
+        docker_engine.check()
 
 
-def test_pull_retries_transient_errors_then_succeeds(fake: FakeDocker) -> None:
+def test_pull_retries_transient_errors_then_succeeds(fake: FakeDocker, docker_engine: Engine) -> None:
     for _ in range(2):
         fake.answer(["pull"], stderr="received unexpected HTTP status: 503 Service Unavailable\n", code=1)
     fake.answer(["pull"], stdout="done\n")
     notices: list[int] = []
-    docker.pull("r/x:1", attempts=3, on_retry=lambda exc, attempt, wait: notices.append(attempt))
+    docker_engine.pull("r/x:1", attempts=3, on_retry=lambda exc, attempt, wait: notices.append(attempt))
     assert len(fake.calls) == 3
     assert notices == [1, 2]
 
 
-def test_pull_gives_up_after_the_budget(fake: FakeDocker) -> None:
+def test_pull_gives_up_after_the_budget(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["pull"], sticky=True, stderr="read: connection reset by peer\n", code=1)
     with pytest.raises(TransientError):
-        docker.pull("r/x:1", attempts=3)
+        docker_engine.pull("r/x:1", attempts=3)
     assert len(fake.calls) == 3
 
 
 def test_connection_refused_is_retried_only_once(
-    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]], docker_engine: Engine
 ) -> None:
     refused = recorded("pull-connection-refused")
     fake.answer(["pull"], sticky=True, stderr=refused["stderr"], code=1)
     with pytest.raises(TransientError):
-        docker.pull("r/x:1", attempts=5)
+        docker_engine.pull("r/x:1", attempts=5)
     assert len(fake.calls) == 2
 
 
@@ -320,133 +338,140 @@ def test_permanent_and_blocking_errors_are_never_retried(
     recorded: Callable[[str], dict[str, Any]],
     recording_or_text: str,
     kind: type[DockerError],
+    docker_engine: Engine,
 ) -> None:
     text = recorded(recording_or_text)["stderr"] if "\n" not in recording_or_text else recording_or_text
     fake.answer(["pull"], sticky=True, stderr=text, code=1)
     with pytest.raises(kind):
-        docker.pull("r/x:1", attempts=5)
+        docker_engine.pull("r/x:1", attempts=5)
     assert len(fake.calls) == 1
 
 
-def test_only_a_pulling_build_is_retried(fake: FakeDocker, tmp_path: Path) -> None:
+def test_only_a_pulling_build_is_retried(fake: FakeDocker, tmp_path: Path, docker_engine: Engine) -> None:
     fake.answer(["build"], sticky=True, stderr="i/o timeout\n", code=1)
     fake.answer(["buildx"], sticky=True, stderr="docker: unknown command: docker buildx\n", code=1)
     with pytest.raises(TransientError):
-        docker.build(tmp_path, dockerfile_text="FROM x\n", attempts=3)
+        docker_engine.build(tmp_path, dockerfile_text="FROM x\n", attempts=3)
     assert sum(call[1] == "build" for call in fake.calls) == 1
     with pytest.raises(TransientError):
-        docker.build(tmp_path, dockerfile_text="FROM x\n", pull=True, attempts=3)
+        docker_engine.build(tmp_path, dockerfile_text="FROM x\n", pull=True, attempts=3)
     assert sum(call[1] == "build" for call in fake.calls) == 4
 
 
-def test_streaming_keeps_the_text_for_errors(fake: FakeDocker) -> None:
+def test_streaming_keeps_the_text_for_errors(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["pull"], stdout="layer: Pulling\n", stderr="manifest unknown\n", code=1)
     lines: list[str] = []
     with pytest.raises(PermanentError) as caught:
-        docker.pull("r/x:1", on_line=lines.append)
+        docker_engine.pull("r/x:1", on_line=lines.append)
     assert sorted(lines) == ["layer: Pulling", "manifest unknown"]
     assert caught.value.stderr == "manifest unknown\n"
 
 
-def test_a_broken_sink_does_not_hide_the_result(fake: FakeDocker) -> None:
+def test_a_broken_sink_does_not_hide_the_result(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["pull"], stdout="fine\n")
 
     def broken(line: str) -> None:
         raise RuntimeError("sink failed")
 
-    docker.pull("r/x:1", on_line=broken)
+    docker_engine.pull("r/x:1", on_line=broken)
     assert len(fake.calls) == 1
 
 
-def test_probe_timeout_removes_the_container(fake: FakeDocker) -> None:
+def test_probe_timeout_removes_the_container(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["run"], sleep=30)
     fake.answer(["rm", "--force"])
     with pytest.raises(DockerTimeout, match="did not finish within 0.5s"):
-        docker.run_probe("img", ["x", "--version"], timeout=0.5)
+        docker_engine.run_probe("img", ["x", "--version"], timeout=0.5)
     run_call, rm_call = fake.calls
     name = run_call[run_call.index("--name") + 1]
     assert name.startswith("claw-probe-")
     assert rm_call == ["docker", "rm", "--force", name]
 
 
-def test_probe_exit_codes_are_errors(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+def test_probe_exit_codes_are_errors(
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]], docker_engine: Engine
+) -> None:
     missing = recorded("run-missing-executable")
     fake.answer(["run"], stderr=missing["stderr"], code=missing["code"])
     with pytest.raises(PermanentError, match="executable file not found") as caught:
-        docker.run_probe("img", ["nope"], timeout=10)
+        docker_engine.run_probe("img", ["nope"], timeout=10)
     assert caught.value.returncode == 127
 
 
-def test_probe_output(fake: FakeDocker) -> None:
+def test_probe_output(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["run"], stdout="OpenClaw 2026.5.22 (3f2a9c1)\n")
-    assert docker.run_probe("img", ["openclaw", "--version"], timeout=10) == "OpenClaw 2026.5.22 (3f2a9c1)\n"
+    assert (
+        docker_engine.run_probe("img", ["openclaw", "--version"], timeout=10)
+        == "OpenClaw 2026.5.22 (3f2a9c1)\n"
+    )
 
 
 def test_verbose_echo_is_shell_quoted(fake: FakeDocker) -> None:
     fake.answer(["image", "tag"])
     echoed: list[str] = []
-    docker.settings.echo = echoed.append
-    docker.tag("a:1", "b:has space")
+    quick(echo=echoed.append).tag("a:1", "b:has space")
     assert echoed == ["$ docker image tag a:1 'b:has space'"]
 
 
-def test_remove_image_that_is_not_there(fake: FakeDocker) -> None:
+def test_remove_image_that_is_not_there(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["image", "rm"], stderr="Error response from daemon: No such image: x:1\n", code=1)
-    assert docker.remove_image("x:1") is False
+    assert docker_engine.remove_image("x:1") is False
     fake.answer(["image", "rm"], stdout="Untagged: x:1\n")
-    assert docker.remove_image("x:1") is True
+    assert docker_engine.remove_image("x:1") is True
 
 
 def test_docker_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DockerMissing, match="`docker` was not found on PATH") as caught:
-        docker.check_engine()
+        Engine().check()
     assert caught.value.hint is not None
     assert "apt-get install docker.io" in caught.value.hint
 
 
-def test_compose_falls_back_to_v1(fake: FakeDocker) -> None:
+def test_compose_falls_back_to_v1(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["compose"], stderr="docker: unknown command: docker compose\n", code=1)
     fake.answer(["version", "--short"], stdout="1.29.2\n")
-    cli = docker.compose_cli()
+    cli = docker_engine.compose_cli()
     assert cli.argv == ("docker-compose",)
     assert cli.v1
     fake.answer(["--ansi", "never"], stdout="ok\n")
-    docker.compose(["ps"], project="fleet", file=Path("compose.generated.yml"))
+    docker_engine.compose(["ps"], project="fleet", file=Path("compose.generated.yml"))
     assert fake.calls[-1] == [
         "docker-compose", "--ansi", "never", "--project-name", "fleet", "--file", "compose.generated.yml", "ps",
     ]  # fmt: skip
 
 
-def test_compose_v2_plugin_wins(fake: FakeDocker) -> None:
+def test_compose_v2_plugin_wins(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["compose", "version"], stdout="v2.29.1\n")
-    cli = docker.compose_cli()
+    cli = docker_engine.compose_cli()
     assert (cli.argv, cli.version, cli.v1) == (("docker", "compose"), "2.29.1", False)
 
 
-def test_no_compose_names_both(fake: FakeDocker) -> None:
+def test_no_compose_names_both(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["compose"], stderr="docker: unknown command: docker compose\n", code=1)
     fake.answer(["version"], stderr="not here\n", code=127)
     with pytest.raises(
         DockerMissing, match=r"neither `docker compose` \(the v2 plugin\) nor `docker-compose`"
     ):
-        docker.compose_cli()
+        docker_engine.compose_cli()
 
 
-def test_a_child_killed_by_someone_else_is_a_failure(fake: FakeDocker) -> None:
+def test_a_child_killed_by_someone_else_is_a_failure(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["pull"], signal=9)
     with pytest.raises(PermanentError) as caught:
-        docker.pull("r/x:1")
+        docker_engine.pull("r/x:1")
     assert caught.value.returncode == -9
 
 
-def test_terminate_all_stops_children_and_they_report_an_interruption(fake: FakeDocker) -> None:
+def test_stop_all_stops_children_and_they_report_an_interruption(
+    fake: FakeDocker, docker_engine: Engine
+) -> None:
     fake.answer(["pull"], sleep=30)
     outcome: list[BaseException] = []
 
     def work() -> None:
         try:
-            docker.pull("r/x:1")
+            docker_engine.pull("r/x:1")
         except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
             outcome.append(exc)
 
@@ -456,7 +481,7 @@ def test_terminate_all_stops_children_and_they_report_an_interruption(fake: Fake
     while not fake.calls and time.monotonic() - started < 10:
         time.sleep(0.05)
     time.sleep(0.3)
-    docker.terminate_all()
+    docker_engine.children.stop_all()
     worker.join(10)
     assert not worker.is_alive()
     assert time.monotonic() - started < 10
@@ -479,10 +504,10 @@ def test_engine_unreachable_names_host_and_context(monkeypatch: pytest.MonkeyPat
 
 
 def test_list_images_is_one_call_with_full_ids(
-    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]], docker_engine: Engine
 ) -> None:
     fake.replay(recorded("image-ls-references"))
-    listed = docker.list_images(["claw-fixture/two", "claw-fixture/one:built-*"])
+    listed = docker_engine.list_images(["claw-fixture/two", "claw-fixture/one:built-*"])
     refs = {item.ref for item in listed}
     assert refs == {
         "claw-fixture/two:2",
@@ -496,27 +521,160 @@ def test_list_images_is_one_call_with_full_ids(
     assert len(fake.calls) == 1
 
 
-def test_list_images_without_patterns_lists_nothing(fake: FakeDocker) -> None:
-    assert docker.list_images([]) == []
+def test_list_images_without_patterns_lists_nothing(fake: FakeDocker, docker_engine: Engine) -> None:
+    assert docker_engine.list_images([]) == []
     assert fake.calls == []
 
 
-def test_containers_labelled(fake: FakeDocker, recorded: Callable[[str], dict[str, Any]]) -> None:
+def test_containers_labelled(
+    fake: FakeDocker, recorded: Callable[[str], dict[str, Any]], docker_engine: Engine
+) -> None:
     fake.replay(recorded("container-ls-labelled"))
-    assert docker.containers_labelled("claw.probe=claw-fixture/two") == ["claw-probe-fixture"]
+    assert docker_engine.containers_labelled("claw.probe=claw-fixture/two") == ["claw-probe-fixture"]
 
 
 def test_probe_carries_its_labels() -> None:
-    argv = docker.probe_argv("img", ["v", "--version"], "claw-probe-1", {"claw.probe": "openclaw"})
+    argv = ("docker", *probe_args("img", ["v", "--version"], "claw-probe-1", {"claw.probe": "openclaw"}))
     assert argv[argv.index("--label") + 1] == "claw.probe=openclaw"
     assert argv.index("--label") < argv.index("--entrypoint")
 
 
-def test_once_stopping_long_work_is_not_started_but_cleanup_is(fake: FakeDocker) -> None:
+def test_once_stopping_long_work_is_not_started_but_cleanup_is(
+    fake: FakeDocker, docker_engine: Engine
+) -> None:
     fake.answer(["image", "rm"], stdout="Untagged: x:1\n")
-    docker.terminate_all()
+    docker_engine.children.stop_all()
     with pytest.raises(Interrupted):
-        docker.pull("r/x:1")
+        docker_engine.pull("r/x:1")
     assert fake.calls == []
-    assert docker.remove_image("x:1") is True
+    assert docker_engine.remove_image("x:1") is True
     assert fake.calls == [["docker", "image", "rm", "x:1"]]
+
+
+# --------------------------------------------------------------------------
+# Engines side by side: one per docker context, nothing shared
+# --------------------------------------------------------------------------
+
+NO_BUILDX = "docker: unknown command: docker buildx\n"
+
+
+def test_each_call_names_its_engines_context_right_after_docker(fake: FakeDocker) -> None:
+    alpha, beta = quick("alpha"), quick("beta")
+    fake.answer(["--context", "alpha", "image", "tag"])
+    fake.answer(["--context", "beta", "image", "tag"])
+    fake.answer(["--context", "alpha", "image", "rm"], stdout="Untagged: x:1\n")
+    alpha.tag("a:1", "a:2")
+    beta.tag("b:1", "b:2")
+    assert alpha.remove_image("x:1") is True
+    assert fake.calls == [
+        ["docker", "--context", "alpha", "image", "tag", "a:1", "a:2"],
+        ["docker", "--context", "beta", "image", "tag", "b:1", "b:2"],
+        ["docker", "--context", "alpha", "image", "rm", "x:1"],
+    ]
+    assert (alpha.name, beta.name, quick().name) == ("alpha", "beta", "default")
+
+
+def test_each_engine_asks_about_buildkit_once_and_keeps_its_own_answer(fake: FakeDocker) -> None:
+    alpha, beta = quick("alpha"), quick("beta")
+    fake.answer(["--context", "alpha", "buildx", "version"], stdout="github.com/docker/buildx v0.14.1\n")
+    fake.answer(["--context", "beta", "buildx", "version"], stderr=NO_BUILDX, code=1)
+    assert alpha.buildkit() is True
+    assert beta.buildkit() is False
+    assert fake.calls == [
+        ["docker", "--context", "alpha", "buildx", "version"],
+        ["docker", "--context", "beta", "buildx", "version"],
+    ]
+    fake.answer(["--context", "gamma", "buildx", "version"], stderr=NO_BUILDX, code=1)
+    gamma = quick("gamma")
+    gamma.prefetch_buildkit()
+    assert (alpha.buildkit(), beta.buildkit(), gamma.buildkit()) == (True, False, False)
+    assert (alpha.buildkit(), beta.buildkit(), gamma.buildkit()) == (True, False, False)
+    assert fake.calls[2:] == [["docker", "--context", "gamma", "buildx", "version"]], "asked once each"
+
+
+def test_each_engine_finds_its_own_compose(fake: FakeDocker) -> None:
+    alpha, beta = quick("alpha"), quick("beta")
+    fake.answer(["--context", "alpha", "compose", "version"], stdout="v2.29.1\n")
+    fake.answer(["--context", "beta", "compose", "version"], stdout="v2.20.3\n")
+    for name in ("alpha", "beta"):
+        fake.answer(["--context", name, "compose", "--ansi"], sticky=True, stdout="ok\n")
+    assert alpha.compose_cli() == ComposeCli(("docker", "--context", "alpha", "compose"), "2.29.1")
+    assert beta.compose_cli() == ComposeCli(("docker", "--context", "beta", "compose"), "2.20.3")
+    assert len(fake.calls) == 2
+    for engine in (alpha, beta, alpha):
+        assert engine.compose_cli().version == {"alpha": "2.29.1", "beta": "2.20.3"}[engine.name]
+        engine.compose(["ps"], project="fleet", file=Path("compose.generated.yml"))
+    assert fake.calls == [
+        ["docker", "--context", "alpha", "compose", "version", "--short"],
+        ["docker", "--context", "beta", "compose", "version", "--short"],
+        ["docker", "--context", "alpha", "compose", "--ansi", "never", "--project-name", "fleet",
+         "--file", "compose.generated.yml", "ps"],
+        ["docker", "--context", "beta", "compose", "--ansi", "never", "--project-name", "fleet",
+         "--file", "compose.generated.yml", "ps"],
+        ["docker", "--context", "alpha", "compose", "--ansi", "never", "--project-name", "fleet",
+         "--file", "compose.generated.yml", "ps"],
+    ], "each engine asked once, then remembered"  # fmt: skip
+
+
+def test_stopping_one_engines_children_leaves_the_other_engine_working(fake: FakeDocker) -> None:
+    alpha, beta = quick("alpha"), quick("beta")
+    fake.answer(["--context", "alpha", "pull"], sleep=30)
+    fake.answer(["--context", "beta", "pull"], sleep=3, stdout="pulled\n")
+    outcomes: dict[str, BaseException | None] = {}
+
+    def work(engine: Engine) -> None:
+        try:
+            engine.pull("r/x:1")
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            outcomes[engine.name] = exc
+        else:
+            outcomes[engine.name] = None
+
+    workers = [threading.Thread(target=work, args=(engine,)) for engine in (alpha, beta)]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    while len(fake.calls) < 2 and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    assert len(fake.calls) == 2, "both pulls are running"
+    alpha.children.stop_all()
+    for worker in workers:
+        worker.join(20)
+    assert not any(worker.is_alive() for worker in workers)
+    assert type(outcomes["alpha"]) is Interrupted
+    assert outcomes["beta"] is None, "beta's pull ran to its end"
+    assert alpha.children.stopping.is_set()
+    assert not beta.children.stopping.is_set()
+    fake.answer(["--context", "beta", "pull"], stdout="pulled\n")
+    beta.pull("r/x:2")  # long work still starts on beta
+    with pytest.raises(Interrupted):
+        alpha.pull("r/x:2")
+    assert fake.calls[-1] == ["docker", "--context", "beta", "pull", "r/x:2"]
+
+
+def test_echo_names_the_context(fake: FakeDocker) -> None:
+    fake.answer(["--context", "alpha", "image", "tag"])
+    echoed: list[str] = []
+    quick("alpha", echo=echoed.append).tag("a:1", "b:has space")
+    assert echoed == ["$ docker --context alpha image tag a:1 'b:has space'"]
+
+
+def test_engine_unreachable_is_not_a_docker_error(fake: FakeDocker) -> None:
+    fake.answer(
+        ["--context", "alpha", "version"],
+        stderr='Failed to initialize: unable to resolve docker endpoint: context "alpha": context not found\n',
+        code=1,
+    )
+    try:
+        quick("alpha").check()
+    except DockerError:
+        pytest.fail("`except DockerError` caught an unreachable engine")
+    except EngineUnreachable as exc:
+        error = exc
+    else:
+        pytest.fail("an unreachable engine raised nothing")
+    assert not isinstance(error, DockerError)
+    assert isinstance(error, ClawError)
+    assert error.argv == ("docker", "--context", "alpha", "version", "--format", "{{json .}}")
+    assert error.message.startswith("cannot reach the Docker engine (context alpha): ")
+    assert error.reason.endswith("context not found")

@@ -1,10 +1,11 @@
 """Hostile and broken input, through the whole CLI: never a traceback, always a place.
 
 Every case runs `claw` in-process against a Docker endpoint that does not exist:
-input claw refuses exits 2 naming the file (and the line or key); input claw
-accepts reaches docker, which fails with exit 1 and the one-line engine error.
-Hand-written cases plus generated ones (hypothesis); the count of inputs tried
-goes to the reliability tally printed at the end of the run.
+input claw refuses exits 2 naming the file (and the line or key) before docker is
+contacted; input claw accepts reaches docker, which fails with exit 1 and the
+one-line engine error. The hand-written cases say which they are; a generated one
+is accepted exactly when claw's own reader accepts it (hypothesis). The count of
+inputs tried goes to the reliability tally printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import io
 import string
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import claw
-from tests.conftest import tally
+from lib import config, runners, target
+from lib.errors import InputError
+from tests.conftest import NO_ENGINE, tally
 
 ROOT = Path(__file__).resolve().parent.parent
 NASTY = "$`\"'\\;|&<>(){}[]*?!#~\n\r\t\x00\x7f ☃\u2028\u202e"
@@ -53,21 +56,38 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def assert_clean_refusal(code: int, err: str, *places: str) -> None:
-    """Exit 2 naming the file (and place), or 1 from the unreachable engine; never a crash."""
+    """Exit 2 before the engine is contacted, one `error:` line naming the file (and place)."""
     assert "Traceback" not in err
     assert "unexpected error" not in err
-    assert code in (1, 2), err
-    if code == 2:
-        assert any(place in err for place in places), err
-    else:
-        assert "cannot reach the Docker engine" in err, err
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    assert any(place in errors[0] for place in places), err
+
+
+def assert_reached_engine(code: int, err: str) -> None:
+    """Input claw accepts: every check passes and the first docker call meets the missing engine."""
+    assert "Traceback" not in err
+    assert code == 1, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"error: cannot reach the Docker engine (DOCKER_HOST={NO_ENGINE}): "), err
+
+
+def accepted(read: Callable[[], object]) -> bool:
+    """Whether claw's own reader takes the input (the oracle for generated cases)."""
+    try:
+        read()
+    except InputError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------
 # Clawfiles
 # --------------------------------------------------------------------------
 
-CLAWFILES = [
+REFUSED_CLAWFILES = [
     "",
     "CLAW_TYPE openclaw\n",  # no FROM
     "FROM openclaw\n",  # no CLAW_TYPE
@@ -78,21 +98,33 @@ CLAWFILES = [
     "FROM openclaw\nCLAW_TYPE openclaw\nHANDLE 'discord\n",
     "FROM openclaw\nCLAW_TYPE openclaw\nINVOKE 99 * * * * run\n",
     "FROM openclaw\nCLAW_TYPE openclaw\nSURFACE nowhere read-only\n",
-    "FROM openclaw\nCLAW_TYPE openclaw\nRUN echo \\\n",
     "FROM a b c d\nCLAW_TYPE openclaw\n",
     "FROM openclaw\nCLAW_TYPE openclaw\nRUN <<EOF\nnever closed\n",
-    "\ufeffFROM openclaw\r\nCLAW_TYPE openclaw\r\n",
-    "FROM openclaw\nCLAW_TYPE openclaw\nCONFIGURE " + "x" * 1_000_000 + "\n",
-    "FROM openclaw\nCLAW_TYPE openclaw\n" + "SKILL s\n" * 20_000,
 ]
 
+# Hostile-looking but valid: claw reads them, and `claw build` goes on to docker.
+ACCEPTED_CLAWFILES = {
+    "continuation at the end": "FROM openclaw\nCLAW_TYPE openclaw\nRUN echo \\\n",
+    "BOM and CRLF": "\ufeffFROM openclaw\r\nCLAW_TYPE openclaw\r\n",
+    "a 1 MB line": "FROM openclaw\nCLAW_TYPE openclaw\nCONFIGURE " + "x" * 1_000_000 + "\n",
+    "20,000 lines": "FROM openclaw\nCLAW_TYPE openclaw\n" + "SKILL s\n" * 20_000,
+}
 
-@pytest.mark.parametrize("text", CLAWFILES, ids=range(len(CLAWFILES)))
+
+@pytest.mark.parametrize("text", REFUSED_CLAWFILES, ids=range(len(REFUSED_CLAWFILES)))
 def test_hand_written_clawfiles(text: str) -> None:
     with workspace() as work:
         (work / "Clawfile").write_text(text)
         code, _, err = run("build", str(work / "Clawfile"))
     assert_clean_refusal(code, err, f"{work / 'Clawfile'}:", f"{work / 'Clawfile'}: ")
+
+
+@pytest.mark.parametrize("text", ACCEPTED_CLAWFILES.values(), ids=ACCEPTED_CLAWFILES.keys())
+def test_hand_written_clawfiles_claw_accepts(text: str) -> None:
+    with workspace() as work:
+        (work / "Clawfile").write_text(text)
+        code, _, err = run("build", str(work / "Clawfile"))
+    assert_reached_engine(code, err)
 
 
 def test_clawfile_that_is_not_text() -> None:
@@ -115,15 +147,19 @@ def test_generated_clawfiles(lines: list[str], noise: list[str]) -> None:
     text = "\n".join(a + " " + b for a, b in zip(lines, noise + [""] * len(lines), strict=False))
     with workspace() as work:
         (work / "Clawfile").write_text(text, encoding="utf-8", errors="surrogatepass")
+        valid = accepted(lambda: target.read_clawfile(work / "Clawfile"))
         code, _, err = run("build", str(work / "Clawfile"))
-    assert_clean_refusal(code, err, f"{work / 'Clawfile'}")
+    if valid:
+        assert_reached_engine(code, err)
+    else:
+        assert_clean_refusal(code, err, f"{work / 'Clawfile'}")
 
 
 # --------------------------------------------------------------------------
 # Pod files
 # --------------------------------------------------------------------------
 
-PODS = [
+REFUSED_PODS = [
     "",
     "services: []\n",
     "services:\n  web: {}\n",
@@ -140,16 +176,28 @@ PODS = [
     "services:\n  a: &x\n    image: nginx\n  b: *x\n  c: !!python/object:os.system 'id'\n",
     "services:\n  a:\n    image: nginx\n" + "    labels: {k: v}\n" * 2,
     "{{{{",
-    "services:\n" + "".join(f"  s{i}:\n    image: nginx:{i}\n" for i in range(5000)),
 ]
 
+# Valid, only large: `claw up --check` goes on to docker (one inspect for all 5000).
+ACCEPTED_PODS = {
+    "5000 services": "services:\n" + "".join(f"  s{i}:\n    image: nginx:{i}\n" for i in range(5000)),
+}
 
-@pytest.mark.parametrize("text", PODS, ids=range(len(PODS)))
+
+@pytest.mark.parametrize("text", REFUSED_PODS, ids=range(len(REFUSED_PODS)))
 def test_hand_written_pods(text: str) -> None:
     with workspace() as work:
         (work / "claw-pod.yml").write_text(text)
         code, _, err = run("up", "--check", "-f", str(work / "claw-pod.yml"))
     assert_clean_refusal(code, err, str(work / "claw-pod.yml"))
+
+
+@pytest.mark.parametrize("text", ACCEPTED_PODS.values(), ids=ACCEPTED_PODS.keys())
+def test_hand_written_pods_claw_accepts(text: str) -> None:
+    with workspace() as work:
+        (work / "claw-pod.yml").write_text(text)
+        code, _, err = run("up", "--check", "-f", str(work / "claw-pod.yml"))
+    assert_reached_engine(code, err)
 
 
 @pytest.mark.parametrize("name", ["web; rm -rf /", "$(id)", "a\nb", "☃", "-flag", "a b", ""])
@@ -172,8 +220,18 @@ def test_generated_services(services: dict[str, object]) -> None:
     text = yaml.safe_dump({"x-claw": {"pod": "fuzz"}, "services": services}, allow_unicode=True)
     with workspace() as work:
         (work / "claw-pod.yml").write_text(text)
+        valid = accepted(lambda: pod_jobs(work / "claw-pod.yml"))
         code, _, err = run("pull", "--dry-run", "-f", str(work / "claw-pod.yml"))
-    assert_clean_refusal(code, err, str(work / "claw-pod.yml"))
+    if not valid:
+        assert_clean_refusal(code, err, str(work / "claw-pod.yml"))
+    elif code != 0:  # a valid pod of registry images only needs no docker for a dry run
+        assert_reached_engine(code, err)
+
+
+def pod_jobs(path: Path) -> object:
+    """The pod as `claw pull` reads it: the pod file, then the build files of its services."""
+    where = target.resolve(None, str(path), path.parent)
+    return where.jobs if isinstance(where, target.PodTarget) else where
 
 
 # --------------------------------------------------------------------------
@@ -214,8 +272,12 @@ def test_generated_configs(text: str) -> None:
     with workspace() as work:
         (work / "claw.toml").write_text(text, encoding="utf-8", errors="surrogatepass")
         (work / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+        valid = accepted(lambda: runners.table(config.load(str(work / "claw.toml"))))
         code, _, err = run("--config", str(work / "claw.toml"), "pull", "--dry-run", str(work / "Clawfile"))
-    assert_clean_refusal(code, err, str(work / "claw.toml"))
+    if valid:  # the dry run asks docker what the runner base is now
+        assert_reached_engine(code, err)
+    else:
+        assert_clean_refusal(code, err, str(work / "claw.toml"))
 
 
 # --------------------------------------------------------------------------
@@ -235,11 +297,10 @@ def test_generated_configs(text: str) -> None:
         ["up", "-f", "a.yml", "b.yml"],
     ],
 )
-def test_bad_arguments(args: list[str]) -> None:
-    with workspace() as work:
-        (work / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
-        with contextlib.chdir(work):
-            code, _, err = run(*args)
+def test_bad_arguments(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(*args)
     assert code == 2, err
     assert "Traceback" not in err
 
@@ -249,9 +310,9 @@ def test_bad_arguments(args: list[str]) -> None:
 # --------------------------------------------------------------------------
 
 
-def test_only_the_docker_module_runs_programs_and_never_through_a_shell() -> None:
-    runners = {"subprocess", "sh", "os.system", "os.popen", "pty", "commands"}
-    for path in [*sorted((ROOT / "lib").glob("*.py")), ROOT / "claw.py"]:
+def test_only_the_engine_runs_programs_and_never_through_a_shell() -> None:
+    programs = {"subprocess", "sh", "os.system", "os.popen", "pty", "commands"}
+    for path in [*sorted((ROOT / "lib").rglob("*.py")), ROOT / "claw.py"]:
         tree = ast.parse(path.read_text())
         imported = {
             alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
@@ -262,8 +323,8 @@ def test_only_the_docker_module_runs_programs_and_never_through_a_shell() -> Non
             for node in ast.walk(tree)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
         }  # fmt: skip
-        found = (imported | calls) & runners
-        if path.name == "docker.py":
+        found = (imported | calls) & programs
+        if path == ROOT / "lib" / "engine" / "process.py":  # where the engine starts its children
             assert found == {"sh"}, path
         else:
             assert not found, f"{path} runs programs itself: {found}"

@@ -89,3 +89,22 @@ def test_lock_files_are_shared_by_every_user() -> None:
         path = locks.path_for("runner-openclaw")
         assert path.stat().st_mode & 0o777 == 0o666
         assert path.parent.stat().st_mode & 0o1777 == 0o1777
+
+
+def test_a_holder_killed_with_the_lock_leaves_it_abandoned() -> None:
+    assert not locks.abandoned("runner-x")
+    with held_elsewhere("runner-x", 30) as proc:  # killed (SIGKILL) while holding it
+        assert locks.abandoned("runner-x")  # held right now: worth a look
+    assert proc.returncode == -9
+    assert locks.abandoned("runner-x")
+    with locks.hold("runner-x") as held:
+        assert held.abandoned
+    assert not locks.abandoned("runner-x")  # this holder ended cleanly
+    with locks.hold("runner-x") as held:
+        assert not held.abandoned
+
+
+def test_a_holder_that_ends_with_an_error_leaves_it_clean() -> None:
+    with pytest.raises(Interrupted), locks.hold("runner-y"):
+        raise Interrupted()
+    assert not locks.abandoned("runner-y")

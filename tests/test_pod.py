@@ -167,7 +167,7 @@ def test_find_prefers_yml(tmp_path: Path) -> None:
         ("x-claw: {pod: 'Bad Name'}\nservices: {a: {image: x}}", "x-claw.pod: expected a name"),
         ("x-claw: 3\nservices: {a: {image: x}}", "x-claw: expected a mapping"),
         ("services:\n  a: {image: x}\n  a: {image: y}\n", "claw-pod.yml:3: duplicate key 'a'"),
-        ("services: {a: [", "claw-pod.yml:1: invalid YAML"),
+        ("services: {a: [\n", "claw-pod.yml:2: invalid YAML"),
     ],
 )
 def test_errors_name_file_service_and_key(tmp_path: Path, text: str, message: str) -> None:
@@ -220,3 +220,26 @@ def test_keys_claw_leaves_alone_are_named_with_verbose(tmp_path: Path) -> None:
         f"{path}: services.a.x-claw.count: accepted, not acted on by claw",
     ]
     assert the_pod.services[0].cllama == ("openai",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "services:\n  a: {image: x}\n",
+        "services:\n  a: {image: x}\n  a: {image: y}\n",
+        "x: !!python/object:os.system ls\nservices: {a: {image: x}}\n",
+        "base: &b {image: x}\nservices:\n  a: *b\n",
+        "services: {a: [\n",
+        "services:\n\ta: x\n",
+    ],
+)
+def test_libyaml_and_the_pure_loader_say_the_same(text: str) -> None:
+    path = Path("claw-pod.yml")
+
+    def outcome(pure: bool) -> object:
+        try:
+            return pod._yaml(text, path, pure=pure)
+        except InputError as exc:  # libyaml words a syntax error its own way: file:line agree
+            return exc.message.split(" invalid YAML: ")[0]
+
+    assert outcome(pure=False) == outcome(pure=True)

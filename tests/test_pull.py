@@ -1,16 +1,23 @@
-"""`claw pull` planning (pure) and execution with our docker verbs patched."""
+"""`claw pull` planning (pure) and execution against a fake engine."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
 
-from lib import config, docker, infra, pull, refresh, target
+from lib import config, infra, target
+from lib.engine.docker import Engine, Image, Listed
 from lib.errors import InputError, PermanentError, RegistryBlocked
-from lib.events import Recorder
+from lib.invocation import Invocation, make
+from lib.status import Status
+from lib.verbs import pull
+from tests.harness.model import Asker, Model
+from tests.harness.recorder import Recorder
 
 POD = """\
 x-claw: {pod: team}
@@ -45,14 +52,55 @@ def pod_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def kinds(the_plan: pull.Plan) -> list[tuple[str, str, str]]:
-    return [(a.kind, a.name, a.ref) for a in the_plan.actions]
+class Registry(Engine):
+    """An engine whose images are ``present`` and whose registry answers pulls (or ``errors``)."""
+
+    def __init__(self, present: Iterable[str] = (), listed: Sequence[Listed] = ()) -> None:
+        super().__init__()
+        self.present = set(present)
+        self.listed = list(listed)
+        self.asked: list[list[str]] = []
+        self.pulled: list[str] = []
+        self.errors: dict[str, Exception] = {}
+        self.prefetched = 0
+
+    def inspect_images(self, refs: Iterable[str]) -> dict[str, Image]:
+        return {r: Image(f"sha256:{r}", (r,)) for r in refs if r in self.present}
+
+    def list_images(self, patterns: Sequence[str]) -> list[Listed]:
+        self.asked.append(list(patterns))
+        return list(self.listed)
+
+    def pull(self, ref: str, **_: object) -> None:
+        if ref in self.errors:
+            raise self.errors[ref]
+        self.pulled.append(ref)
+
+    def prefetch_buildkit(self) -> None:
+        self.prefetched += 1
+
+
+def invocation(
+    where: target.Target, engine: Engine, *, cfg: config.Config | None = None, jobs: int = 2
+) -> Invocation:
+    """The invocation the CLI would build for ``where``, on ``engine``, asking no real upstream."""
+    made = dataclasses.replace(make(cfg or config.Config(), Recorder(), where, jobs=jobs), engine=engine)
+    vars(made)["asker"] = Asker({"npm:openclaw": "2026.5.22"})
+    return made
+
+
+def pod_target(pod_dir: Path) -> target.Target:
+    return target.resolve(None, str(pod_dir / "claw-pod.yml"), pod_dir)
+
+
+def kinds(actions: Iterable[pull.Action]) -> list[tuple[str, str, str]]:
+    return [(a.kind.value, a.name, a.ref) for a in actions]
 
 
 def test_pod_plan(pod_dir: Path) -> None:
-    the_plan = pull.plan(target.Target("pod", pod_dir / "claw-pod.yml"), config.Config(), no_runners=False)
+    actions = pull.plan(invocation(pod_target(pod_dir), Registry()), no_runners=False)
     pins = infra.defaults()
-    assert kinds(the_plan) == [
+    assert kinds(actions) == [
         ("infra", "clawdash", pins["clawdash"]),
         ("infra", "cllama", pins["cllama"]),
         ("infra", "cllama-policy", pins["cllama-policy"]),
@@ -62,82 +110,58 @@ def test_pod_plan(pod_dir: Path) -> None:
 
 
 def test_pod_plan_without_runners(pod_dir: Path) -> None:
-    the_plan = pull.plan(target.Target("pod", pod_dir / "claw-pod.yml"), config.Config(), no_runners=True)
-    assert [a.kind for a in the_plan.actions] == ["infra", "infra", "infra", "image"]
+    actions = pull.plan(invocation(pod_target(pod_dir), Registry()), no_runners=True)
+    assert [a.kind for a in actions] == ["infra", "infra", "infra", "image"]
 
 
 def test_infra_overrides_from_config(pod_dir: Path) -> None:
     cfg = config.Config(infra={"cllama": "mirror.internal/cllama:v0.4.1"})
-    the_plan = pull.plan(target.Target("pod", pod_dir / "claw-pod.yml"), cfg, no_runners=True)
-    assert ("infra", "cllama", "mirror.internal/cllama:v0.4.1") in kinds(the_plan)
+    actions = pull.plan(invocation(pod_target(pod_dir), Registry(), cfg=cfg), no_runners=True)
+    assert ("infra", "cllama", "mirror.internal/cllama:v0.4.1") in kinds(actions)
 
 
 def test_clawfile_plan(pod_dir: Path) -> None:
-    the_plan = pull.plan(
-        target.Target("clawfile", pod_dir / "helper/Clawfile"), config.Config(), no_runners=False
-    )
-    assert kinds(the_plan) == [("runner", "nanobot", "nanobot:latest")]
-    none = pull.plan(target.Target("clawfile", pod_dir / "helper/Clawfile"), config.Config(), no_runners=True)
-    assert none.actions == ()
+    inv = invocation(target.read_clawfile(pod_dir / "helper/Clawfile"), Registry())
+    assert kinds(pull.plan(inv, no_runners=False)) == [("runner", "nanobot", "nanobot:latest")]
+    none = pull.plan(inv, no_runners=True)
+    assert none == ()
 
 
 def test_clawfile_of_an_unknown_driver(tmp_path: Path) -> None:
     (tmp_path / "Clawfile").write_text("FROM mybot\nCLAW_TYPE mybot\n")
+    inv = invocation(target.read_clawfile(tmp_path / "Clawfile"), Registry())
     with pytest.raises(InputError, match="Clawfile: no runner for CLAW_TYPE 'mybot'"):
-        pull.plan(target.Target("clawfile", tmp_path / "Clawfile"), config.Config(), no_runners=False)
+        pull.plan(inv, no_runners=False)
 
 
-def test_bare_plan_is_all_infra_and_the_aliases_present(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[list[str]] = []
-
-    def listed(patterns: list[str]) -> list[docker.Listed]:
-        asked.append(patterns)
-        return [
-            docker.Listed("nanobot", "v0.1.0", "sha256:1", ""),
-            docker.Listed("picoclaw", "claw-refresh-1-2", "sha256:2", ""),  # a leftover is not an install
+def test_bare_plan_is_all_infra_and_the_aliases_present() -> None:
+    engine = Registry(
+        listed=[
+            Listed("nanobot", "v0.1.0", "sha256:1", ""),
+            Listed("picoclaw", "claw-refresh-1-2", "sha256:2", ""),  # a leftover is not an install
         ]
-
-    monkeypatch.setattr(docker, "list_images", listed)
-    the_plan = pull.plan(target.Target("bare"), config.Config(), no_runners=False)
-    assert [a.name for a in the_plan.actions if a.kind == "infra"] == list(infra.defaults())
-    assert [a.name for a in the_plan.actions if a.kind == "runner"] == ["nanobot"]
-    assert len(asked) == 1
-    assert "nanoclaw-orchestrator" in asked[0]
-
-
-class Registry:
-    """docker.pull and docker.inspect_images, patched."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, present: set[str]) -> None:
-        self.present = present
-        self.pulled: list[str] = []
-        self.errors: dict[str, Exception] = {}
-        monkeypatch.setattr(docker, "inspect_images", self.inspect)
-        monkeypatch.setattr(docker, "pull", self.pull)
-
-    def inspect(self, refs: Iterable[str]) -> dict[str, docker.Image]:
-        return {r: docker.Image(f"sha256:{r}", (r,)) for r in refs if r in self.present}
-
-    def pull(self, ref: str, **_: object) -> None:
-        if ref in self.errors:
-            raise self.errors[ref]
-        self.pulled.append(ref)
+    )
+    actions = pull.plan(invocation(target.BareTarget(), engine), no_runners=False)
+    assert [a.name for a in actions if a.kind == "infra"] == list(infra.defaults())
+    assert [a.name for a in actions if a.kind == "runner"] == ["nanobot"]
+    assert len(engine.asked) == 1
+    assert "nanoclaw-orchestrator" in engine.asked[0]
 
 
-def plan_of(*actions: pull.Action) -> pull.Plan:
-    return pull.Plan(target.Target("pod", Path("claw-pod.yml")), actions)
+def execute(registry: Registry, *actions: pull.Action, jobs: int, dry_run: bool = False) -> pull.Report:
+    inv = invocation(target.BareTarget(), registry, jobs=jobs)
+    return pull.execute(inv, actions, mode=pull.Mode(dry_run=dry_run))
 
 
-def test_present_infra_is_not_pulled_and_images_always_are(monkeypatch: pytest.MonkeyPatch) -> None:
-    registry = Registry(monkeypatch, present={"r/cllama:1", "postgres:16"})
-    report = pull.execute(
-        plan_of(
-            pull.Action("infra", "cllama", "r/cllama:1"),
-            pull.Action("infra", "clawdash", "r/clawdash:1"),
-            pull.Action("image", "db", "postgres:16"),
-        ),
-        jobs=2, options=refresh.Options(), events=Recorder(),
-    )  # fmt: skip
+def test_present_infra_is_not_pulled_and_images_always_are() -> None:
+    registry = Registry(present={"r/cllama:1", "postgres:16"})
+    report = execute(
+        registry,
+        pull.Action(pull.Kind.INFRA, "cllama", "r/cllama:1"),
+        pull.Action(pull.Kind.INFRA, "clawdash", "r/clawdash:1"),
+        pull.Action(pull.Kind.IMAGE, "db", "postgres:16"),
+        jobs=2,
+    )
     assert [r.line for r in report.results] == [
         "cllama: present r/cllama:1",
         "clawdash: pulled r/clawdash:1",
@@ -147,15 +171,17 @@ def test_present_infra_is_not_pulled_and_images_always_are(monkeypatch: pytest.M
     assert not report.failed
 
 
-def test_a_rate_limit_stops_the_rest_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
-    registry = Registry(monkeypatch, present=set())
+def test_a_rate_limit_stops_the_rest_and_says_why() -> None:
+    registry = Registry()
     registry.errors["r/a:1"] = RegistryBlocked(
         ("docker", "pull"), 1, "", "toomanyrequests: slow down", hint="log in"
     )
-    report = pull.execute(
-        plan_of(pull.Action("infra", "a", "r/a:1"), pull.Action("image", "b", "r/b:1")),
-        jobs=1, options=refresh.Options(), events=Recorder(),
-    )  # fmt: skip
+    report = execute(
+        registry,
+        pull.Action(pull.Kind.INFRA, "a", "r/a:1"),
+        pull.Action(pull.Kind.IMAGE, "b", "r/b:1"),
+        jobs=1,
+    )
     assert [r.status for r in report.results] == ["failed", "not-attempted"]
     assert (
         report.results[1].line
@@ -165,23 +191,28 @@ def test_a_rate_limit_stops_the_rest_and_says_why(monkeypatch: pytest.MonkeyPatc
     assert registry.pulled == []
 
 
-def test_a_permanent_failure_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
-    registry = Registry(monkeypatch, present=set())
+def test_a_permanent_failure_does_not_stop_the_others() -> None:
+    registry = Registry()
     registry.errors["r/a:1"] = PermanentError(("docker", "pull"), 1, "", "manifest unknown")
-    report = pull.execute(
-        plan_of(pull.Action("image", "a", "r/a:1"), pull.Action("image", "b", "r/b:1")),
-        jobs=1, options=refresh.Options(), events=Recorder(),
-    )  # fmt: skip
+    report = execute(
+        registry,
+        pull.Action(pull.Kind.IMAGE, "a", "r/a:1"),
+        pull.Action(pull.Kind.IMAGE, "b", "r/b:1"),
+        jobs=1,
+    )
     assert [r.line for r in report.results] == ["a: pull failed: manifest unknown", "b: pulled r/b:1"]
     assert len(report.failed) == 1
 
 
-def test_dry_run_pulls_nothing_and_the_json_names_every_action(monkeypatch: pytest.MonkeyPatch) -> None:
-    registry = Registry(monkeypatch, present={"r/cllama:1"})
-    report = pull.execute(
-        plan_of(pull.Action("infra", "cllama", "r/cllama:1"), pull.Action("image", "db", "postgres:16")),
-        jobs=2, options=refresh.Options(), events=Recorder(), dry_run=True,
-    )  # fmt: skip
+def test_dry_run_pulls_nothing_and_the_json_names_every_action() -> None:
+    registry = Registry(present={"r/cllama:1"})
+    report = execute(
+        registry,
+        pull.Action(pull.Kind.INFRA, "cllama", "r/cllama:1"),
+        pull.Action(pull.Kind.IMAGE, "db", "postgres:16"),
+        jobs=2,
+        dry_run=True,
+    )
     assert registry.pulled == []
     document = json.loads(json.dumps(report.to_json()))
     assert document["dry_run"] is True
@@ -190,3 +221,70 @@ def test_dry_run_pulls_nothing_and_the_json_names_every_action(monkeypatch: pyte
         ("cllama", "present"),
         ("db", "would-pull"),
     ]
+
+
+def test_only_keeps_the_actions_whose_ref_is_in_it(pod_dir: Path) -> None:
+    pins = infra.defaults()
+    registry = Registry()
+    wanted = {pins["cllama"], "postgres:16", "not/in-the-plan:1"}
+    report = pull.run(invocation(pod_target(pod_dir), registry), only=wanted)
+    assert [(r.action.name, r.action.ref) for r in report.results] == [
+        ("cllama", pins["cllama"]),
+        ("db,cache", "postgres:16"),
+    ]  # in the plan's order; a ref the plan does not have adds nothing
+    assert sorted(registry.pulled) == sorted([pins["cllama"], "postgres:16"])
+    assert [r.status for r in report.results] == [Status.PULLED, Status.PULLED]
+    assert registry.prefetched == 0  # no runner left to build
+
+
+def test_only_can_keep_just_the_runner(pod_dir: Path) -> None:
+    registry = Registry()
+    report = pull.run(
+        invocation(pod_target(pod_dir), registry), only={"openclaw:latest"}, mode=pull.Mode(dry_run=True)
+    )
+    (result,) = report.results
+    assert result.action.kind is pull.Kind.RUNNER
+    assert result.status is Status.WOULD_REFRESH
+    assert result.line.endswith("; not installed)")
+    assert registry.pulled == []
+
+
+def test_an_empty_only_does_nothing(pod_dir: Path) -> None:
+    registry = Registry()
+    report = pull.run(invocation(pod_target(pod_dir), registry), only=set())
+    assert report.results == ()
+    assert registry.pulled == []
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_every_status_is_a_plain_string_in_json(status: Status) -> None:
+    result = pull.Result(pull.Action(pull.Kind.IMAGE, "db", "postgres:16"), status, "db: ...")
+    data = result.to_json()
+    assert type(data["status"]) is str
+    assert type(data["kind"]) is str
+    assert data["status"] == status.value
+    assert Status(json.loads(json.dumps(data))["status"]) is status
+
+
+def test_a_refreshed_runner_round_trips_in_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    (tmp_path / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+    model = Model()
+    report = pull.run(invocation(target.read_clawfile(tmp_path / "Clawfile"), model))
+    data = report.to_json()
+    (action,) = data["actions"]
+    assert type(action["status"]) is str
+    assert type(action["kind"]) is str
+    assert action["status"] == "installed"
+    assert action["kind"] == "runner"
+    assert (action["name"], action["ref"], action["version"]) == ("openclaw", "openclaw:latest", "v1.2.3")
+    assert action["image_id"] == model.tags["openclaw:latest"]
+    assert action["previous_version"] is None
+    assert (data["mode"], data["ok"], data["dry_run"]) == ("clawfile", True, False)
+    document = json.loads(json.dumps(data))
+    assert document == data
+    assert Status(document["actions"][0]["status"]) is Status.INSTALLED
+    assert pull.Kind(document["actions"][0]["kind"]) is pull.Kind.RUNNER
+    assert model.prefetched == 1

@@ -4,12 +4,27 @@ from pathlib import Path
 
 import pytest
 
-from lib import target
+from lib import clawfile, pod, target
 from lib.errors import InputError
 
+POD = "services:\n  web:\n    image: nginx\n"
+CLAWFILE = "FROM x\nCLAW_TYPE openclaw\n"
 
-def test_pod_file_option_wins(tmp_path: Path) -> None:
-    assert target.resolve(None, "pods/x.yaml", tmp_path) == target.Target("pod", Path("pods/x.yaml"))
+
+def shape(where: target.Target) -> tuple[str, Path | None, bool]:
+    """What the old ``Target(mode, path, given)`` held: the kind, the path as given, given."""
+    if isinstance(where, target.PodTarget):
+        return ("pod", where.path, where.given)
+    if isinstance(where, target.ClawfileTarget):
+        return ("clawfile", where.path, where.given)
+    return ("bare", None, True)
+
+
+def test_pod_file_option_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pods").mkdir()
+    (tmp_path / "pods" / "x.yaml").write_text(POD)
+    monkeypatch.chdir(tmp_path)
+    assert shape(target.resolve(None, "pods/x.yaml", tmp_path)) == ("pod", Path("pods/x.yaml"), True)
 
 
 @pytest.mark.parametrize(
@@ -26,9 +41,27 @@ def test_positional_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, mode: str, path: str
 ) -> None:
     (tmp_path / "agent").mkdir()
-    (tmp_path / "agent" / "Clawfile").write_text("FROM x\nCLAW_TYPE openclaw\n")
+    (tmp_path / "agent" / "Clawfile").write_text(CLAWFILE)
+    # The target is read as it is resolved: every file a case names exists.
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "Clawfile.dev").write_text(CLAWFILE)
+    (tmp_path / "Clawfile").write_text(CLAWFILE)
+    (tmp_path / "claw-pod.yml").write_text(POD)
+    (tmp_path / "other.yaml").write_text(POD)
     monkeypatch.chdir(tmp_path)
-    assert target.resolve(given, None, tmp_path) == target.Target(mode, Path(path))
+    assert shape(target.resolve(given, None, tmp_path)) == (mode, Path(path), True)
+
+
+def test_the_target_is_read_once_as_it_is_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "Clawfile").write_text(CLAWFILE)
+    (tmp_path / "claw-pod.yml").write_text(POD)
+    monkeypatch.chdir(tmp_path)
+    found = target.resolve("Clawfile", None, tmp_path)
+    assert isinstance(found, target.ClawfileTarget)
+    assert found.clawfile == clawfile.parse(CLAWFILE, "Clawfile")
+    found_pod = target.resolve("claw-pod.yml", None, tmp_path)
+    assert isinstance(found_pod, target.PodTarget)
+    assert [s.name for s in found_pod.pod.services] == ["web"]
 
 
 def test_directory_without_clawfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,22 +71,29 @@ def test_directory_without_clawfile(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         target.resolve("empty", None, tmp_path)
 
 
-def test_auto_resolution_prefers_yml_then_yaml_then_bare(tmp_path: Path) -> None:
-    assert target.resolve(None, None, tmp_path) == target.Target("bare")
-    (tmp_path / "claw-pod.yaml").write_text("")
-    assert target.resolve(None, None, tmp_path) == target.Target("pod", Path("claw-pod.yaml"), given=False)
-    (tmp_path / "claw-pod.yml").write_text("")
-    assert target.resolve(None, None, tmp_path) == target.Target("pod", Path("claw-pod.yml"), given=False)
+def test_auto_resolution_prefers_yml_then_yaml_then_bare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the pod found is read by the path shown, relative to cwd
+    assert shape(target.resolve(None, None, tmp_path)) == ("bare", None, True)
+    (tmp_path / "claw-pod.yaml").write_text(POD)
+    assert shape(target.resolve(None, None, tmp_path)) == ("pod", Path("claw-pod.yaml"), False)
+    (tmp_path / "claw-pod.yml").write_text(POD)
+    assert shape(target.resolve(None, None, tmp_path)) == ("pod", Path("claw-pod.yml"), False)
+
+
+def a_pod(path: str) -> pod.Pod:
+    return pod.parse(POD, Path(path))
 
 
 @pytest.mark.parametrize(
     ("where", "command"),
     [
-        (target.Target("pod", Path("pods/my pod.yml")), "claw pull -f 'pods/my pod.yml'"),
-        (target.Target("pod", Path("claw-pod.yml"), given=False), "claw pull"),
-        (target.Target("clawfile", Path("agents/Clawfile")), "claw pull agents/Clawfile"),
-        (target.Target("bare"), "claw pull"),
+        (target.PodTarget(Path("pods/my pod.yml"), True, a_pod("pods/my pod.yml")), "claw pull -f 'pods/my pod.yml'"),
+        (target.PodTarget(Path("claw-pod.yml"), False, a_pod("claw-pod.yml")), "claw pull"),
+        (target.ClawfileTarget(Path("agents/Clawfile"), True, clawfile.parse(CLAWFILE)), "claw pull agents/Clawfile"),
+        (target.BareTarget(), "claw pull"),
     ],
-)
+)  # fmt: skip
 def test_the_pull_command_takes_the_shape_of_the_invocation(where: target.Target, command: str) -> None:
-    assert where.pull_command() == command
+    assert where.command("pull") == command

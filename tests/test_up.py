@@ -1,16 +1,26 @@
-"""`claw up` checks with our docker verbs patched, and the generated compose file (pure)."""
+"""`claw up` checks against an in-memory engine, `up --fix` end to end, and the generated
+compose file (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from lib import compose_file, config, docker, infra, pod, target, up
+from lib import cli, compose_file, config, infra, invocation, pod, runners, target
+from lib.engine.argv import ComposeCli, compose_up_args
+from lib.engine.docker import Engine, EngineInfo, Image
+from lib.engine.process import Result
 from lib.errors import InputError
+from lib.invocation import Invocation
+from lib.verbs import up
+from tests.harness.recorder import Recorder
 
 BASE_OLD = "sha256:" + "1" * 64
 BASE_NEW = "sha256:" + "2" * 64
@@ -40,61 +50,151 @@ def pod_file(tmp_path: Path) -> Path:
     return tmp_path / "claw-pod.yml"
 
 
-class Images:
-    """docker.inspect_images over a fixed set of local images; counts the calls."""
+class Host(Engine):
+    """The images of a host, in memory; counts the inspect calls. Pulls and builds add
+    images; any docker call not answered here fails the test."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, images: dict[str, docker.Image]) -> None:
-        self.images, self.calls = images, 0
-        monkeypatch.setattr(docker, "inspect_images", self.inspect)
+    def __init__(self, images: dict[str, Image]) -> None:
+        super().__init__()
+        self.images = dict(images)
+        self.calls = 0
+        self.done: list[str] = []  # what changed the host or started the pod, in order
 
-    def inspect(self, refs: Iterable[str]) -> dict[str, docker.Image]:
+    def run(self, argv: Sequence[str], **options: Any) -> Result:
+        raise AssertionError(f"unexpected docker call: {list(argv)}")
+
+    def check(self) -> EngineInfo:
+        return EngineInfo("27.0.0", "27.0.0", "1.46")
+
+    def inspect_images(self, refs: Iterable[str]) -> dict[str, Image]:
         self.calls += 1
         return {r: self.images[r] for r in refs if r in self.images}
 
+    def pull(self, ref: str, **options: Any) -> None:
+        self.done.append(f"pull {ref}")
+        self.images[ref] = Image("sha256:" + "5" * 64, (ref,))
 
-def service_image(base_id: str, against: str) -> docker.Image:
+    def build(self, context: Path, **options: Any) -> str:
+        tag = options["tag"]
+        self.done.append(f"build {tag}")
+        image_id = "sha256:" + "9" * 64
+        self.images[tag] = Image(image_id, (tag,), dict(options["labels"] or {}))
+        return image_id
+
+    def compose_up(self, **options: Any) -> Result:
+        self.done.append(f"compose up {options['project']}")
+        return Result(("docker", "compose", "up"), 0, "", "")
+
+
+def service_image(base_id: str, against: str) -> Image:
     labels = {"claw.runner.image-id": base_id, "claw.runner.built-against": against}
-    return docker.Image("sha256:" + "9" * 64, ("claw-local/team-analyst:latest",), labels)
+    return Image("sha256:" + "9" * 64, ("claw-local/team-analyst:latest",), labels)
 
 
-def all_present(base_id: str = BASE_OLD) -> dict[str, docker.Image]:
+def all_present(base_id: str = BASE_OLD) -> dict[str, Image]:
     pins = infra.defaults()
     return {
         "claw-local/team-analyst:latest": service_image(BASE_OLD, "openclaw:v0.5.0"),
-        "nginx:1.27": docker.Image("sha256:n", ("nginx:1.27",)),
-        pins["cllama"]: docker.Image("sha256:c", ()),
-        pins["clawdash"]: docker.Image("sha256:d", ()),
-        "openclaw:latest": docker.Image(base_id, ("openclaw:latest", "openclaw:v0.5.2")),
+        "nginx:1.27": Image("sha256:n", ("nginx:1.27",)),
+        pins["cllama"]: Image("sha256:c", ()),
+        pins["clawdash"]: Image("sha256:d", ()),
+        "openclaw:latest": Image(base_id, ("openclaw:latest", "openclaw:v0.5.2")),
     }
 
 
-def check(pod_file: Path) -> up.Readiness:
-    return up.check(target.Target("pod", pod_file), config.Config())
+def invocation_for(pod_file: Path, host: Host) -> Invocation:
+    where = target.resolve(None, str(pod_file), pod_file.parent)
+    return dataclasses.replace(invocation.make(config.Config(), Recorder(), where), engine=host)
 
 
-def test_ready_pod_without_drift(monkeypatch: pytest.MonkeyPatch, pod_file: Path) -> None:
-    images = Images(monkeypatch, all_present())
-    readiness = check(pod_file)
+def check(pod_file: Path, host: Host) -> up.Readiness:
+    return up.check(invocation_for(pod_file, host))
+
+
+def test_ready_pod_without_drift(pod_file: Path) -> None:
+    images = Host(all_present())
+    readiness = check(pod_file, images)
     assert readiness.ready
     assert readiness.drift == ()
     assert images.calls == 1
 
 
-def test_drift_line(monkeypatch: pytest.MonkeyPatch, pod_file: Path) -> None:
-    Images(monkeypatch, all_present(base_id=BASE_NEW))
-    (drift,) = check(pod_file).drift
+def test_drift_line(pod_file: Path) -> None:
+    (drift,) = check(pod_file, Host(all_present(base_id=BASE_NEW))).drift
     assert drift.line("claw build") == (
         "analyst: built against openclaw:v0.5.0 (image 111111111111), current is openclaw:v0.5.2 "
         "(image 222222222222); consider running: claw build"
     )
 
 
-def test_a_pinned_from_gets_no_drift_hint(monkeypatch: pytest.MonkeyPatch, pod_file: Path) -> None:
+def with_records(image: Image, upstream: str, from_digest: str) -> Image:
+    labels = {
+        **image.labels,
+        "claw.runner.driver": "openclaw",
+        "claw.runner.recipe-sha": "sha256:r",
+        "claw.base.upstream.0": upstream,
+        "claw.base.from.0": f"docker.io/library/node:22-slim@sha256:{from_digest * 64}",
+        "claw.base.refreshed-at": "2026-05-22T10:00:00Z",
+    }
+    return dataclasses.replace(image, labels=labels)
+
+
+def test_drift_names_what_moved_between_the_two_bases(pod_file: Path) -> None:
+    images = all_present(base_id=BASE_NEW)
+    service = "claw-local/team-analyst:latest"
+    images[service] = with_records(images[service], "npm:openclaw@2026.5.22", "a")
+    images["openclaw:latest"] = with_records(images["openclaw:latest"], "npm:openclaw@2026.5.24", "b")
+    (drift,) = check(pod_file, Host(images)).drift
+    assert drift.line("claw build") == (
+        "analyst: built against openclaw:v0.5.0 (image 111111111111), current is openclaw:v0.5.2 "
+        "(image 222222222222: npm:openclaw 2026.5.22 → 2026.5.24; node:22-slim moved); consider running: claw build"
+    )
+
+
+def test_up_check_json_gives_each_service_its_provenance(
+    pod_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = all_present(base_id=BASE_NEW)
+    service = "claw-local/team-analyst:latest"
+    images[service] = with_records(images[service], "npm:openclaw@2026.5.22", "a")
+    host = Host(images)
+    made = invocation.make
+
+    def with_host(*args: Any, **kwargs: Any) -> Invocation:
+        return dataclasses.replace(made(*args, **kwargs), engine=host)
+
+    monkeypatch.setattr(invocation, "make", with_host)
+    monkeypatch.chdir(pod_file.parent)
+    assert cli.main(["up", "--check", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["command"], document["ok"], document["pod"], document["ready"]) == (
+        "up",
+        True,
+        "team",
+        True,
+    )
+    analyst, web = document["services"]
+    assert analyst == {
+        "name": "analyst",
+        "image": service,
+        "image_id": "sha256:" + "9" * 64,
+        "runner": "openclaw",
+        "built_against": "openclaw:v0.5.0",
+        "base_image_id": BASE_OLD,
+        "recipe_sha": "sha256:r",
+        "from": [f"docker.io/library/node:22-slim@sha256:{'a' * 64}"],
+        "upstreams": ["npm:openclaw@2026.5.22"],
+        "refreshed_at": "2026-05-22T10:00:00Z",
+        "drift": {"current": "openclaw:v0.5.2", "current_image_id": BASE_NEW, "moved": []},
+    }
+    assert (web["name"], web["runner"], web["drift"], web["from"]) == ("web", None, None, [])
+
+
+def test_a_pinned_from_gets_no_drift_hint(pod_file: Path) -> None:
     (pod_file.parent / "analyst" / "Clawfile").write_text("FROM openclaw:v0.5.0\nCLAW_TYPE openclaw\n")
     images = all_present(base_id=BASE_NEW)
-    images["openclaw:v0.5.0"] = docker.Image(BASE_OLD, ("openclaw:v0.5.0",))
-    Images(monkeypatch, images)
-    assert check(pod_file).drift == ()
+    images["openclaw:v0.5.0"] = Image(BASE_OLD, ("openclaw:v0.5.0",))
+    assert check(pod_file, Host(images)).drift == ()
 
 
 @pytest.mark.parametrize(
@@ -105,45 +205,132 @@ def test_a_pinned_from_gets_no_drift_hint(monkeypatch: pytest.MonkeyPatch, pod_f
         ("claw-local/team-analyst:latest", "analyst", "build"),
     ],
 )
-def test_each_missing_image_and_its_fix(
-    monkeypatch: pytest.MonkeyPatch, pod_file: Path, gone: str, subject: str, fix: str
-) -> None:
+def test_each_missing_image_and_its_fix(pod_file: Path, gone: str, subject: str, fix: str) -> None:
     images = all_present()
     del images[gone]
-    Images(monkeypatch, images)
-    readiness = check(pod_file)
+    readiness = check(pod_file, Host(images))
     assert [(p.subject, p.fix) for p in readiness.problems] == [(subject, fix)]
-    where = target.Target("pod", Path("pods/claw-pod.yml"))
+    where = target.PodTarget(Path("pods/claw-pod.yml"), True, readiness.pod)
     assert readiness.not_ready(where).hint == f"run: claw {fix} -f pods/claw-pod.yml"
 
 
-def test_pull_comes_first_and_a_missing_runner_needs_pull(
-    monkeypatch: pytest.MonkeyPatch, pod_file: Path
-) -> None:
+def test_pull_comes_first_and_a_missing_runner_needs_pull(pod_file: Path) -> None:
     images = all_present()
     del images["claw-local/team-analyst:latest"]
     del images["openclaw:latest"]
-    Images(monkeypatch, images)
-    readiness = check(pod_file)
+    readiness = check(pod_file, Host(images))
     (problem,) = readiness.problems
     assert problem.fix == "pull"
     assert "its runner base openclaw:latest is missing" in problem.text
     assert [r.alias for r in readiness.runners_missing] == ["openclaw"]
-    error = readiness.not_ready(target.Target("pod", pod_file, given=False))
+    error = readiness.not_ready(target.PodTarget(pod_file, False, readiness.pod))
     assert error.exit_code == 3
     assert error.hint == "run: claw pull"
     assert error.message.splitlines() == ["pod team is not ready:", f"  analyst: {problem.text}"]
 
 
-def test_the_number_of_inspect_calls_does_not_grow_with_the_pod(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_the_number_of_inspect_calls_does_not_grow_with_the_pod(tmp_path: Path) -> None:
     services = "".join(f"  s{i}:\n    image: nginx:1.{i}\n" for i in range(200))
     (tmp_path / "claw-pod.yml").write_text(f"services:\n{services}")
-    images = Images(monkeypatch, {})
-    readiness = check(tmp_path / "claw-pod.yml")
+    images = Host({})
+    readiness = check(tmp_path / "claw-pod.yml", images)
     assert len(readiness.problems) == 200
     assert images.calls == 1
+
+
+SIDECAR_NAME = "services:\n  cllama:\n    image: x\n  a:\n    image: y\n    x-claw: {cllama: passthrough}\n"
+
+
+def test_check_makes_the_compose_file_checks_before_any_docker_call(tmp_path: Path) -> None:
+    path = tmp_path / "claw-pod.yml"
+    path.write_text(SIDECAR_NAME)
+    host = Host({})
+    with pytest.raises(InputError) as caught:
+        check(path, host)
+    assert caught.value.message.startswith(
+        f"{path}: services.cllama: the name is taken by the cllama sidecar"
+    )
+    assert host.calls == 0
+
+
+def test_up_check_refuses_a_service_named_like_a_sidecar_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the CLI, against an engine that does not exist: refused before docker (else exit 1)."""
+    path = tmp_path / "claw-pod.yml"
+    path.write_text(SIDECAR_NAME)
+    assert cli.main(["up", "--check", "-f", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"error: {path}: services.cllama: the name is taken by the cllama sidecar claw adds "
+        "for this pod; rename the service"
+    ]
+
+
+# --------------------------------------------------------------------------
+# up --fix: one run reads each input file once
+# --------------------------------------------------------------------------
+
+FIX_POD = """\
+x-claw: {pod: team}
+services:
+  analyst:
+    build: analyst
+  worker:
+    build: {context: worker, dockerfile: Dockerfile.worker}
+  web:
+    image: nginx:1.27
+"""
+
+
+def test_up_fix_reads_the_pod_and_each_clawfile_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "analyst").mkdir()
+    (tmp_path / "analyst" / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+    (tmp_path / "worker").mkdir()  # not named Clawfile: read once to tell, and that text is parsed
+    (tmp_path / "worker" / "Dockerfile.worker").write_text("FROM openclaw AS runtime\nCLAW_TYPE openclaw\n")
+    (tmp_path / "claw-pod.yml").write_text(FIX_POD)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("CLAW_CONFIG", raising=False)
+
+    host = Host({"openclaw:latest": Image(BASE_OLD, ("openclaw:latest", "openclaw:v0.5.2"))})
+    make = invocation.make
+
+    def with_host(*args: Any, **kwargs: Any) -> Invocation:
+        return dataclasses.replace(make(*args, **kwargs), engine=host)
+
+    monkeypatch.setattr(invocation, "make", with_host)
+    reads: Counter[Path] = Counter()
+    read_text = Path.read_text
+
+    def counting(self: Path, *args: Any, **kwargs: Any) -> str:
+        reads[self.resolve()] += 1
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+
+    assert cli.main(["up", "--fix"]) == 0, capsys.readouterr().err
+    assert host.done == [
+        "pull nginx:1.27",
+        "build claw-local/team-analyst:latest",
+        "build claw-local/team-worker:latest",
+        "compose up team",
+    ]
+    inputs = [
+        tmp_path / "claw-pod.yml",
+        tmp_path / "analyst" / "Clawfile",
+        tmp_path / "worker" / "Dockerfile.worker",
+    ]
+    assert {path.relative_to(tmp_path): reads[path.resolve()] for path in inputs} == {
+        Path("claw-pod.yml"): 1,
+        Path("analyst/Clawfile"): 1,
+        Path("worker/Dockerfile.worker"): 1,
+    }
+    built = host.images["claw-local/team-analyst:latest"]
+    assert built.labels[runners.RUNNER_BUILT_AGAINST] == "openclaw:v0.5.2"
 
 
 # --------------------------------------------------------------------------
@@ -203,7 +390,7 @@ def test_generated_file_name(name: str, expected: str) -> None:
 
 
 def test_compose_flags_both_versions_understand() -> None:
-    v1 = docker.ComposeCli(("docker-compose",), "1.29.2")
-    v2 = docker.ComposeCli(("docker", "compose"), "2.29.1")
-    assert docker.compose_up_args(v1, detach=True) == ("up", "--no-build", "--detach")
-    assert docker.compose_up_args(v2, detach=False) == ("up", "--no-build", "--pull", "never")
+    v1 = ComposeCli(("docker-compose",), "1.29.2")
+    v2 = ComposeCli(("docker", "compose"), "2.29.1")
+    assert compose_up_args(v1, detach=True) == ("up", "--no-build", "--detach")
+    assert compose_up_args(v2, detach=False) == ("up", "--no-build", "--pull", "never")

@@ -3,7 +3,7 @@
     python -m tests.harness.record
 
 Starts the private engine, makes two tiny images, and saves what the docker
-CLI prints for the calls lib/docker.py parses. Re-run after a docker upgrade.
+CLI prints for the calls lib/engine/docker.py parses. Re-run after a docker upgrade.
 """
 
 from __future__ import annotations

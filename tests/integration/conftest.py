@@ -39,6 +39,13 @@ class Lab:
     probe_timeout: int = 30
     keep: int = 3
     extra_config: str = ""
+    upstream: str = "[]"  # the runner's upstreams (TOML): none but the FROM image by default
+    inside: bool = False  # run claw inside the engine's network namespace (stand-ins, registry)
+
+    @property
+    def runtime_ref(self) -> str:
+        """The recipe's FROM image, as livecheck names it in its lines."""
+        return f"{self.registry}/upstream/{self.runtime}:latest"
 
     @property
     def pod(self) -> str:
@@ -63,10 +70,11 @@ class Lab:
         return upstream.publish(self.engine, self.runtime, "latest", {"usr/local/bin/openclaw": text})
 
     def write(self, recipe_extra: str = "") -> None:
-        self.recipe.write_text(f"FROM {self.registry}/upstream/{self.runtime}:latest\n{recipe_extra}")
+        self.recipe.write_text(f"FROM {self.runtime_ref}\n{recipe_extra}")
         self.config.write_text(
             f'[runners.openclaw]\nalias = "{self.alias}"\nrecipe = "{self.recipe.name}"\n'
-            f"probe_timeout = {self.probe_timeout}\n\n[pull]\nkeep = {self.keep}\n{self.extra_config}"
+            f"probe_timeout = {self.probe_timeout}\nupstream = {self.upstream}\n\n"
+            f"[pull]\nkeep = {self.keep}\n{self.extra_config}"
         )
         self.clawfile.write_text(f"FROM {self.alias}\nCLAW_TYPE openclaw\n")
 
@@ -76,9 +84,13 @@ class Lab:
             "CLAW_CONFIG": str(self.config), "XDG_STATE_HOME": str(self.dir / "state"),
         }  # fmt: skip
 
+    def argv(self, *args: str) -> list[str]:
+        command = [sys.executable, str(ROOT / "claw.py"), *args]
+        return self.engine.nsenter(*command) if self.inside else command
+
     def claw(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(ROOT / "claw.py"), *args],
+            self.argv(*args),
             cwd=self.dir, env=self.environment(), capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
 
@@ -87,7 +99,7 @@ class Lab:
         out, err = self.dir / f"{name}.out", self.dir / f"{name}.err"
         with out.open("w") as stdout, err.open("w") as stderr:
             process = subprocess.Popen(
-                [sys.executable, str(ROOT / "claw.py"), *args],
+                self.argv(*args),
                 cwd=self.dir, env=self.environment(), stdout=stdout, stderr=stderr, text=True,
                 start_new_session=True,  # its own process group, as a service manager would run it
             )  # fmt: skip

@@ -32,6 +32,7 @@ def expected(lab: Lab, version: str, base_id: str) -> dict[str, str]:
         "claw.runner.image-id": base_id,
         "claw.runner.recipe-sha": "sha256:" + hashlib.sha256(lab.recipe.read_bytes()).hexdigest(),
         "org.opencontainers.image.base.name": f"{lab.alias}:{version}",
+        "org.opencontainers.image.base.digest": "",  # the runner base has no registry digest
     }
 
 
@@ -158,3 +159,16 @@ def test_a_failing_build_step_exits_1_with_the_log(lab: Lab) -> None:
     )
     log = result.stderr.rstrip().rsplit("full log: ", 1)[1]
     assert "broken" in Path(log).read_text()
+
+
+def test_a_typo_in_a_docker_instruction_names_the_clawfile_line(lab: Lab) -> None:
+    refreshed(lab, "0.5.0")
+    lab.clawfile.write_text(
+        f"# an agent\nFROM {lab.alias}\nCLAW_TYPE openclaw\nMODEL primary a/b\n\nRUNN echo hi\n"
+    )
+    result = lab.claw("build", ".", "-t", f"{lab.alias}-typo:1")
+    assert result.returncode == 1, result.stderr
+    (first,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert first.startswith("error: Clawfile: build failed: Clawfile:6: "), result.stderr
+    assert "RUNN" in first
+    assert "of Dockerfile.generated)" in first

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -62,7 +64,7 @@ def test_new_upstream_release_is_installed_and_the_old_tag_kept(lab: Lab) -> Non
     lab.release("0.5.2")
     result = lab.claw("pull", "Clawfile")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{lab.alias}: installed v0.5.2 (was v0.5.0)"
+    assert result.stdout.strip() == f"{lab.alias}: installed v0.5.2 (was v0.5.0; {lab.runtime_ref} moved)"
     tags = lab.tags()
     assert tags["v0.5.0"] == old
     assert tags["latest"] == tags["v0.5.2"] != old
@@ -71,14 +73,29 @@ def test_new_upstream_release_is_installed_and_the_old_tag_kept(lab: Lab) -> Non
 
 def test_same_version_is_a_rebuild_with_both_image_ids(lab: Lab) -> None:
     old = installed(lab, "0.5.2")
-    result = lab.claw("pull", "Clawfile")
+    result = lab.claw("pull", "Clawfile", "--rebuild")
     assert result.returncode == 0, result.stderr
     new = lab.tags()["latest"]
     assert new != old
     assert result.stdout.strip() == (
-        f"{lab.alias}: rebuilt v0.5.2 (same version; image {new[7:19]}, was {old[7:19]})"
+        f"{lab.alias}: rebuilt v0.5.2 (same version; --rebuild; image {new[7:19]}, was {old[7:19]})"
     )
     assert lab.tags()["v0.5.2"] == new
+
+
+def test_nothing_new_upstream_is_up_to_date_and_builds_nothing(lab: Lab) -> None:
+    installed(lab, "0.5.2")
+    before = lab.tags()
+    lab.with_shim()
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"{lab.alias}: up to date v0.5.2 ({lab.runtime_ref} unchanged; refreshed 0m ago)"
+    )
+    assert lab.tags() == before
+    calls = lab.calls()
+    assert not [call for call in calls if call.startswith(("build", "image tag", "run"))], calls
+    assert len(calls) <= 2, calls  # one pull of the one FROM image, one inspect
 
 
 def assert_untouched(lab: Lab, before: dict[str, str], result: subprocess.CompletedProcess[str]) -> None:
@@ -144,7 +161,7 @@ def test_failed_latest_tag_puts_a_moved_version_tag_back(lab: Lab) -> None:
     installed(lab, "0.5.0")
     before = lab.tags()  # rebuilding v0.5.0 moves that tag first; it must move back
     lab.with_shim(CLAW_SHIM_FAIL=f"image tag * {lab.alias}:latest")
-    result = lab.claw("pull", "Clawfile")
+    result = lab.claw("pull", "Clawfile", "--rebuild")
     assert_untouched(lab, before, result)
 
 
@@ -158,24 +175,41 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(("output", "expected"), HOSTILE)
-def test_hostile_probe_output_gives_a_clean_tag_or_the_fallback(
+def test_hostile_probe_output_gives_a_clean_tag_or_fails_the_refresh(
     lab: Lab, output: str, expected: str | None
 ) -> None:
     body = "".join(f"\\{ord(c):03o}" for c in output)
     lab.release(script=f"#!/bin/sh\nprintf '{body}'\n")
     result = lab.claw("pull", "Clawfile")
+    if expected is None:  # a probe that names no version: a broken runner, nothing installed
+        assert result.returncode == 1, result.stderr
+        assert lab.tags() == {}
+        first = repr(output.splitlines()[0][:120])
+        assert result.stdout.strip() == (
+            f"{lab.alias}: refresh failed: probe `openclaw --version` printed no version "
+            f"(first line: {first}); {lab.alias} is not installed"
+        )
+        return
     assert result.returncode == 0, result.stderr
     tags = set(lab.tags()) - {"latest"}
     assert len(tags) == 1
     (tag,) = tags
     assert TAG.match(tag)
-    if expected is None:
-        image_id = lab.tags()["latest"]
-        assert re.fullmatch(rf"built-\d{{8}}-{image_id[7:19]}", tag)
-        assert "printed no version" in result.stderr
-    else:
-        assert tag == expected
+    assert tag == expected
     assert result.stdout.strip() == f"{lab.alias}: installed {tag}"
+
+
+def test_a_probe_without_a_version_keeps_the_installed_base(lab: Lab) -> None:
+    installed(lab, "0.5.0")
+    before = lab.tags()
+    lab.release(script="#!/bin/sh\necho hello\n")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 1
+    assert result.stdout.strip() == (
+        f"{lab.alias}: refresh failed: probe `openclaw --version` printed no version "
+        f"(first line: 'hello'); kept {lab.alias}:v0.5.0"
+    )
+    assert lab.tags() == before
 
 
 def test_runner_without_probe_gets_the_fallback_tag(lab: Lab) -> None:
@@ -189,15 +223,27 @@ def test_runner_without_probe_gets_the_fallback_tag(lab: Lab) -> None:
 
 
 def test_leftovers_of_a_killed_run_are_removed_by_the_next_pull(lab: Lab) -> None:
+    """Even when nothing moved upstream: the next pull says up to date, and tidies."""
     installed(lab, "0.5.0")
-    stale = f"{lab.alias}:claw-refresh-999999-1"
-    lab.docker("image", "tag", f"{lab.alias}:latest", stale)
-    lab.docker("run", "-d", "--name", f"claw-probe-{lab.alias}-stale", "--label", f"claw.probe={lab.alias}",
-               f"{lab.alias}:latest", "sleep", "300")  # fmt: skip
+    before = lab.tags()
+    slow = lab.config.read_text().replace("probe_timeout", 'probe = ["sh", "-c", "sleep 60"]\nprobe_timeout')
+    lab.config.write_text(slow)  # the probe is not part of what a base records
+    killed = lab.spawn("pull", "Clawfile", "--rebuild", name="killed")
+    deadline = time.monotonic() + 120
+    while not (refresh_tags(lab) and lab.probe_containers()):  # in the middle of its probe
+        assert killed.process.poll() is None, killed.stderr()
+        assert time.monotonic() < deadline, killed.stderr()
+        time.sleep(0.2)
+    os.killpg(killed.process.pid, signal.SIGKILL)  # claw and its docker CLI children
+    killed.wait()
+    assert refresh_tags(lab)  # the killed run's temporary tag is still there
+    lab.write()
     result = lab.claw("pull", "Clawfile")
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{lab.alias}: up to date v0.5.0 ("), result.stdout
     assert not refresh_tags(lab)
     assert not lab.probe_containers()
+    assert {tag: lab.tags()[tag] for tag in before} == before
 
 
 def test_keep_prunes_old_versions_but_never_one_in_use(lab: Lab) -> None:
@@ -336,7 +382,7 @@ def test_two_concurrent_pulls_of_one_alias_both_succeed(lab: Lab) -> None:
     codes = [run.wait() for run in runs]
     assert codes == [0, 0], [run.stderr() for run in runs]
     lines = sorted(run.stdout().strip() for run in runs)
-    assert lines[0] == f"{lab.alias}: installed v1.1.0 (was v1.0.0)"
+    assert lines[0] == f"{lab.alias}: installed v1.1.0 (was v1.0.0; {lab.runtime_ref} moved)"
     assert lines[1].startswith(f"{lab.alias}: rebuilt v1.1.0 (same version; ")
     tags = lab.tags()
     assert set(tags) == {"latest", "v1.1.0", "v1.0.0"}

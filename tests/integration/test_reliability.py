@@ -104,8 +104,15 @@ def wait_for(condition: Callable[[], bool], run: Running, what: str, seconds: fl
         time.sleep(0.1)
 
 
+SLOW_STEP = "RUN echo claw-test-slow-step-started && sleep 30\n"
+
+
 def in_build(lab: Lab) -> bool:
-    return "sleep 30" in lab.docker("ps", "--no-trunc", "--format", "{{.Command}}")
+    """This lab's refresh is in its slow build step. Read from claw's own refresh log, which
+    both builders stream the step's output into (BuildKit runs no container `docker ps`
+    would show, and another test's build may be sleeping there)."""
+    logs = (lab.dir / "state" / "claw" / "logs").glob(f"refresh-{lab.alias}-*.log")
+    return any("claw-test-slow-step-started" in log.read_text(errors="replace") for log in logs)
 
 
 def in_probe(lab: Lab) -> bool:
@@ -121,7 +128,7 @@ INTERRUPTIONS = [(moment, how) for moment in ("start", "build", "probe") for how
 def test_interrupted_or_killed_at_any_moment(lab: Lab, moment: str, how: str) -> None:
     before = install(lab, "1.0.0")
     if moment == "build":
-        lab.write(recipe_extra="RUN sleep 30\n")
+        lab.write(recipe_extra=SLOW_STEP)
         lab.release("2.0.0")
     elif moment == "probe":
         lab.release(script="#!/bin/sh\nsleep 30\necho 'OpenClaw 2.0.0'\n")
@@ -151,7 +158,7 @@ def test_interrupted_or_killed_at_any_moment(lab: Lab, moment: str, how: str) ->
 
 def test_interrupted_while_waiting_for_another_refresh(lab: Lab) -> None:
     before = install(lab, "1.0.0")
-    lab.write(recipe_extra="RUN sleep 30\n")
+    lab.write(recipe_extra=SLOW_STEP)
     lab.release("2.0.0")
     first = lab.spawn("pull", "Clawfile", name="first")
     wait_for(lambda: in_build(lab), first, "the first build")
@@ -178,7 +185,7 @@ def test_parallel_pulls_of_one_alias(lab: Lab) -> None:
     assert [run.wait() for run in runs] == [0, 0, 0, 0], [run.stderr() for run in runs]
     tally("concurrent runs", len(runs))
     lines = sorted(run.stdout().strip() for run in runs)
-    assert lines[0] == f"{lab.alias}: installed v1.1.0 (was v1.0.0)"
+    assert lines[0] == f"{lab.alias}: installed v1.1.0 (was v1.0.0; {lab.runtime_ref} moved)"
     assert all(line.startswith(f"{lab.alias}: rebuilt v1.1.0 (same version;") for line in lines[1:])
     tags = lab.tags()
     assert set(tags) == {"latest", "v1.1.0", "v1.0.0"}

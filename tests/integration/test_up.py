@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -125,7 +128,7 @@ def test_drift_after_a_refresh_is_a_hint_and_nothing_is_rebuilt(lab: Lab) -> Non
     assert result.returncode == 0, result.stderr
     assert (
         f"agent: built against {lab.alias}:v0.5.0 (image {old_base[7:19]}), current is "
-        f"{lab.alias}:v0.5.2 (image {new_base[7:19]}); consider running: claw build"
+        f"{lab.alias}:v0.5.2 (image {new_base[7:19]}: {lab.runtime_ref} moved); consider running: claw build"
     ) in result.stderr.splitlines()
     assert lab.docker("image", "inspect", "--format", "{{.Id}}", refs["agent"]) == image_before
     rebuilt = lab.claw("build")
@@ -170,12 +173,47 @@ def test_check_costs_the_same_docker_calls_for_any_pod_size(lab: Lab) -> None:
     assert counts[0] == counts[1] == 1  # one docker image inspect, which is also the engine check
 
 
-def test_down_without_up_says_to_run_up(lab: Lab) -> None:
+def test_down_of_a_pod_that_is_not_running_says_so(lab: Lab) -> None:
     make_pod(lab)
     result = lab.claw("down", "-f", "claw-pod.yml")
-    assert result.returncode == 1
-    assert "compose.generated.yml not found" in result.stderr
-    assert result.stderr.rstrip().endswith("run: claw up -f claw-pod.yml first")
+    assert (result.returncode, result.stdout.strip()) == (0, f"pod {lab.pod}: not running"), result.stderr
+    assert not (lab.dir / "compose.generated.yml").exists()
+
+
+def test_down_stops_a_running_pod_whose_generated_file_is_gone(lab: Lab) -> None:
+    make_pod(lab)
+    ready(lab)
+    assert lab.claw("up", "-d").returncode == 0
+    (lab.dir / "compose.generated.yml").unlink()  # git clean -X, a fresh checkout
+    down = lab.claw("down")
+    assert (down.returncode, down.stdout.strip()) == (0, f"pod {lab.pod}: down"), down.stderr
+    assert containers(lab) == {}
+    again = lab.claw("down")
+    assert (again.returncode, again.stdout.strip()) == (0, f"pod {lab.pod}: not running")
+
+
+def running(lab: Lab) -> list[str]:
+    return lab.docker("ps", "--quiet", "--filter", f"label=claw.pod={lab.pod}").split()
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_foreground_up_stops_the_pod_and_exits_130(lab: Lab, how: str) -> None:
+    make_pod(lab)
+    ready(lab)
+    up = lab.spawn("up", name="up")
+    deadline = time.monotonic() + 120
+    while len(running(lab)) < 3:
+        assert up.process.poll() is None, up.stderr()
+        assert time.monotonic() < deadline, up.stderr()
+        time.sleep(0.5)
+    time.sleep(1)  # compose attaches to the containers' logs
+    if how == "ctrl-c":
+        os.killpg(up.process.pid, signal.SIGINT)  # a terminal signals the whole foreground group
+    else:
+        up.process.send_signal(signal.SIGTERM)  # claw alone, as a service manager would
+    assert up.wait() == 130, up.stderr()
+    assert running(lab) == [], up.stderr()
+    assert up.stderr().rstrip().endswith("error: interrupted")
 
 
 def test_up_refuses_a_clawfile(lab: Lab) -> None:

@@ -1,4 +1,4 @@
-"""The refresh transaction against a model of the engine's tags (our docker verbs patched).
+"""The refresh transaction against a model of the engine's tags (the model is the engine).
 
 The integration suite proves the same promises on the real engine; here every
 step can fail on demand, fast.
@@ -6,15 +6,16 @@ step can fail on demand, fast.
 
 from __future__ import annotations
 
-import fnmatch
+import datetime
+import re
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lib import docker, refresh, runners
+from lib import bases, runners
 from lib.classify import Breaker
 from lib.errors import (
     DockerError,
@@ -24,94 +25,26 @@ from lib.errors import (
     PermanentError,
     RegistryBlocked,
 )
-from lib.events import Recorder
+from lib.status import Status
 from lib.versions import short_id
+from tests.harness.model import Model
+from tests.harness.recorder import Recorder
 
 RECIPE = "FROM example/openclaw-runtime:latest\n"
 
 
-class Model:
-    """Tags and images, as far as the refresh can see them."""
-
-    def __init__(self) -> None:
-        self.tags: dict[str, str] = {}
-        self.created: dict[str, int] = {}
-        self.fail: dict[str, BaseException] = {}
-        self.probe_output = "OpenClaw 1.2.3 (3f2a9c1)\n"
-        self.in_use: set[str] = set()
-        self.built_labels: list[Mapping[str, str]] = []
-
-    def new_image(self) -> str:
-        image_id = f"sha256:{len(self.created) + 1:064x}"
-        self.created[image_id] = len(self.created) + 1
-        return image_id
-
-    def _maybe_fail(self, step: str) -> None:
-        if step in self.fail:
-            raise self.fail[step]
-
-    def build(self, context: Path, *, tag: str, labels: Mapping[str, str], **_: Any) -> str:
-        self._maybe_fail("build")
-        self.built_labels.append(dict(labels))
-        image_id = self.new_image()
-        self.tags[tag] = image_id
-        return image_id
-
-    def image(self, ref: str) -> docker.Image | None:
-        image_id = self.tags.get(ref)
-        if image_id is None:
-            return None
-        return docker.Image(image_id, tuple(r for r, i in self.tags.items() if i == image_id))
-
-    def image_id(self, ref: str) -> str | None:
-        return self.tags.get(ref)
-
-    def tag(self, source: str, target: str) -> None:
-        self._maybe_fail(f"tag {target}")
-        self.tags[target] = source if source.startswith("sha256:") else self.tags[source]
-
-    def remove_image(self, ref: str, *, force: bool = False) -> bool:
-        return self.tags.pop(ref, None) is not None
-
-    def run_probe(self, image: str, argv: Sequence[str], *, timeout: float, labels: Mapping[str, str]) -> str:
-        self._maybe_fail("probe")
-        return self.probe_output
-
-    def list_images(self, patterns: Sequence[str]) -> list[docker.Listed]:
-        rows = []
-        for ref, image_id in self.tags.items():
-            if any(fnmatch.fnmatchcase(ref, p) or ref.rsplit(":", 1)[0] == p for p in patterns):
-                repository, tag = ref.rsplit(":", 1)
-                rows.append(docker.Listed(repository, tag, image_id, f"{self.created[image_id]:06d}"))
-        return rows
-
-    def containers_labelled(self, label: str) -> list[str]:
-        return []
-
-    def container_image_ids(self) -> set[str]:
-        return set(self.in_use)
-
-    def images_with_label(self, key: str) -> list[docker.Image]:
-        return []
-
-    def refresh_tags(self) -> list[str]:
-        return [ref for ref in self.tags if ":claw-refresh-" in ref]
+@pytest.fixture
+def private_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Logs and lock files of this test under ``tmp_path``."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return tmp_path
 
 
 @pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Model:
-    made = Model()
-    for name in (
-        "build", "image", "image_id", "tag", "remove_image", "run_probe", "list_images",
-        "containers_labelled", "container_image_ids", "images_with_label",
-    ):  # fmt: skip
-        monkeypatch.setattr(docker, name, getattr(made, name))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    return made
+def model(private_state: Path) -> Model:
+    return Model()
 
 
 @pytest.fixture
@@ -121,21 +54,22 @@ def runner(tmp_path: Path) -> runners.Runner:
     return runners.Runner("openclaw", "openclaw", RECIPE, path, ("openclaw", "--version"), 5)
 
 
-def run(runner: runners.Runner, **options: Any) -> tuple[refresh.Outcome, Recorder]:
+def run(model: Model, runner: runners.Runner, **options: Any) -> tuple[bases.Outcome, Recorder]:
     events = Recorder()
-    return refresh.refresh(runner, refresh.Options(**options), events), events
+    return bases.refresh(model, runner, bases.Options(**options), events), events
 
 
 def install(model: Model, runner: runners.Runner, version: str) -> str:
     model.probe_output = f"OpenClaw {version}\n"
-    outcome, _ = run(runner)
+    outcome, _ = run(model, runner)
     assert not outcome.failed, outcome.line()
     return model.tags["openclaw:latest"]
 
 
 def test_first_install(model: Model, runner: runners.Runner) -> None:
-    outcome, events = run(runner)
+    outcome, events = run(model, runner)
     assert outcome.line() == "openclaw: installed v1.2.3"
+    assert outcome.status is Status.INSTALLED
     assert model.tags["openclaw:latest"] == model.tags["openclaw:v1.2.3"] == outcome.image_id
     assert not model.refresh_tags()
     (labels,) = model.built_labels
@@ -147,20 +81,21 @@ def test_first_install(model: Model, runner: runners.Runner) -> None:
 def test_upgrade_and_rebuild_lines(model: Model, runner: runners.Runner) -> None:
     old = install(model, runner, "0.5.0")
     model.probe_output = "0.5.2"
-    upgraded, _ = run(runner)
+    upgraded, _ = run(model, runner)
     assert upgraded.line() == "openclaw: installed v0.5.2 (was v0.5.0)"
     assert model.tags["openclaw:v0.5.0"] == old
-    rebuilt, _ = run(runner)
+    rebuilt, _ = run(model, runner)
     assert rebuilt.line() == (
         f"openclaw: rebuilt v0.5.2 (same version; image {short_id(rebuilt.image_id or '')}, "
         f"was {short_id(upgraded.image_id or '')})"
     )
+    assert rebuilt.status is Status.REBUILT
     assert model.tags["openclaw:v0.5.2"] == rebuilt.image_id
 
 
 def test_an_alias_built_by_hand_is_replaced(model: Model, runner: runners.Runner) -> None:
     model.tags["openclaw:latest"] = by_hand = model.new_image()
-    outcome, _ = run(runner)
+    outcome, _ = run(model, runner)
     assert (
         outcome.line()
         == f"openclaw: installed v1.2.3 (was an untagged openclaw:latest, image {by_hand[7:19]})"
@@ -186,8 +121,9 @@ def test_a_failure_at_any_step_leaves_the_alias_as_it_was(
     before = dict(model.tags)
     model.probe_output = "0.6.0"
     model.fail[step] = error
-    outcome, _ = run(runner)
+    outcome, _ = run(model, runner)
     assert outcome.line() == f"openclaw: refresh failed: {reason}; kept openclaw:v0.5.0"
+    assert outcome.status is Status.FAILED
     assert model.tags == before
     assert outcome.log is not None
     assert outcome.log.exists()
@@ -197,28 +133,78 @@ def test_a_failed_latest_tag_moves_a_rebuilt_version_tag_back(model: Model, runn
     install(model, runner, "0.5.0")
     before = dict(model.tags)
     model.fail["tag openclaw:latest"] = PermanentError(("docker", "tag"), 1, "", "boom")
-    outcome, _ = run(runner)
+    outcome, _ = run(model, runner)
     assert outcome.failed
     assert model.tags == before
 
 
 def test_the_log_is_discarded_after_success(model: Model, runner: runners.Runner, tmp_path: Path) -> None:
-    outcome, _ = run(runner)
+    outcome, _ = run(model, runner)
     assert outcome.log is None
     assert not list((tmp_path / "state" / "claw" / "logs").iterdir())
 
 
-def test_probe_without_a_version_gets_the_fallback_tag_and_a_warning(
+@pytest.mark.parametrize(
+    ("output", "first"),
+    [
+        pytest.param("OpenClaw (dev build)\n", "OpenClaw (dev build)", id="words"),
+        pytest.param("\n  \n", "", id="blank-lines"),
+        pytest.param("", "", id="nothing"),
+    ],
+)
+def test_a_probe_without_a_version_fails_and_latest_stays(
+    model: Model, runner: runners.Runner, output: str, first: str
+) -> None:
+    install(model, runner, "0.5.0")
+    before = dict(model.tags)
+    model.probe_output = output
+    outcome, events = run(model, runner)
+    assert outcome.status is Status.FAILED
+    assert outcome.version is None
+    assert outcome.line() == (
+        f"openclaw: refresh failed: probe `openclaw --version` printed no version (first line: {first!r}); "
+        "kept openclaw:v0.5.0"
+    )
+    assert model.tags == before
+    assert model.refresh_tags() == []
+    assert not any(tag.startswith("openclaw:built-") for tag in model.tags)
+    assert events.of("warn") == []
+    assert outcome.log is not None
+    assert outcome.log.exists()
+
+
+def test_a_probe_without_a_version_on_a_first_install_installs_nothing(
     model: Model, runner: runners.Runner
 ) -> None:
     model.probe_output = "OpenClaw (dev build)\n"
-    outcome, events = run(runner)
+    outcome, _ = run(model, runner)
+    assert outcome.line() == (
+        "openclaw: refresh failed: probe `openclaw --version` printed no version "
+        "(first line: 'OpenClaw (dev build)'); openclaw is not installed"
+    )
+    assert model.tags == {}
+
+
+def test_a_runner_without_a_probe_gets_the_fallback_tag(model: Model, tmp_path: Path) -> None:
+    path = tmp_path / "mybot.Dockerfile"
+    path.write_text(RECIPE)
+    no_probe = runners.Runner("mybot", "mybot", RECIPE, path, ())
+    utc = datetime.timezone.utc
+    days = {f"{datetime.datetime.now(utc):%Y%m%d}"}
+    outcome, events = run(model, no_probe)
+    days.add(f"{datetime.datetime.now(utc):%Y%m%d}")  # the run may straddle midnight
+    assert outcome.status is Status.INSTALLED
     assert outcome.version is not None
-    assert outcome.version.startswith("built-")
-    assert outcome.version.endswith(short_id(outcome.image_id or ""))
-    assert events.of("warn") == [
-        f"openclaw: probe `openclaw --version` printed no version; tagged {outcome.version}"
-    ]
+    found = re.fullmatch(r"built-(\d{8})-([0-9a-f]{12})", outcome.version)
+    assert found is not None, outcome.version
+    assert found.group(1) in days
+    assert found.group(2) == short_id(outcome.image_id or "")
+    assert outcome.line() == f"mybot: installed {outcome.version}"
+    assert model.tags["mybot:latest"] == model.tags[f"mybot:{outcome.version}"] == outcome.image_id
+    assert model.probed == []
+    assert not any(text.startswith("probing") for text in events.of("progress"))
+    assert events.of("warn") == []
+    assert model.refresh_tags() == []
 
 
 def test_a_rate_limit_trips_the_breaker_and_the_next_refresh_is_not_attempted(
@@ -229,14 +215,16 @@ def test_a_rate_limit_trips_the_breaker_and_the_next_refresh_is_not_attempted(
     model.fail["build"] = RegistryBlocked(
         ("docker", "build"), 1, "", "toomanyrequests: slow down", hint="log in"
     )
-    blocked, _ = run(runner, breaker=breaker)
+    blocked, _ = run(model, runner, breaker=breaker)
     assert (
         blocked.line() == "openclaw: refresh failed: build: toomanyrequests: slow down; kept openclaw:v0.5.0"
     )
     assert blocked.hint == "log in"
     del model.fail["build"]
-    skipped, _ = run(runner, breaker=breaker)
+    skipped, _ = run(model, runner, breaker=breaker)
     assert skipped.status == "not-attempted"
+    assert skipped.status is Status.NOT_ATTEMPTED
+    assert skipped.failed
     assert skipped.line() == (
         "openclaw: not attempted: the registry refused an earlier request (toomanyrequests: slow down); "
         "kept openclaw:v0.5.0"
@@ -248,7 +236,7 @@ def test_an_interruption_is_raised_and_cleans_up(model: Model, runner: runners.R
     before = dict(model.tags)
     model.fail["probe"] = Interrupted()
     with pytest.raises(Interrupted):
-        run(runner)
+        run(model, runner)
     assert model.tags == before
 
 
@@ -256,18 +244,13 @@ def test_a_cancelled_run_starts_nothing(model: Model, runner: runners.Runner) ->
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Interrupted):
-        run(runner, cancel=cancel)
+        run(model, runner, cancel=cancel)
     assert model.built_labels == []
 
 
-def test_engine_trouble_before_the_state_is_known(
-    model: Model, runner: runners.Runner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def gone(patterns: object) -> None:
-        raise DockerError(("docker", "image", "ls"), 1, "", "Cannot connect to the Docker daemon")
-
-    monkeypatch.setattr(docker, "list_images", gone)
-    outcome, _ = run(runner)
+def test_engine_trouble_before_the_state_is_known(model: Model, runner: runners.Runner) -> None:
+    model.fail["list"] = DockerError(("docker", "image", "ls"), 1, "", "Cannot connect to the Docker daemon")
+    outcome, _ = run(model, runner)
     assert (
         outcome.line()
         == "openclaw: refresh failed: Cannot connect to the Docker daemon; openclaw left as it was"
@@ -280,7 +263,7 @@ def test_keep_removes_the_oldest_versions_but_not_those_in_use(model: Model, run
     for version in ("2.0.0", "3.0.0"):
         install(model, runner, version)
     model.probe_output = "4.0.0"
-    outcome, events = run(runner, keep=2)
+    outcome, events = run(model, runner, keep=2)
     assert outcome.removed == ("openclaw:v2.0.0",)
     assert sorted(t for t in model.tags if t.startswith("openclaw:v")) == [
         "openclaw:v1.0.0", "openclaw:v3.0.0", "openclaw:v4.0.0",
@@ -294,5 +277,11 @@ def test_an_unreachable_engine_ends_the_run_instead_of_failing_one_runner(
 ) -> None:
     model.fail["build"] = EngineUnreachable(("docker", "build"), 1, "", "Cannot connect to the Docker daemon")
     with pytest.raises(EngineUnreachable):
-        run(runner)
+        run(model, runner)
     assert model.refresh_tags() == []
+
+
+def test_current_reads_the_alias(model: Model, runner: runners.Runner) -> None:
+    assert bases.current(model, runner) is None
+    image_id = install(model, runner, "0.5.0")
+    assert bases.current(model, runner) == bases.Installed(image_id, "v0.5.0")

@@ -1,0 +1,484 @@
+"""The lifecycle of a runner base: the refresh transaction (SPEC §3.1) and pruning.
+
+Nothing an operator can see changes until the new image has been built,
+inspected and has reported its version: only then is it tagged
+``<alias>:<version>`` and ``<alias>:latest``. The temporary tag is always
+removed; a failure at any step leaves the alias exactly as it was.
+Refreshes of one alias are serialised on the host (``locks``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import shlex
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import livecheck, locks, runners, versions
+from .engine import digests
+from .engine.docker import Engine, Image, Listed
+from .errors import (
+    ClawError,
+    DockerError,
+    DockerTimeout,
+    EngineUnreachable,
+    InputError,
+    Interrupted,
+    NotAttempted,
+    RegistryBlocked,
+)
+from .events import Events, retry_notice
+from .files import OutputLog
+from .policy import Options
+from .runners import Runner
+from .status import Status
+from .upstreams import Answer, Upstream, UpstreamError
+from .versions import short_id
+
+if TYPE_CHECKING:
+    from .asker import Asker
+
+
+class RefreshFailed(ClawError):
+    """A step of the transaction failed; the message is the reason shown to the operator."""
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What ``<alias>:latest`` is."""
+
+    image_id: str
+    version: str | None  # its version tag; None when built by hand (needs a refresh)
+
+
+class Unknown:
+    """The alias could not be read (say, the engine went away)."""
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    runner: Runner
+    status: Status  # INSTALLED | REBUILT | FAILED | NOT_ATTEMPTED
+    previous: Installed | Unknown | None = None
+    version: str | None = None
+    image_id: str | None = None
+    reason: str | None = None
+    hint: str | None = None
+    log: Path | None = None
+    removed: tuple[str, ...] = ()
+    why: tuple[str, ...] = ()  # what moved upstream (livecheck), for the line
+    steady: tuple[str, ...] = ()  # what held, for an up-to-date line
+
+    @property
+    def failed(self) -> bool:
+        return self.status.failed
+
+    def line(self) -> str:
+        return f"{self.runner.alias}: {self._says()}"
+
+    def _says(self) -> str:
+        before = self.previous
+        if self.status is Status.NOT_ATTEMPTED:
+            return f"{self.reason}; {self._kept()}"
+        if self.status is Status.FAILED:
+            return f"refresh failed: {self.reason}; {self._kept()}"
+        assert not isinstance(before, Unknown)  # only failures lack a previous state
+        why = "".join(f"{text}; " for text in self.why)
+        if self.status is Status.UP_TO_DATE and before is not None:
+            return f"up to date {before.version} ({'; '.join(self.steady)})"
+        if self.status is Status.REBUILT and before is not None:
+            return (
+                f"rebuilt {self.version} (same version; {why}image {short_id(self.image_id or '')}, "
+                f"was {short_id(before.image_id)})"
+            )
+        if before is None:
+            return f"installed {self.version}"
+        was = before.version or f"an untagged {self.runner.latest}, image {short_id(before.image_id)}"
+        return f"installed {self.version} (was {was}" + "".join(f"; {text}" for text in self.why) + ")"
+
+    def _kept(self) -> str:
+        before = self.previous
+        if isinstance(before, Unknown):
+            return f"{self.runner.alias} left as it was"
+        if before is None:
+            return f"{self.runner.alias} is not installed"
+        if before.version is None:
+            return f"kept {self.runner.latest} (image {short_id(before.image_id)})"
+        return f"kept {self.runner.alias}:{before.version}"
+
+
+@dataclass(frozen=True)
+class Tags:
+    """Every tag of an alias, read with one ``docker image ls``."""
+
+    alias: str
+    rows: tuple[Listed, ...]
+
+    @classmethod
+    def read(cls, engine: Engine, alias: str) -> Tags:
+        return cls(alias, tuple(row for row in engine.list_images([alias]) if row.repository == alias))
+
+    @property
+    def temporary(self) -> tuple[Listed, ...]:
+        return tuple(row for row in self.rows if row.tag.startswith(versions.TEMPORARY_PREFIX))
+
+    @property
+    def versioned(self) -> tuple[Listed, ...]:
+        return tuple(row for row in self.rows if versions.is_versioned(row.tag))
+
+    def id_of(self, tag: str) -> str | None:
+        return next((row.id for row in self.rows if row.tag == tag), None)
+
+    def installed(self) -> Installed | None:
+        """What ``<alias>:latest`` is, with its version tag."""
+        latest = self.id_of("latest")
+        if latest is None:
+            return None
+        names = [row.ref for row in self.rows if row.id == latest]
+        return Installed(latest, versions.resolve(self.alias, names))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A livecheck of one runner: what is installed, what it records, what is true now."""
+
+    installed: Installed | None
+    now: livecheck.Now
+    verdict: livecheck.Verdict
+
+
+def ask(
+    engine: Engine, runner: Runner, asker: Asker, options: Options, events: Events, *, download: bool
+) -> Checked:
+    """Ask every question of §9.3 about ``runner``. ``download``: learn each FROM digest
+    by pulling it (what the refresh's build would fetch anyway; an unchanged image
+    downloads nothing); else ask the registry without downloading (`pull --check`).
+    Docker calls: one pull per FROM image, then one inspect of them all with the base."""
+    alias, images = runner.alias, runner.images
+    askable = [image for image in images if "$" not in image and "@" not in image]
+    failed: dict[str, str] = {}
+    if download:
+        for image in askable:
+            failed.update(_pull_from(engine, alias, image, options, events))
+    wanted = [runner.latest, *(askable if download else ())]
+    inspected = engine.inspect_images(wanted)
+    latest = inspected.get(runner.latest)
+    record = livecheck.Record.of(latest.labels) if latest else None
+    found = []
+    for index, image in enumerate(images):
+        if "@" in image and "$" not in image:  # pinned by digest: never asked
+            found.append(livecheck.Image(image, digest=image.rpartition("@")[2]))
+        elif image in failed:
+            found.append(livecheck.Image(image, error=failed[image]))
+        elif download and image in askable:
+            found.append(_pulled(image, inspected.get(image)))
+        else:
+            recorded = record.digest_of(index, image) if record else None
+            found.append(_remote(engine, image, recorded, options, events, alias))
+    if runner.upstream:
+        events.progress(alias, "asking " + ", ".join(map(str, runner.upstream)))
+    answers = tuple(_answer(asker, upstream, options.cancel) for upstream in runner.upstream)
+    now = livecheck.Now(runner.recipe_sha, tuple(found), answers)
+    installed = Installed(latest.id, versions.resolve(alias, latest.repo_tags)) if latest else None
+    return Checked(installed, now, livecheck.compare(record, now, max_age=options.max_age))
+
+
+def _pull_from(engine: Engine, alias: str, image: str, options: Options, events: Events) -> dict[str, str]:
+    try:
+        options.check()
+        engine.pull(
+            image,
+            attempts=options.retries,
+            on_retry=retry_notice(events, alias),
+            on_line=lambda line: events.output(alias, line),
+        )
+    except RegistryBlocked as exc:
+        options.breaker.trip(exc)
+        return {image: exc.reason}
+    except (DockerError, NotAttempted) as exc:
+        return {image: getattr(exc, "reason", None) or exc.message}
+    return {}
+
+
+def _pulled(image: str, found: Image | None) -> livecheck.Image:
+    if found is None:
+        return livecheck.Image(image, error="not on this host after pulling it")
+    digest = digests.digest_from_repo_digests(image, found.repo_digests)
+    if digest is None:
+        return livecheck.Image(image, error="no single registry digest recorded for it")
+    return livecheck.Image(image, digest=digest)
+
+
+def _remote(
+    engine: Engine, image: str, recorded: str | None, options: Options, events: Events, alias: str
+) -> livecheck.Image:
+    if "$" in image:
+        return livecheck.Image(image, error="its name holds a build ARG; cannot ask")
+    try:
+        notice = retry_notice(events, alias)
+        answer = engine.registry_digest(image, recorded=recorded, attempts=options.retries, on_retry=notice)
+    except (DockerError, InputError) as exc:
+        return livecheck.Image(image, error=getattr(exc, "reason", None) or exc.message)
+    return livecheck.Image(image, answer.digest, unchanged=answer.moved is False, moved=answer.moved is True)
+
+
+def _answer(asker: Asker, upstream: Upstream, cancel: threading.Event) -> Answer | UpstreamError:
+    """Ask in a thread of its own, so that Ctrl-C stops the wait at once (an HTTP GET
+    in flight is simply abandoned: it changes nothing)."""
+    box: list[Answer | UpstreamError | BaseException] = []
+
+    def work() -> None:
+        try:
+            box.append(asker.ask(upstream))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True, name=f"claw-ask-{upstream.kind}")
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+        if cancel.is_set():
+            raise Interrupted()
+    answer = box[0]
+    if isinstance(answer, (Answer, UpstreamError)):
+        return answer
+    raise answer
+
+
+def tidy(engine: Engine, runner: Runner, options: Options, events: Events) -> None:
+    """What a killed refresh of ``runner`` left (a temporary tag, a probe container) goes,
+    also when nothing is to be refreshed. Costs no docker call when nothing was killed."""
+    name = f"runner-{runner.alias}"
+    if not locks.abandoned(name):
+        return
+    with locks.hold(name, on_wait=lambda: _waiting(events, runner.alias), cancel=options.cancel) as held:
+        if held.abandoned:
+            _clean_leftovers(engine, runner.alias)
+
+
+def _waiting(events: Events, alias: str) -> None:
+    events.progress(alias, "waiting: another claw pull is refreshing this runner")
+
+
+def current(engine: Engine, runner: Runner) -> Installed | None:
+    return Tags.read(engine, runner.alias).installed()
+
+
+def refresh(
+    engine: Engine,
+    runner: Runner,
+    options: Options,
+    events: Events,
+    *,
+    now: livecheck.Now | None = None,
+    why: tuple[str, ...] = (),
+) -> Outcome:
+    """Refresh one runner base, recording ``now`` (what livecheck learned) in its labels;
+    ``why`` says what moved. Failures become an Outcome; Ctrl-C raises Interrupted."""
+    alias = runner.alias
+
+    with (
+        locks.hold(f"runner-{alias}", on_wait=lambda: _waiting(events, alias), cancel=options.cancel),
+        OutputLog(f"refresh-{alias}") as log,
+    ):
+        previous: Installed | Unknown | None = UNKNOWN
+        try:
+            tags = _clean_leftovers(engine, alias)
+            previous = tags.installed()
+            options.check()
+            labels = {**base_labels(runner), **(now.labels() if now else {})}
+            image_id, version = _install(engine, runner, labels, tags, options, events, log)
+        except NotAttempted as exc:
+            return Outcome(runner, Status.NOT_ATTEMPTED, previous, reason=exc.message)
+        except RegistryBlocked as exc:
+            options.breaker.trip(exc)
+            return _failed(runner, previous, f"build: {exc.reason}", log, exc.hint)
+        except DockerError as exc:
+            return _failed(runner, previous, exc.reason, log, exc.hint)
+        except RefreshFailed as exc:
+            return _failed(runner, previous, exc.message, log, exc.hint)
+        log.discard()
+        removed = _prune(engine, runner, options.keep, image_id, version, tags, events)  # under the lock
+    same = isinstance(previous, Installed) and previous.version == version
+    status = Status.REBUILT if same else Status.INSTALLED
+    return Outcome(runner, status, previous, version, image_id, removed=removed, why=why)
+
+
+def _failed(
+    runner: Runner, previous: Installed | Unknown | None, reason: str, log: OutputLog, hint: str | None
+) -> Outcome:
+    return Outcome(
+        runner, Status.FAILED, previous, reason=reason, hint=hint, log=log.path if log.kept else None
+    )
+
+
+def temporary_tag(alias: str) -> str:
+    return f"{alias}:{versions.TEMPORARY_PREFIX}{os.getpid()}-{time.time_ns()}"
+
+
+def base_labels(runner: Runner, when: datetime.datetime | None = None) -> dict[str, str]:
+    """The runner base's own labels (``claw.base.*``: never the services' ``claw.runner.*``)."""
+    utc = datetime.timezone.utc
+    moment = (when or datetime.datetime.now(utc)).astimezone(utc)
+    return {
+        runners.BASE_DRIVER: runner.driver,
+        runners.BASE_RECIPE_SHA: runner.recipe_sha,
+        runners.BASE_REFRESHED_AT: moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _clean_leftovers(engine: Engine, alias: str) -> Tags:
+    """Remove the probe containers and temporary tags of refreshes that were killed;
+    return the alias's other tags. Called with the alias's lock held: no other
+    refresh of it is running, so these tags stay true until this one changes them."""
+    for name in engine.containers_labelled(f"{runners.PROBE}={alias}"):
+        engine.remove_container(name)
+    tags = Tags.read(engine, alias)
+    for row in tags.temporary:
+        engine.remove_image(row.ref)
+    return Tags(alias, tuple(row for row in tags.rows if row not in tags.temporary))
+
+
+def _install(
+    engine: Engine,
+    runner: Runner,
+    labels: dict[str, str],
+    tags: Tags,
+    options: Options,
+    events: Events,
+    log: OutputLog,
+) -> tuple[str, str]:
+    alias, temporary = runner.alias, temporary_tag(runner.alias)
+
+    def sink(line: str) -> None:
+        log.write(line)
+        events.output(alias, line)
+
+    try:
+        events.progress(alias, f"building from {runner.recipe_path.name} (--pull --no-cache)")
+        with _step("build"), tempfile.TemporaryDirectory(prefix="claw-context-") as context:
+            engine.build(
+                Path(context),
+                tag=temporary,
+                dockerfile_text=runner.recipe,
+                labels=labels,
+                pull=True,
+                no_cache=True,
+                on_line=sink,
+                attempts=options.retries,
+                on_retry=retry_notice(events, alias),
+            )
+        options.check()
+        with _step("inspect"):
+            built = engine.image(temporary)
+        if built is None:
+            raise RefreshFailed(f"inspect: {temporary} vanished right after the build")
+        version = _version(engine, runner, built.id, events, log)
+        options.check()
+        _publish(engine, alias, built.id, version, held=tags.id_of(version))
+        return built.id, version
+    finally:
+        with contextlib.suppress(DockerError, EngineUnreachable):  # cleanup: best effort
+            engine.remove_image(temporary)
+
+
+def _version(engine: Engine, runner: Runner, image_id: str, events: Events, log: OutputLog) -> str:
+    """The version tag from the probe, or the fallback tag ``built-<date>-<id12>``."""
+    if not runner.probe:
+        return versions.fallback_tag(image_id)
+    command = shlex.join(runner.probe)
+    events.progress(runner.alias, f"probing the version: {command}")
+    try:
+        output = engine.run_probe(
+            image_id, runner.probe, timeout=runner.probe_timeout, labels={runners.PROBE: runner.alias}
+        )
+    except DockerTimeout:
+        raise RefreshFailed(f"probe `{command}` did not finish within {runner.probe_timeout:g}s") from None
+    except DockerError as exc:
+        log.write(exc.stdout + exc.stderr)
+        raise RefreshFailed(f"probe `{command}` failed (exit {exc.returncode}): {exc.reason}") from None
+    log.write(output)
+    tag = versions.version_tag(output)
+    if tag is None:  # a runner that cannot name its version is broken: latest stays
+        first = next((line.strip() for line in output.splitlines() if line.strip()), "")
+        raise RefreshFailed(f"probe `{command}` printed no version (first line: {first[:120]!r})")
+    return tag
+
+
+def _publish(engine: Engine, alias: str, image_id: str, version: str, *, held: str | None) -> None:
+    """Tag the version, then latest; if latest fails, put the version tag back
+    (``held``: the image the version tag named before, which a rebuild moves)."""
+    version_ref = f"{alias}:{version}"
+    with _step(f"tag {version_ref}"):
+        engine.tag(image_id, version_ref)
+    try:
+        with _step(f"tag {alias}:latest"):
+            engine.tag(image_id, f"{alias}:latest")
+    except BaseException:  # Ctrl-C too: put the version tag back as it was
+        with contextlib.suppress(DockerError, EngineUnreachable):  # cleanup: best effort
+            if held is not None:
+                engine.tag(held, version_ref)
+            else:
+                engine.remove_image(version_ref)
+        raise
+
+
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Docker failures of one step become the reason shown to the operator."""
+    try:
+        yield
+    except RegistryBlocked:
+        raise  # the run's circuit breaker needs it
+    except DockerTimeout as exc:
+        raise RefreshFailed(f"{name}: did not finish within {exc.seconds:g}s") from None
+    except DockerError as exc:
+        raise RefreshFailed(f"{name}: {exc.reason}", hint=exc.hint) from None
+
+
+def _prune(
+    engine: Engine, runner: Runner, keep: int, image_id: str, version: str, tags: Tags, events: Events
+) -> tuple[str, ...]:
+    """Remove versioned tags beyond the newest ``keep``, unless still in use.
+
+    ``tags`` are the alias's tags before this refresh; the new version is the
+    newest. The refresh has succeeded by now: trouble here is a warning."""
+    older = sorted(
+        (row for row in tags.versioned if row.tag != version),
+        key=lambda row: (row.created, versions.sort_key(row.tag)),
+        reverse=True,
+    )
+    surplus = [row for row in older[max(keep - 1, 0) :] if row.id != image_id]
+    if not surplus:
+        return ()
+    try:
+        in_use = engine.container_image_ids()
+        in_use.update(
+            i.labels[runners.RUNNER_IMAGE_ID] for i in engine.images_with_label(runners.RUNNER_IMAGE_ID)
+        )
+    except (DockerError, EngineUnreachable) as exc:  # the refresh has succeeded: only a warning
+        events.warn(f"{runner.alias}: old versions not pruned: {exc.reason}")
+        return ()
+    removed = []
+    for listed in surplus:
+        if listed.id in in_use:
+            events.progress(runner.alias, f"keeping {listed.ref}: a service image or a container uses it")
+            continue
+        try:
+            engine.remove_image(listed.ref)
+        except (DockerError, EngineUnreachable) as exc:
+            events.warn(f"{runner.alias}: could not remove {listed.ref}: {exc.reason}")
+            continue
+        events.progress(runner.alias, f"removed {listed.ref} (keeping the newest {keep} versions)")
+        removed.append(listed.ref)
+    return tuple(removed)

@@ -1,0 +1,392 @@
+"""The command line: parse options, build the invocation, call a verb, print, exit code.
+
+Errors reach ``main`` and become one line and an exit code: 0 success, 1 an
+operation failed, 2 bad input or usage, 3 `up` not ready, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, ClawError, Interrupted, NotReady
+from .ui import Ui
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .invocation import Invocation
+
+# Heavy modules (sh, tenacity, yaml, tomlkit, json, the verbs) are imported
+# inside the functions that need them: `claw --help` and `--version` stay fast
+# (`make bench` measures it).
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+EXIT_CODES = "Exit status: 0 success, 1 failed, 2 bad input or usage, 3 not ready (up), 130 interrupted."
+
+
+class App:
+    """What the global options decide, and the invocation once a verb has built it."""
+
+    def __init__(self, ui: Ui | None = None, config_path: str | None = None) -> None:
+        self.ui = ui or Ui()
+        self.config_path = config_path
+        self.invocation: Invocation | None = None
+
+    def set(self, name: str, value: Any) -> None:
+        """A global option, given before the verb or after it."""
+        if name == "config_path":
+            self.config_path = value
+            return
+        settings = {"color": self.ui.color, "verbose": self.ui.verbose, "quiet": self.ui.quiet}
+        self.ui = Ui(**{**settings, name: value})
+
+    def invoke(
+        self,
+        positional: str | None,
+        pod_file: str | None,
+        *,
+        jobs: int | None = None,
+        clawfile_fallback: bool = False,
+    ) -> Invocation:
+        """Build the one invocation of this command: config, then the target, read once."""
+        from pathlib import Path
+
+        from . import config, invocation, target
+
+        if pod_file and positional:
+            raise click.UsageError("give the pod file either with -f or as an argument, not both")
+        loaded = config.load(self.config_path)
+        cwd = Path.cwd()
+        where = target.resolve(positional, pod_file, cwd, self.ui.detail)
+        if clawfile_fallback:
+            where = invocation.fallback_clawfile(where, cwd)
+        self.invocation = invocation.make(loaded, self.ui, where, verbose=self.ui.verbose, jobs=jobs)
+        return self.invocation
+
+    def stop(self) -> None:
+        if self.invocation is not None:
+            self.invocation.stop()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def pod_option(function: F) -> F:
+    return click.option(
+        "-f", "--file", "pod_file", type=click.Path(dir_okay=False), help="Pod file (claw-pod.yml)."
+    )(function)
+
+
+VERBOSE_HELP = "Echo every docker command as `$ docker ...`, and show docker's output."
+QUIET_HELP = "Print results and errors only: no progress, no warnings."
+COLOR_HELP = "Colour output (auto: on a terminal, unless NO_COLOR is set)."
+CONFIG_HELP = "Config file (default: $XDG_CONFIG_HOME/claw/config.toml)."
+
+
+def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
+    """The group's options, accepted after the verb too (`claw pull -q`). Given there,
+    they override the group's; `down` keeps `-v` for its volumes (`--verbose` works)."""
+
+    def given(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        source = ctx.get_parameter_source(param.name or "")
+        if source not in (None, click.core.ParameterSource.DEFAULT):
+            ctx.ensure_object(App).set(param.name or "", value)
+
+    def decorate(function: F) -> F:
+        verbose = ("-v", "--verbose") if short_verbose else ("--verbose",)
+        options = [
+            click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP),
+            click.option(*verbose, "verbose", is_flag=True, help=VERBOSE_HELP),
+            click.option("-q", "--quiet", "quiet", is_flag=True, help=QUIET_HELP),
+            click.option("--color", type=click.Choice(["auto", "always", "never"]), help=COLOR_HELP),
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    def wrapped(function: F) -> F:
+        decorated = decorate(function)
+        for param in getattr(decorated, "__click_params__", [])[-4:]:
+            param.expose_value = False
+            param.callback = given
+        return decorated
+
+    return wrapped
+
+
+@click.group(context_settings=CONTEXT, epilog=EXIT_CODES)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CLAW_CONFIG",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help=CONFIG_HELP,
+)
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help=COLOR_HELP,
+)
+@click.version_option(__version__, "--version", prog_name="claw")
+@click.pass_obj
+def cli(app: App, config_path: str | None, verbose: bool, quiet: bool, color: str) -> None:
+    """Fresh, reproducible, traceable runner bases for AI-agent containers."""
+    app.ui = Ui(color=color, verbose=verbose, quiet=quiet)
+    app.config_path = config_path
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("target", required=False)
+@pod_option
+@click.option("--no-runners", is_flag=True, help="Do not refresh runner bases.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Pulls and refreshes in flight at once (default: [pull] jobs, 2).",
+)
+@click.option("--check", is_flag=True, help="Ask what a pull would change; change and download nothing.")
+@click.option("--rebuild", is_flag=True, help="Refresh runner bases even when nothing moved upstream.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document of actions and outcomes.")
+@global_options()
+@click.pass_obj
+def pull(
+    app: App,
+    target: str | None,
+    pod_file: str | None,
+    no_runners: bool,
+    jobs: int | None,
+    check: bool,
+    rebuild: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Pull pinned infra and registry images; refresh the runner bases that moved upstream.
+
+    TARGET is a pod file, a Clawfile, or a directory holding a Clawfile. With
+    none, the pod file here (claw-pod.yml) is used; without one, every runner
+    base present on this host is refreshed and the full pinned infra pulled.
+    A runner base is rebuilt only when its recipe, a FROM image or an upstream
+    moved, or it is older than [pull] max_age. --check exits 0 when everything
+    is current, 3 when a pull would change something, 1 when a question failed.
+    """
+    from .verbs import pull as pulling
+
+    if sum((check, rebuild, dry_run)) > 1:
+        raise click.UsageError("--check, --rebuild and --dry-run do not go together")
+    ui = app.ui
+    mode = pulling.Mode(dry_run=dry_run, check=check, rebuild=rebuild)
+    with json_document(app, "pull", as_json, actions=[]) as document:
+        inv = app.invoke(target, pod_file, jobs=jobs)
+        report = pulling.run(inv, no_runners=no_runners, mode=mode)
+        document.update(report.to_json())
+        if not as_json:
+            for result in report.results:
+                ui.result(result.line, fg="red" if result.failed else None)
+            if not report.results:
+                ui.info("nothing to pull: no infra, registry images or runners for this target")
+        for result in report.failed:
+            if result.outcome is not None and result.outcome.log is not None:
+                ui.info(f"{result.action.name}: full log in {result.outcome.log}")
+        for hint in report.hints:
+            ui.info(f"hint: {hint}")
+        if report.failed and check:
+            raise ClawError(f"{len(report.failed)} of {len(report.results)} questions could not be answered")
+        if report.failed:
+            raise ClawError(f"{len(report.failed)} of {len(report.results)} pull actions did not succeed")
+        if report.behind:
+            count = f"{len(report.behind)} of {len(report.results)}"
+            raise NotReady(f"{count} would change", hint=f"run: {inv.target.command('pull')}")
+
+
+@contextlib.contextmanager
+def json_document(app: App, command: str, wanted: bool, **empty: Any) -> Iterator[dict[str, Any]]:
+    """With --json, exactly one document on stdout, on failure too: what was done before
+    the failure (``empty``: the shape when nothing was), and the error with its exit status."""
+    document: dict[str, Any] = {"command": command, "ok": True, **empty}
+    try:
+        yield document
+    except BaseException as exc:
+        if wanted:
+            code = exc.exit_code if isinstance(exc, ClawError) else EXIT_INTERRUPTED
+            message = exc.render() if isinstance(exc, ClawError) else "interrupted"
+            if isinstance(exc, (ClawError, KeyboardInterrupt)):
+                document.update(ok=False, error={"message": message, "exit": code})
+                _print_json(app, document)
+        raise
+    if wanted:
+        _print_json(app, document)
+
+
+def _print_json(app: App, document: dict[str, Any]) -> None:
+    import json
+
+    app.ui.result(json.dumps(document, indent=2))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("path", required=False)
+@pod_option
+@click.option("-t", "--tag", help="Image name for a single Clawfile build.")
+@global_options()
+@click.pass_obj
+def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> None:
+    """Build a Clawfile (PATH) or every `build:` service of a pod.
+
+    PATH is a Clawfile or a directory holding one. Without PATH, the pod file
+    here (claw-pod.yml) is built; without one, ./Clawfile. Runner aliases in
+    FROM are rewritten to the version the runner base has now.
+    """
+    from .verbs import build as building
+
+    inv = app.invoke(path, pod_file, clawfile_fallback=True)
+    for result in building.run(inv, tag=tag):
+        app.ui.result(result.line())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("pod", required=False)
+@pod_option
+@click.option("-d", "--detach", is_flag=True, help="Run the pod in the background.")
+@click.option("--fix", is_flag=True, help="Pull, refresh and build what is missing, then start.")
+@click.option("--check", is_flag=True, help="Run the readiness checks and the drift report only.")
+@click.option("--json", "as_json", is_flag=True, help="With --check: one JSON document, per service.")
+@global_options()
+@click.pass_obj
+def up(
+    app: App, pod: str | None, pod_file: str | None, detach: bool, fix: bool, check: bool, as_json: bool
+) -> None:
+    """Check readiness, report drift, then start the pod.
+
+    Nothing is written or started unless every image the pod needs is here;
+    otherwise claw names the one command to run and exits 3. With --check
+    --json, each service's image, runner, base and drift as one document.
+    """
+    from .verbs import up as starting
+
+    if as_json and not check:
+        raise click.UsageError("--json goes with --check (a started pod prints compose's output)")
+    with json_document(app, "up", as_json, services=[]) as document:
+        inv = app.invoke(pod, pod_file)
+        readiness = starting.check(inv)
+        if not readiness.ready and fix:
+            _fix(inv, readiness)
+            readiness = starting.check(inv)
+        document.update(readiness.to_json())
+        if not readiness.ready:
+            raise readiness.not_ready(inv.target)
+        starting.hint_drift(inv, readiness)
+        if check:
+            if not as_json:
+                app.ui.result(f"pod {readiness.pod.name}: ready")
+            return
+    file = starting.start(inv, readiness, detach=detach, on_log=app.ui.result)
+    if detach:
+        app.ui.result(f"pod {readiness.pod.name}: up ({file.name})")
+
+
+def _fix(inv: Invocation, readiness: Any) -> None:
+    """`up --fix`: what the remediations say, composed from the verbs themselves."""
+    from .verbs import build as building
+    from .verbs import pull as pulling
+
+    wanted = readiness.to_pull()
+    if wanted:
+        report = pulling.run(inv, only=wanted)
+        for result in report.results:
+            inv.events.progress("--fix", result.line)
+        if report.failed:
+            reasons = "; ".join(r.line for r in report.failed)
+            hint = report.hints[0] if report.hints else None
+            raise ClawError(f"--fix could not pull everything: {reasons}", hint=hint)
+    services = readiness.to_build()
+    if services:
+        for built in building.run(inv, only=services):
+            inv.events.progress("--fix", built.line())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("pod", required=False)
+@pod_option
+@click.option("-v", "--volumes", is_flag=True, help="Also remove the pod's volumes.")
+@global_options(short_verbose=False)
+@click.pass_obj
+def down(app: App, pod: str | None, pod_file: str | None, volumes: bool) -> None:
+    """Stop and remove the pod's containers (its volumes only with -v)."""
+    from .verbs import up as starting
+
+    stopped = starting.down(app.invoke(pod, pod_file), volumes=volumes)
+    if not stopped.running and not volumes:
+        app.ui.result(f"pod {stopped.pod.name}: not running")
+        return
+    app.ui.result(f"pod {stopped.pod.name}: down" + (" (volumes removed)" if volumes else ""))
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def crash_log(text: str) -> Path:
+    """Write a traceback where an operator can find it; return the path."""
+    import datetime
+    import tempfile
+    from pathlib import Path
+
+    from .files import state_dir
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    name = f"crash-{stamp}-{os.getpid()}.log"
+    for directory in (state_dir(), Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_text(text, encoding="utf-8")
+            return directory / name
+        except OSError:
+            continue
+    return Path(tempfile.gettempdir()) / name
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    app = App()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        args = list(argv) if argv is not None else None
+        code = cli.main(args=args, prog_name="claw", standalone_mode=False, obj=app)
+        return code if isinstance(code, int) else 0
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt, Interrupted):
+        app.stop()
+        app.ui.error("interrupted")
+        return EXIT_INTERRUPTED
+    except ClawError as exc:
+        app.ui.error(exc.render())
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        import traceback
+
+        path = crash_log(traceback.format_exc())
+        app.ui.error(f"unexpected error ({type(exc).__name__}: {exc}); details in {path}")
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def entry_point() -> None:
+    """The `claw` console script."""
+    sys.exit(main())

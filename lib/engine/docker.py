@@ -1,0 +1,401 @@
+"""The docker door: an ``Engine`` per docker endpoint, speaking docker's vocabulary.
+
+Every docker and compose call of claw goes through an ``Engine`` instance:
+images (inspect, list, tag, remove, pull, build), probe containers, and
+compose. What the engine answers once (BuildKit or not, which compose) is cached
+on the instance, so two engines side by side never share a fact. Commands are
+argv tuples, never shell strings; the argv builders are pure functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..classify import RetryNotice, classify, retrying
+from ..errors import (
+    ClawError,
+    DockerError,
+    DockerMissing,
+    DockerTimeout,
+    Interrupted,
+    NoSuchImage,
+    PermanentError,
+)
+from .argv import BuildArg, ComposeCli, build_args_for, compose_up_args, probe_args
+from .process import Children, LineSink, Result
+
+if TYPE_CHECKING:
+    import tenacity
+
+    from .digests import RemoteAnswer
+
+QUICK_TIMEOUT = 120.0
+"""Seconds for calls that should answer at once (version, inspect, tag, rm)."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    client_version: str
+    server_version: str
+    api_version: str
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    repo_tags: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    layers: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+    created: str = ""
+
+    @classmethod
+    def from_inspect(cls, data: dict[str, Any]) -> Image:
+        labels = (data.get("Config") or {}).get("Labels") or {}
+        return cls(
+            id=str(data["Id"]),
+            repo_tags=tuple(str(t) for t in data.get("RepoTags") or ()),
+            labels={str(k): str(v) for k, v in labels.items()},
+            layers=tuple(str(x) for x in (data.get("RootFS") or {}).get("Layers") or ()),
+            repo_digests=tuple(str(d) for d in data.get("RepoDigests") or ()),
+            created=str(data.get("Created") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One row of ``docker image ls``: a tag and the full ID it names."""
+
+    repository: str
+    tag: str
+    id: str
+    created: str  # "2026-11-24 00:08:40 +0000 UTC": sorts as time on one engine
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+class Engine:
+    """One docker endpoint: ``context`` names a docker context; ``None`` is whatever
+    ``DOCKER_HOST``/``DOCKER_CONTEXT`` select, passed through untouched."""
+
+    def __init__(
+        self,
+        context: str | None = None,
+        *,
+        children: Children | None = None,
+        echo: LineSink | None = None,
+        retry_wait: tenacity.wait.wait_base | None = None,
+    ) -> None:
+        self.context = context
+        self.children = children or Children()
+        self.echo = echo  # -v: receives "$ docker ..." before each command
+        self.retry_wait = retry_wait  # None: exponential backoff with jitter
+        self._facts_lock = threading.Lock()
+        self._buildkit: bool | None = None
+        self._compose: ComposeCli | None = None
+
+    @property
+    def name(self) -> str:
+        return self.context or "default"
+
+    def docker(self, *args: str) -> tuple[str, ...]:
+        """``docker [--context NAME] ARGS``."""
+        return ("docker", "--context", self.context, *args) if self.context else ("docker", *args)
+
+    def run(self, argv: Sequence[str], **options: Any) -> Result:
+        return self.children.run(argv, echo=self.echo, **options)
+
+    def _quick(self, *args: str, ok_codes: Sequence[int] = (0,)) -> Result:
+        return self.run(self.docker(*args), timeout=QUICK_TIMEOUT, ok_codes=ok_codes)
+
+    # -- the engine --------------------------------------------------------
+
+    def check(self) -> EngineInfo:
+        """One cheap call that proves the engine answers (raises EngineUnreachable)."""
+        data = _json_line(self._quick("version", "--format", "{{json .}}").stdout)
+        server = data.get("Server") or {}
+        client = data.get("Client") or {}
+        return EngineInfo(
+            client_version=str(client.get("Version", "")),
+            server_version=str(server.get("Version", "")),
+            api_version=str(server.get("ApiVersion", "")),
+        )
+
+    # -- images ------------------------------------------------------------
+
+    def inspect_images(self, refs: Iterable[str]) -> dict[str, Image]:
+        """Inspect many refs with ONE docker call. Missing refs are absent from the result.
+
+        ``docker image inspect a missing b`` exits 1 but still prints ``a`` and
+        ``b`` in order; stderr names the missing ones."""
+        wanted = list(dict.fromkeys(refs))
+        if not wanted:
+            return {}
+        argv = self.docker("image", "inspect", "--format", "{{json .}}", *wanted)
+        result = self.run(argv, ok_codes=(0, 1), timeout=QUICK_TIMEOUT)
+        missing = set()
+        if result.exit_code != 0:
+            for line in result.stderr.splitlines():
+                if not line.strip():
+                    continue
+                ref = _missing_ref(line, wanted)
+                if ref is None:
+                    raise classify(argv, result.exit_code, result.stdout, result.stderr)
+                missing.add(ref)
+        found = [ref for ref in wanted if ref not in missing]
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        if len(lines) != len(found):
+            raise PermanentError(
+                argv, result.exit_code, result.stdout, result.stderr + "\nunexpected inspect output"
+            )
+        return {ref: Image.from_inspect(json.loads(line)) for ref, line in zip(found, lines, strict=True)}
+
+    def image(self, ref: str) -> Image | None:
+        return self.inspect_images([ref]).get(ref)
+
+    def list_images(self, patterns: Sequence[str]) -> list[Listed]:
+        """Tagged images whose ref matches any of ``patterns`` (docker's globs), one call."""
+        if not patterns:
+            return []  # no filter would list every image
+        filters = [arg for pattern in patterns for arg in ("--filter", f"reference={pattern}")]
+        out = self._quick("image", "ls", "--no-trunc", "--format", "{{json .}}", *filters).stdout
+        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [
+            Listed(str(row["Repository"]), str(row["Tag"]), str(row["ID"]), str(row.get("CreatedAt", "")))
+            for row in rows
+            if row.get("Tag") not in (None, "<none>")
+        ]
+
+    def images_with_label(self, key: str) -> list[Image]:
+        """Every local image carrying the label ``key`` (two calls: list, then inspect)."""
+        ids = self._quick("image", "ls", "--quiet", "--no-trunc", "--filter", f"label={key}").stdout.split()
+        return list(self.inspect_images(ids).values())
+
+    def tag(self, source: str, target: str) -> None:
+        self._quick("image", "tag", source, target)
+
+    def remove_image(self, ref: str, *, force: bool = False) -> bool:
+        """Remove a tag (or an image). False when there was nothing to remove."""
+        try:
+            self._quick("image", "rm", *(("--force",) if force else ()), ref)
+        except NoSuchImage:
+            return False
+        return True
+
+    def pull(
+        self,
+        ref: str,
+        *,
+        attempts: int = 1,
+        on_retry: RetryNotice | None = None,
+        on_line: LineSink | None = None,
+    ) -> None:
+        """``docker pull`` with retries of transient registry/network errors only."""
+        for attempt in retrying(attempts, on_retry, self.retry_wait):
+            with attempt:
+                self.run(self.docker("pull", ref), on_line=on_line, stoppable=True)
+
+    def registry_digest(
+        self,
+        ref: str,
+        *,
+        recorded: str | None = None,
+        attempts: int = 1,
+        on_retry: RetryNotice | None = None,
+    ) -> RemoteAnswer:
+        """What the registry names for ``ref`` now, downloading nothing (``digests``)."""
+        from .digests import remote_digest
+
+        buildkit = self.buildkit()
+        return remote_digest(
+            self, ref, buildkit=buildkit, recorded=recorded, attempts=attempts, on_retry=on_retry
+        )
+
+    def push(self, ref: str, *, on_line: LineSink | None = None) -> None:
+        self.run(self.docker("push", ref), on_line=on_line, stoppable=True)
+
+    # -- builds ------------------------------------------------------------
+
+    def prefetch_buildkit(self) -> None:
+        """Start asking whether builds go to BuildKit, in the background (saves a round trip)."""
+
+        def ask() -> None:
+            with contextlib.suppress(ClawError):  # the build itself will report it
+                self.buildkit()
+
+        threading.Thread(target=ask, daemon=True, name="claw-buildkit").start()
+
+    def buildkit(self) -> bool:
+        """Whether ``docker build`` goes to BuildKit (buildx present, not disabled).
+
+        Asked once per engine; an early ask from a thread (``prefetch_buildkit``)
+        is waited for by later ones."""
+        with self._facts_lock:
+            if self._buildkit is None:
+                self._buildkit = self._detect_buildkit()
+            return self._buildkit
+
+    def _detect_buildkit(self) -> bool:
+        if os.environ.get("DOCKER_BUILDKIT", "").strip().lower() in {"0", "false"}:
+            return False
+        try:
+            self._quick("buildx", "version")
+        except DockerError:
+            return False
+        return True
+
+    def build(
+        self,
+        context: Path,
+        *,
+        tag: str | None = None,
+        dockerfile: Path | None = None,
+        dockerfile_text: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        pull: bool = False,
+        no_cache: bool = False,
+        target: str | None = None,
+        build_args: Sequence[BuildArg] = (),
+        on_line: LineSink | None = None,
+        attempts: int = 1,
+        on_retry: RetryNotice | None = None,
+    ) -> str:
+        """Build an image and return its ID.
+
+        ``dockerfile_text`` is fed on stdin (``--file -``) with ``context`` as the
+        build context. Only a build that pulls (``--pull``) is retried, and only on
+        a transient error: a failing RUN is the recipe's business."""
+        with tempfile.TemporaryDirectory(prefix="claw-build-") as tmp:
+            iidfile = Path(tmp) / "iid"
+            argv = self.docker(*build_args_for(
+                context, iidfile=iidfile, buildkit=self.buildkit(), tag=tag, dockerfile=dockerfile,
+                from_stdin=dockerfile_text is not None, labels=labels, pull=pull, no_cache=no_cache,
+                target=target, build_args=build_args,
+            ))  # fmt: skip
+            for attempt in retrying(attempts if pull else 1, on_retry, self.retry_wait):
+                with attempt:
+                    self.run(argv, stdin=dockerfile_text, on_line=on_line, stoppable=True)
+            return iidfile.read_text().strip()
+
+    # -- containers --------------------------------------------------------
+
+    def run_probe(
+        self, image: str, argv: Sequence[str], *, timeout: float, labels: Mapping[str, str] | None = None
+    ) -> str:
+        """Run ``argv`` in a throw-away container of ``image``; return its output.
+
+        No network, no pull, an init process, a unique name. Past ``timeout`` the
+        container is removed by name: killing the docker CLI alone leaves it running.
+        ``labels`` mark the container, so leftovers of a killed run can be found."""
+        if not argv:
+            raise ValueError("run_probe needs a command")
+        name = f"claw-probe-{os.urandom(8).hex()}"
+        try:
+            result = self.run(
+                self.docker(*probe_args(image, argv, name, labels)), timeout=timeout, stoppable=True
+            )
+        except (DockerTimeout, Interrupted):
+            self.remove_container(name)
+            raise
+        return "\n".join(part for part in (result.stdout, result.stderr) if part.strip())
+
+    def remove_container(self, name: str) -> None:
+        """``docker rm -f``; a container that is already gone is fine."""
+        self._quick("rm", "--force", name, ok_codes=(0, 1))
+
+    def containers_labelled(self, label: str) -> list[str]:
+        """Names of the containers (running or not) with ``label`` (``key`` or ``key=value``)."""
+        args = ("container", "ls", "--all", "--filter", f"label={label}", "--format", "{{.Names}}")
+        return self._quick(*args).stdout.split()
+
+    def container_image_ids(self) -> set[str]:
+        """Full IDs of the images every container (running or not) was created from."""
+        ids = self._quick("container", "ls", "--all", "--quiet", "--no-trunc").stdout.split()
+        if not ids:
+            return set()
+        out = self._quick("container", "inspect", "--format", "{{.Image}}", *ids, ok_codes=(0, 1)).stdout
+        return set(out.split())  # exit 1: one just went
+
+    # -- compose: the v2 plugin, else the v1 standalone -------------------
+
+    def compose_cli(self) -> ComposeCli:
+        """``docker compose`` when it answers, else ``docker-compose``; asked once."""
+        with self._facts_lock:
+            if self._compose is None:
+                self._compose = self._detect_compose()
+            return self._compose
+
+    def _detect_compose(self) -> ComposeCli:
+        self.children.program("docker")  # no docker at all: say that, not "no compose"
+        for prefix in (self.docker("compose"), ("docker-compose",)):
+            try:
+                result = self._run_quick(prefix, "version", "--short")
+            except (DockerError, DockerMissing):
+                continue
+            return ComposeCli(prefix, result.stdout.strip().lstrip("v"))
+        raise DockerMissing(
+            "no compose found: neither `docker compose` (the v2 plugin) nor `docker-compose` (v1) answered",
+            hint="install the compose plugin (docker-compose-plugin) or docker-compose",
+        )
+
+    def _run_quick(self, prefix: Sequence[str], *args: str) -> Result:
+        return self.run((*prefix, *args), timeout=QUICK_TIMEOUT)
+
+    def compose(
+        self,
+        args: Sequence[str],
+        *,
+        project: str,
+        file: Path,
+        on_line: LineSink | None = None,
+        foreground: bool = False,
+    ) -> Result:
+        """Run compose with flags both v1 and v2 understand (v1 exits 0 on unknown ones)."""
+        cli = self.compose_cli()
+        argv = (*cli.argv, "--ansi", "never", "--project-name", project, "--file", str(file), *args)
+        return self.run(argv, on_line=on_line, stoppable=True, foreground=foreground)
+
+    def compose_up(
+        self, *, project: str, file: Path, detach: bool, on_line: LineSink | None = None
+    ) -> Result:
+        args = compose_up_args(self.compose_cli(), detach=detach)
+        return self.compose(args, project=project, file=file, on_line=on_line, foreground=not detach)
+
+    def compose_down(
+        self, *, project: str, file: Path, volumes: bool, on_line: LineSink | None = None
+    ) -> Result:
+        args = ("down", "--volumes") if volumes else ("down",)
+        return self.compose(args, project=project, file=file, on_line=on_line)
+
+
+def _json_line(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text.strip().splitlines()[0]) if text.strip() else {}
+    except json.JSONDecodeError:
+        value = {}
+    return value if isinstance(value, dict) else {}
+
+
+def _missing_ref(line: str, wanted: Sequence[str]) -> str | None:
+    lowered = line.lower()
+    marker = "no such image: "
+    at = lowered.find(marker)
+    if at < 0:
+        return None
+    rest = line[at + len(marker) :]
+    for ref in sorted(wanted, key=len, reverse=True):
+        if rest.lower().startswith(ref.lower()):
+            after = rest[len(ref) :]
+            if after.startswith(": ") or not after.strip():
+                return ref
+    return None

@@ -1,0 +1,1 @@
+"""The verbs: pull, build, up/down. Peers: none imports another; the CLI composes them."""

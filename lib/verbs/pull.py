@@ -1,0 +1,329 @@
+"""`claw pull` (SPEC §4): pinned infra, registry images, runner refreshes.
+
+``plan`` reads the target and decides what to do; ``execute`` does it, with
+registry work and runner refreshes in parallel up to ``jobs``, and returns a
+``Report``. A failure does not stop the other actions; a rate limit or an auth
+error stops the remaining registry work (the run's circuit breaker).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import enum
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import bases, runners, target, versions
+from ..engine import digests
+from ..engine.docker import Image
+from ..errors import DockerError, NotAttempted, RegistryBlocked
+from ..events import retry_notice
+from ..invocation import Invocation
+from ..runners import Runner
+from ..status import Status
+from ..upstreams import UpstreamError
+
+
+class Kind(str, enum.Enum):
+    INFRA = "infra"
+    IMAGE = "image"
+    RUNNER = "runner"
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Kind
+    name: str  # the component, the services using the image, or the runner alias
+    ref: str  # the image ref (for a runner: <alias>:latest)
+    runner: Runner | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    action: Action
+    status: Status
+    line: str
+    reason: str | None = None
+    hint: str | None = None
+    outcome: bases.Outcome | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status.failed
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.action.kind.value,
+            "name": self.action.name,
+            "ref": self.action.ref,
+            "status": self.status.value,
+            "line": self.line,
+            "reason": self.reason,
+        }
+        if self.outcome is not None:
+            before = self.outcome.previous
+            data.update(
+                version=self.outcome.version,
+                image_id=self.outcome.image_id,
+                previous_version=before.version if isinstance(before, bases.Installed) else None,
+                previous_image_id=before.image_id if isinstance(before, bases.Installed) else None,
+                removed=list(self.outcome.removed),
+                log=str(self.outcome.log) if self.outcome.log else None,
+            )
+        return data
+
+
+@dataclass(frozen=True)
+class Report:
+    target: target.Target
+    dry_run: bool
+    results: tuple[Result, ...] = field(default=())
+    check: bool = False
+
+    @property
+    def failed(self) -> tuple[Result, ...]:
+        return tuple(r for r in self.results if r.failed)
+
+    @property
+    def behind(self) -> tuple[Result, ...]:
+        """``--check``: what a pull would change."""
+        return tuple(r for r in self.results if r.status.behind)
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.hint for r in self.failed if r.hint))
+
+    def to_json(self) -> dict[str, Any]:
+        where = self.target
+        return {
+            "command": "pull",
+            "mode": _mode(where),
+            "target": None if isinstance(where, target.BareTarget) else str(where.path),
+            "dry_run": self.dry_run,
+            "check": self.check,
+            "ok": not self.failed,
+            "actions": [r.to_json() for r in self.results],
+        }
+
+
+def _mode(where: target.Target) -> str:
+    if isinstance(where, target.PodTarget):
+        return "pod"
+    return "clawfile" if isinstance(where, target.ClawfileTarget) else "bare"
+
+
+@dataclass(frozen=True)
+class Mode:
+    dry_run: bool = False  # print the plan, change nothing
+    check: bool = False  # ask what would change, change nothing, download nothing
+    rebuild: bool = False  # refresh runner bases whatever livecheck says
+
+
+def run(
+    inv: Invocation,
+    *,
+    no_runners: bool = False,
+    mode: Mode = Mode(),
+    only: Collection[str] | None = None,
+) -> Report:
+    """The whole verb: plan from the target, then do (or show, or check) the work.
+
+    ``only`` keeps the actions whose ref is in it (``claw up --fix``: what is missing)."""
+    actions = plan(inv, no_runners=no_runners)
+    if only is not None:
+        actions = tuple(a for a in actions if a.ref in only)
+    return execute(inv, actions, mode=mode)
+
+
+# --------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------
+
+
+def plan(inv: Invocation, *, no_runners: bool) -> tuple[Action, ...]:
+    where = inv.target
+    if isinstance(where, target.PodTarget):
+        return _pod_actions(where, inv.pins, inv.table, no_runners)
+    if isinstance(where, target.ClawfileTarget):
+        runner = runners.for_driver(where.clawfile.claw_type, inv.table, str(where.path))
+        return () if no_runners else (_runner_action(runner),)
+    actions = [Action(Kind.INFRA, name, ref) for name, ref in inv.pins.items()]
+    if not no_runners:
+        actions += [_runner_action(r) for r in _installed(inv, inv.table.values())]
+    return tuple(actions)
+
+
+def _pod_actions(
+    where: target.PodTarget, pins: Mapping[str, str], table: dict[str, Runner], no_runners: bool
+) -> tuple[Action, ...]:
+    the_pod = where.pod
+    actions = [Action(Kind.INFRA, name, pins[name]) for name in the_pod.infra()]
+    by_ref: dict[str, list[str]] = {}
+    for service in the_pod.pulled:
+        by_ref.setdefault(service.ref, []).append(service.name)
+    actions += [Action(Kind.IMAGE, ",".join(names), ref) for ref, names in by_ref.items()]
+    if not no_runners:
+        used: dict[str, Runner] = {}
+        for job in where.jobs:
+            runner = runners.used_by(job.clawfile, table) if job.clawfile else None
+            if runner is not None:
+                used.setdefault(runner.alias, runner)
+        actions += [_runner_action(r) for r in used.values()]
+    return tuple(actions)
+
+
+def _runner_action(runner: Runner) -> Action:
+    return Action(Kind.RUNNER, runner.alias, runner.latest, runner)
+
+
+def _installed(inv: Invocation, candidates: Iterable[Runner]) -> list[Runner]:
+    """The runners whose alias exists locally (bare mode refreshes exactly these)."""
+    by_alias = runners.aliases(candidates)
+    present = {
+        listed.repository
+        for listed in inv.engine.list_images(list(by_alias))
+        if not listed.tag.startswith(versions.TEMPORARY_PREFIX)
+    }
+    return [runner for alias, runner in by_alias.items() if alias in present]
+
+
+# --------------------------------------------------------------------------
+# Doing it
+# --------------------------------------------------------------------------
+
+
+def execute(inv: Invocation, actions: Sequence[Action], *, mode: Mode = Mode()) -> Report:
+    kinds = (Kind.INFRA, Kind.IMAGE) if mode.check else (Kind.INFRA,)
+    present = inv.engine.inspect_images(a.ref for a in actions if a.kind in kinds)
+    if mode.dry_run:
+        return Report(inv.target, True, tuple(_would(inv, a, present) for a in actions))
+
+    def do(action: Action) -> Result:
+        if mode.check:
+            return _check(inv, action, present)
+        return _do(inv, action, present, rebuild=mode.rebuild)
+
+    return Report(inv.target, False, _run_all(inv, do, actions), check=mode.check)
+
+
+def _do(inv: Invocation, action: Action, present: dict[str, Image], *, rebuild: bool) -> Result:
+    if action.kind is Kind.INFRA and action.ref in present:
+        return Result(action, Status.PRESENT, f"{action.name}: present {action.ref}")
+    if action.runner is not None:
+        outcome = _refresh(inv, action.runner, rebuild=rebuild)
+        return Result(action, outcome.status, outcome.line(), outcome.reason, outcome.hint, outcome)
+    return _pull(inv, action)
+
+
+def _refresh(inv: Invocation, runner: Runner, *, rebuild: bool) -> bases.Outcome:
+    """Livecheck first: a current base is left as it is; otherwise the transaction,
+    recording what was learned. ``rebuild`` refreshes whatever the answers."""
+    checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=True)
+    installed, verdict = checked.installed, checked.verdict
+    for answer in checked.now.answers:
+        if isinstance(answer, UpstreamError) and not answer.transient:
+            inv.events.warn(f"{answer.reason}; check upstream in [runners.{runner.driver}] of the config")
+    if verdict.current and not rebuild and installed is not None and installed.version is not None:
+        bases.tidy(inv.engine, runner, inv.options, inv.events)
+        return bases.Outcome(runner, Status.UP_TO_DATE, installed, steady=verdict.steady)
+    why = ("--rebuild",) if rebuild else verdict.why
+    inv.engine.prefetch_buildkit()  # asked while the lock and leftovers are seen to
+    return bases.refresh(inv.engine, runner, inv.options, inv.events, now=checked.now, why=why)
+
+
+def _run_all(
+    inv: Invocation, do: Callable[[Action], Result], actions: Sequence[Action]
+) -> tuple[Result, ...]:
+    """Run the actions on ``jobs`` threads; on Ctrl-C stop every docker child first.
+
+    The pool is never left to finish work behind the operator's back: the
+    cancellation stops it, and only cleanup still runs."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, inv.jobs), thread_name_prefix="claw-pull")
+    try:
+        futures = [pool.submit(do, action) for action in actions]
+        concurrent.futures.wait(futures)
+        return tuple(f.result() for f in futures)
+    except BaseException:
+        inv.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pull(inv: Invocation, action: Action) -> Result:
+    events = inv.events
+    try:
+        inv.options.check()
+        events.progress(action.name, f"pulling {action.ref}")
+        inv.engine.pull(
+            action.ref,
+            attempts=inv.options.retries,
+            on_retry=retry_notice(events, action.name),
+            on_line=lambda line: events.output(action.name, line),
+        )
+    except NotAttempted as exc:
+        return Result(action, Status.NOT_ATTEMPTED, f"{action.name}: {exc.message}", exc.message)
+    except DockerError as exc:
+        if isinstance(exc, RegistryBlocked):
+            inv.options.breaker.trip(exc)
+        line = f"{action.name}: pull failed: {exc.reason}"
+        return Result(action, Status.FAILED, line, exc.reason, exc.hint)
+    return Result(action, Status.PULLED, f"{action.name}: pulled {action.ref}")
+
+
+def _would(inv: Invocation, action: Action, present: dict[str, Image]) -> Result:
+    if action.kind is Kind.INFRA and action.ref in present:
+        return Result(action, Status.PRESENT, f"{action.name}: present {action.ref}")
+    if action.runner is None:
+        return Result(action, Status.WOULD_PULL, f"{action.name}: would pull {action.ref}")
+    runner = action.runner
+    now = bases.current(inv.engine, runner)
+    state = "not installed" if now is None else f"now {now.version or 'untagged'}"
+    line = f"{runner.alias}: would refresh from {runner.recipe_path.name} ({runner.recipe_sha[:19]}; {state})"
+    return Result(action, Status.WOULD_REFRESH, line)
+
+
+# --------------------------------------------------------------------------
+# --check: ask, change nothing, download nothing
+# --------------------------------------------------------------------------
+
+
+def _check(inv: Invocation, action: Action, present: dict[str, Image]) -> Result:
+    if action.runner is not None:
+        return _check_runner(inv, action, action.runner)
+    found = present.get(action.ref)
+    if found is None:
+        return Result(action, Status.MISSING, f"{action.name}: missing {action.ref}")
+    if action.kind is Kind.INFRA or "@" in action.ref:
+        return Result(action, Status.PRESENT, f"{action.name}: present {action.ref}")
+    return _check_registry(inv, action, found)
+
+
+def _check_runner(inv: Invocation, action: Action, runner: Runner) -> Result:
+    checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
+    installed, verdict = checked.installed, checked.verdict
+    if installed is None:
+        return Result(action, Status.NOT_INSTALLED, f"{runner.alias}: not installed")
+    if verdict.unanswered:
+        reason = "; ".join(verdict.unanswered)
+        return Result(action, Status.UNKNOWN, f"{runner.alias}: cannot tell: {reason}", reason)
+    if verdict.current and installed.version is not None:
+        return Result(action, Status.UP_TO_DATE, f"{runner.alias}: up to date {installed.version}")
+    moved = verdict.moved if installed.version is not None else ("no version tag (built by hand?)",)
+    return Result(action, Status.BEHIND, f"{runner.alias}: behind: {'; '.join(moved)}")
+
+
+def _check_registry(inv: Invocation, action: Action, found: Image) -> Result:
+    """A registry image that is here: has the registry's digest for its tag moved?"""
+    local = digests.digest_from_repo_digests(action.ref, found.repo_digests)
+    try:
+        answer = inv.engine.registry_digest(action.ref, recorded=local, attempts=inv.options.retries)
+    except DockerError as exc:
+        return Result(action, Status.UNKNOWN, f"{action.name}: cannot tell: {exc.reason}", exc.reason)
+    if answer.moved:
+        return Result(action, Status.BEHIND, f"{action.name}: behind: the registry's {action.ref} moved")
+    if answer.moved is None:
+        reason = "no registry digest recorded for the local image"
+        return Result(action, Status.UNKNOWN, f"{action.name}: cannot tell: {reason}", reason)
+    return Result(action, Status.PRESENT, f"{action.name}: present {action.ref} (registry unchanged)")

@@ -1,0 +1,288 @@
+"""`claw up` and `claw down` (SPEC §6): strict readiness, the drift hint, compose.
+
+``check`` looks at every image the pod needs in one ``docker image inspect``
+(whatever the number of services) and never contacts a registry; it also makes
+the checks of the compose file ``up`` would write. Nothing is written or started
+unless every check passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import compose_file, pod, refs, runners, target, versions
+from ..engine.docker import Image
+from ..errors import ClawError, DockerError, NotReady
+from ..files import write_atomically
+from ..invocation import Invocation
+from ..runners import Runner, Use
+from ..versions import short_id
+
+
+@dataclass(frozen=True)
+class Problem:
+    subject: str  # a service, or "<component> (infra)"
+    ref: str  # the image that is missing
+    text: str
+    fix: str  # pull | build
+
+    def line(self) -> str:
+        return f"{self.subject}: {self.text}"
+
+
+@dataclass(frozen=True)
+class Drift:
+    service: str
+    built_against: str
+    built_id: str
+    current: str
+    current_id: str
+    moved: tuple[str, ...] = ()  # what moved between the two bases, from their labels
+
+    def line(self, build_command: str) -> str:
+        what = "".join(f": {'; '.join(self.moved)}" if self.moved else "")
+        return (
+            f"{self.service}: built against {self.built_against} (image {short_id(self.built_id)}), "
+            f"current is {self.current} (image {short_id(self.current_id)}{what}); "
+            f"consider running: {build_command}"
+        )
+
+
+@dataclass(frozen=True)
+class Readiness:
+    pod: pod.Pod
+    problems: tuple[Problem, ...]
+    drift: tuple[Drift, ...]
+    runners_missing: tuple[Runner, ...]  # bases the missing service images need
+    images: Mapping[str, Image] = field(default_factory=dict)  # what the one inspect found
+
+    def to_json(self) -> dict[str, Any]:
+        """Per service: its image and, from the image's labels, what it was built on."""
+        drift = {d.service: d for d in self.drift}
+        return {
+            "pod": self.pod.name,
+            "ready": self.ready,
+            "problems": [
+                {"subject": p.subject, "ref": p.ref, "text": p.text, "fix": p.fix} for p in self.problems
+            ],
+            "services": [
+                _service_json(s.name, s.ref, self.images.get(s.ref), drift.get(s.name))
+                for s in self.pod.services
+            ],
+        }
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+    def to_pull(self) -> set[str]:
+        """What `claw pull` must bring: missing registry and infra images, missing bases."""
+        wanted = {p.ref for p in self.problems if p.fix == "pull" and p.subject not in self._built}
+        return wanted | {runner.latest for runner in self.runners_missing}
+
+    def to_build(self) -> set[str]:
+        """The `build:` services whose image is missing."""
+        return {p.subject for p in self.problems if p.subject in self._built}
+
+    @property
+    def _built(self) -> set[str]:
+        return {s.name for s in self.pod.built}
+
+    def remedy(self, where: target.Target) -> str:
+        """Exactly one command: `claw pull` first, since `claw build` needs the runner bases."""
+        return where.command("pull" if any(p.fix == "pull" for p in self.problems) else "build")
+
+    def not_ready(self, where: target.Target) -> NotReady:
+        lines = "\n".join(f"  {p.line()}" for p in self.problems)
+        return NotReady(f"pod {self.pod.name} is not ready:\n{lines}", hint=f"run: {self.remedy(where)}")
+
+
+# --------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------
+
+
+def check(inv: Invocation) -> Readiness:
+    """Every check `up` makes, with one docker call (which also proves the engine answers)."""
+    where = inv.pod_target()
+    the_pod, table, pins = where.pod, inv.table, inv.pins
+    compose_file.check(the_pod)  # the file up would write: the same errors now
+    uses = {job.name: runners.uses(job.clawfile, table) for job in where.jobs}
+    wanted = [s.ref for s in the_pod.services]
+    wanted += [pins[c] for c in the_pod.infra()]
+    wanted += [r.latest for r in table.values()]  # every alias: drift needs the current base
+    wanted += [u.lookup for found in uses.values() for u in found]
+    images = inv.engine.inspect_images(wanted)
+    problems = _registry_problems(the_pod, pins, images)
+    missing_runners: dict[str, Runner] = {}
+    for service in the_pod.built:
+        if service.ref in images:
+            continue
+        bases = [u for u in uses[service.name] if not runners.ready(u, images)]
+        if bases:
+            problems.append(Problem(service.name, service.ref, _needs_bases(service.ref, bases), "pull"))
+            missing_runners.update((u.runner.alias, u.runner) for u in bases if not u.pinned)
+        else:
+            problems.append(Problem(service.name, service.ref, _not_here(service.ref), "build"))
+    drift = _drift(inv, the_pod, images, uses)
+    return Readiness(the_pod, tuple(problems), tuple(drift), tuple(missing_runners.values()), images)
+
+
+def _service_json(name: str, ref: str, image: Image | None, drift: Drift | None) -> dict[str, Any]:
+    from .. import livecheck
+
+    labels = image.labels if image else {}
+    record = livecheck.Record.of(labels)
+    built = runners.RUNNER_IMAGE_ID in labels
+    return {
+        "name": name,
+        "image": ref,
+        "image_id": image.id if image else None,
+        "runner": labels.get(runners.RUNNER_DRIVER),
+        "built_against": labels.get(runners.RUNNER_BUILT_AGAINST),
+        "base_image_id": labels.get(runners.RUNNER_IMAGE_ID),
+        "recipe_sha": labels.get(runners.RUNNER_RECIPE_SHA) if built else None,
+        "from": list(record.froms) if built else [],
+        "upstreams": [answer.record() for answer in record.upstreams.values()] if built else [],
+        "refreshed_at": labels.get(runners.BASE_REFRESHED_AT) if built else None,
+        "drift": None
+        if drift is None
+        else {"current": drift.current, "current_image_id": drift.current_id, "moved": list(drift.moved)},
+    }
+
+
+def _registry_problems(the_pod: pod.Pod, pins: Mapping[str, str], images: dict[str, Image]) -> list[Problem]:
+    problems = [
+        Problem(s.name, s.ref, _not_here(s.ref), "pull") for s in the_pod.pulled if s.ref not in images
+    ]
+    problems += [
+        Problem(f"{c} (infra)", pins[c], _not_here(pins[c]), "pull")
+        for c in the_pod.infra()
+        if pins[c] not in images
+    ]
+    return problems
+
+
+def _not_here(ref: str) -> str:
+    return f"image {ref} is not on this host"
+
+
+def _needs_bases(ref: str, bases: list[Use]) -> str:
+    names = ", ".join(dict.fromkeys(u.lookup for u in bases))
+    return f"image {ref} is not on this host, and its runner base {names} is missing or has no version tag"
+
+
+def _drift(
+    inv: Invocation, the_pod: pod.Pod, images: dict[str, Image], uses: dict[str, list[Use]]
+) -> list[Drift]:
+    """Services whose image was built against another image than the alias's current one."""
+    from .. import livecheck
+
+    labelled = [(s, images[s.ref]) for s in the_pod.services if s.ref in images]
+    labelled = [
+        (s, i)
+        for s, i in labelled
+        if runners.RUNNER_IMAGE_ID in i.labels and runners.RUNNER_BUILT_AGAINST in i.labels
+    ]
+    aliases = {s.name: _alias(i.labels[runners.RUNNER_BUILT_AGAINST]) for s, i in labelled}
+    unknown = {f"{a}:latest" for a in aliases.values() if a and f"{a}:latest" not in images}
+    if unknown:  # an alias no longer in the runner table; rare, and still a constant number of calls
+        images = {**images, **inv.engine.inspect_images(sorted(unknown))}
+    found = []
+    for service, image in labelled:
+        alias = aliases[service.name]
+        current = images.get(f"{alias}:latest")
+        if alias is None or current is None or current.id == image.labels[runners.RUNNER_IMAGE_ID]:
+            continue
+        if any(u.pinned and u.runner.alias == alias for u in uses.get(service.name, ())):
+            continue  # the author pinned a version: rebuilding would not move it
+        version = versions.resolve(alias, current.repo_tags) or "latest"
+        found.append(
+            Drift(
+                service.name,
+                image.labels[runners.RUNNER_BUILT_AGAINST],
+                image.labels[runners.RUNNER_IMAGE_ID],
+                f"{alias}:{version}",
+                current.id,
+                livecheck.changes_between(image.labels, current.labels),  # a service inherits its base's
+            )
+        )
+    return found
+
+
+def _alias(built_against: str) -> str | None:
+    parsed = refs.parse(built_against)
+    return parsed.name if parsed else None
+
+
+# --------------------------------------------------------------------------
+# up and down
+# --------------------------------------------------------------------------
+
+
+def start(
+    inv: Invocation,
+    readiness: Readiness,
+    *,
+    detach: bool = False,
+    on_log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write compose.generated.yml and run compose up; the pod must be ready."""
+    where = inv.pod_target()
+    if not readiness.ready:
+        raise readiness.not_ready(where)
+    the_pod = readiness.pod
+    file = compose_file.path_for(the_pod.path)
+    write_atomically(file, compose_file.render(compose_file.generate(the_pod, inv.pins), the_pod))
+    inv.events.progress(the_pod.name, f"starting with {file.name}")
+    sink = (
+        on_log if on_log is not None and not detach else (lambda line: inv.events.output(the_pod.name, line))
+    )
+    try:
+        inv.engine.compose_up(project=the_pod.name, file=file, detach=detach, on_line=sink)
+    except DockerError as exc:
+        raise _against_pod(exc, the_pod, file) from None
+    return file
+
+
+def _against_pod(error: DockerError, the_pod: pod.Pod, file: Path) -> ClawError:
+    """Compose's words about the generated file, said of the pod the operator wrote."""
+    if file.name not in error.reason:
+        return error
+    reason = error.reason.replace(str(file), file.name).replace(f"./{file.name}", file.name)
+    return ClawError(f"{the_pod.path}: compose refused the pod: {reason} (in {file.name}, written from it)")
+
+
+def hint_drift(inv: Invocation, readiness: Readiness) -> None:
+    for drift in readiness.drift:
+        inv.events.hint(drift.line(inv.target.command("build")))
+
+
+@dataclass(frozen=True)
+class Stopped:
+    pod: pod.Pod
+    running: bool  # False: nothing of the pod was running; nothing was done
+
+
+def down(inv: Invocation, *, volumes: bool = False) -> Stopped:
+    """Stop the pod. A missing compose.generated.yml is written again from the pod first
+    (a `git clean` removes it); a pod with no containers is not an error."""
+    the_pod = inv.pod_target().pod
+    inv.engine.check()  # an unreachable engine: the one line every verb prints
+    running = inv.engine.containers_labelled(f"com.docker.compose.project={the_pod.name}")
+    if not running and not volumes:
+        return Stopped(the_pod, False)
+    file = compose_file.path_for(the_pod.path)
+    if not file.is_file():
+        inv.events.progress(the_pod.name, f"writing {file.name} again from {the_pod.path.name}")
+        write_atomically(file, compose_file.render(compose_file.generate(the_pod, inv.pins), the_pod))
+    inv.engine.compose_down(
+        project=the_pod.name,
+        file=file,
+        volumes=volumes,
+        on_line=lambda line: inv.events.output(the_pod.name, line),
+    )
+    return Stopped(the_pod, True)
