@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import flaky, shim, upstream
+from tests.harness import flaky, shim, toolchains, upstream
 from tests.harness.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,3 +180,28 @@ def proxied(lab: Lab) -> Iterator[Callable[[list[str]], flaky.Flaky]]:
     yield start
     for proxy in started:
         proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def plugins() -> Path:
+    """The buildx and compose v2 plugins, fetched once into the repository's cache."""
+    try:
+        return toolchains.ensure(ROOT / ".cache" / "toolchains")
+    except toolchains.ToolchainUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(
+                f"the {toolchains.BUILDKIT} toolchain must run in CI, but its plugins are unavailable: {exc}"
+            )
+        pytest.skip(f"{toolchains.BUILDKIT} plugins unavailable: {exc}")
+
+
+@pytest.fixture(scope="module", params=toolchains.IDS)
+def toolchain(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, engine: Engine
+) -> toolchains.Toolchain:
+    """Each test that takes it runs once per toolchain: legacy+v1 and buildkit+v2."""
+    folder = request.getfixturevalue("plugins") if request.param == toolchains.BUILDKIT else None
+    config = tmp_path_factory.mktemp(request.param.replace("+", "-")) / "docker-config"
+    made = toolchains.prepare(request.param, config, folder)
+    print(f"{made.id}:\n{made.describe({**os.environ, **engine.env})}")
+    return made

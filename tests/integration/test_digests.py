@@ -30,13 +30,10 @@ from lib.engine.docker import Engine as ClawEngine
 from lib.errors import PermanentError, TransientError
 from tests.harness import toolchains, upstream
 from tests.harness.engine import Engine
-from tests.harness.toolchains import BUILDKIT, Toolchain, ToolchainUnavailable
+from tests.harness.toolchains import Toolchain
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "toolchains"
-CI = bool(os.environ.get("CI"))
 _numbers = itertools.count(1)
 
 
@@ -50,23 +47,6 @@ def namespace_bin(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> P
     script.write_text(f'#!/bin/sh\nexec {shlex.join([*engine.nsenter(), real])} "$@"\n')
     script.chmod(0o755)
     return folder
-
-
-@pytest.fixture(scope="module")
-def plugins() -> Path:
-    try:
-        return toolchains.ensure(CACHE)
-    except ToolchainUnavailable as exc:
-        if CI:
-            pytest.fail(f"the {BUILDKIT} toolchain must run in CI, but its plugins are unavailable: {exc}")
-        pytest.skip(f"{BUILDKIT} plugins unavailable: {exc}")
-
-
-@pytest.fixture(scope="module", params=toolchains.IDS)
-def toolchain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Toolchain:
-    folder = request.getfixturevalue("plugins") if request.param == BUILDKIT else None
-    config = tmp_path_factory.mktemp(request.param.replace("+", "-")) / "docker-config"
-    return toolchains.prepare(request.param, config, folder)
 
 
 @dataclass

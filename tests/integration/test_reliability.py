@@ -104,7 +104,7 @@ def wait_for(condition: Callable[[], bool], run: Running, what: str, seconds: fl
         time.sleep(0.1)
 
 
-SLOW_STEP = "RUN echo claw-test-slow-step-started && sleep 30\n"
+SLOW_STEP = "RUN echo claw-test-slow-step-started && sleep 120\n"  # longer than any test waits
 
 
 def in_build(lab: Lab) -> bool:

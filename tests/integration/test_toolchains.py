@@ -18,36 +18,12 @@ import pytest
 
 from tests.harness import toolchains, upstream
 from tests.harness.engine import Engine
-from tests.harness.toolchains import BUILDKIT, Toolchain, ToolchainUnavailable
+from tests.harness.toolchains import Toolchain
+from tests.integration.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "toolchains"
-CI = bool(os.environ.get("CI"))
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def plugins() -> Path:
-    """The buildx and compose v2 plugins, fetched once into the repository's cache."""
-    try:
-        return toolchains.ensure(CACHE)
-    except ToolchainUnavailable as exc:
-        if CI:
-            pytest.fail(f"the {BUILDKIT} toolchain must run in CI, but its plugins are unavailable: {exc}")
-        pytest.skip(f"{BUILDKIT} plugins unavailable: {exc}")
-
-
-@pytest.fixture(scope="module", params=toolchains.IDS)
-def toolchain(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, engine: Engine
-) -> Toolchain:
-    folder = request.getfixturevalue("plugins") if request.param == BUILDKIT else None
-    config = tmp_path_factory.mktemp(request.param.replace("+", "-")) / "docker-config"
-    made = toolchains.prepare(request.param, config, folder)
-    print(f"{made.id}:\n{made.describe({**os.environ, **engine.env})}")
-    return made
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +152,7 @@ def test_ensure_asks_nothing_once_the_plugins_are_there(
 
     monkeypatch.setattr(toolchains, "_fetch", refuse)
     monkeypatch.setattr(toolchains.subprocess, "run", refuse)
-    assert toolchains.ensure(CACHE) == plugins
+    assert toolchains.ensure(plugins) == plugins
     fetched = toolchains.fetched(plugins)
     print(json.dumps(fetched, indent=2))
     packages = fetched["packages"]
