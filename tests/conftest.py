@@ -60,6 +60,27 @@ def _docker_target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
             monkeypatch.setenv(key, value)
     else:
         monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+        stand_in = request.getfixturevalue("no_engine_docker")
+        monkeypatch.setenv("PATH", f"{stand_in}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+UNREACHABLE = """#!/bin/sh
+# The docker CLI as unit tests meet it: its engine cannot be reached (DOCKER_HOST
+# points nowhere), and so it answers every command, as the real CLI does then.
+echo "Cannot connect to the Docker daemon at $DOCKER_HOST. Is the docker daemon running?" >&2
+exit 1
+"""
+
+
+@pytest.fixture(scope="session")
+def no_engine_docker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``docker`` first on PATH for unit tests, so that they pass on a host with no
+    docker binary and never reach a daemon on one that has it."""
+    folder = tmp_path_factory.mktemp("no-engine-docker")
+    script = folder / "docker"
+    script.write_text(UNREACHABLE)
+    script.chmod(0o755)
+    return folder
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +13,8 @@ import pytest
 import claw
 from lib import cli
 from lib.engine.process import INSTALL_HINT
-from lib.errors import ClawError, DockerError, InputError, NotReady
+from lib.errors import ClawError, DockerError, InputError, NotReady, TransientError
+from lib.events import retry_notice
 from lib.ui import Ui, wants_color
 from lib.verbs import up
 from tests.conftest import NO_ENGINE, tally
@@ -183,11 +187,54 @@ def test_colour_decision(choice: str, tty: bool, env: dict[str, str], expected: 
     assert wants_color(choice, Stream(tty), env) is expected  # type: ignore[arg-type]
 
 
-def test_console_script_entry_point_exists() -> None:
-    text = (ROOT / "pyproject.toml").read_text()
-    assert 'claw = "claw.cli:entry_point"' in text
-    assert callable(claw.entry_point)
-    assert os.access(ROOT / "claw.py", os.R_OK)
+def test_unit_tests_meet_a_docker_whose_engine_cannot_be_reached(no_engine_docker: Path) -> None:
+    """So they pass on a host with no docker binary, and never reach a daemon on one with it."""
+    assert shutil.which("docker") == str(no_engine_docker / "docker")
+
+
+def test_global_options_are_accepted_after_the_verb(tmp_path: Path) -> None:
+    (tmp_path / "claw-pod.yml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    after = run_claw("up", "--check", "-v", "--color", "never", env=env, cwd=tmp_path)
+    assert after.returncode == 1, after.stderr  # the engine, not a usage error
+    assert "$ docker image inspect --format '{{json .}}' nginx:1.27" in after.stderr
+    quiet = run_claw("pull", "--no-runners", "-q", env=env, cwd=tmp_path)
+    assert quiet.returncode == 1, quiet.stderr
+    down = run_claw("down", "--help")
+    assert "-v, --volumes" in down.stdout
+    assert "--verbose" in down.stdout
+    assert "-v, --verbose" not in down.stdout
+
+
+def test_json_prints_one_document_on_failure_too(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    result = run_claw("pull", "--no-runners", "--json", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert (document["command"], document["ok"], document["actions"]) == ("pull", False, [])
+    assert document["error"]["exit"] == 1
+    assert document["error"]["message"].startswith("cannot reach the Docker engine (DOCKER_HOST=")
+    assert result.stderr.startswith("error: cannot reach the Docker engine")
+
+
+def test_quiet_hides_warnings_and_retry_notices() -> None:
+    err = io.StringIO()
+    ui = Ui(quiet=True, err=err)
+    retry_notice(ui, "web")(TransientError(("docker", "pull", "x"), 1, "", "i/o timeout"), 1, 2.0)
+    ui.warn("something")
+    ui.progress("web", "pulling")
+    assert err.getvalue() == ""
+    ui.error("it failed")
+    assert err.getvalue() == "error: it failed\n"
+
+
+def test_color_always_colours_only_what_it_styles() -> None:
+    out = io.StringIO()
+    ui = Ui(color="always", out=out)
+    ui.result("plain")
+    assert out.getvalue() == "plain\n"
+    ui.result("failed", fg="red")
+    assert out.getvalue().endswith("\x1b[31mfailed\x1b[0m\n")
 
 
 # --------------------------------------------------------------------------

@@ -265,6 +265,47 @@ def test_keep_prunes_old_versions_but_never_one_in_use(lab: Lab) -> None:
     assert f"removed {lab.alias}:v2.0.0" in result.stderr
 
 
+def test_keep_never_prunes_a_version_a_container_uses(lab: Lab) -> None:
+    lab.keep = 1
+    lab.write()
+    installed(lab, "1.0.0")
+    lab.docker("create", "--name", f"{lab.alias}-user", f"{lab.alias}:v1.0.0", "true")  # stopped counts too
+    installed(lab, "2.0.0")
+    lab.release("3.0.0")
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 0, result.stderr
+    assert set(lab.tags()) == {"latest", "v3.0.0", "v1.0.0"}
+    assert f"keeping {lab.alias}:v1.0.0: a service image or a container uses it" in result.stderr
+    assert f"removed {lab.alias}:v2.0.0" in result.stderr
+
+
+def test_a_cancelled_run_starts_nothing(lab: Lab) -> None:
+    """Ctrl-C while one refresh builds: the refreshes still queued never start."""
+    installed(lab, "1.0.0")
+    lab.write(recipe_extra="RUN echo claw-test-slow-step-started && sleep 120\n")
+    (lab.dir / "nb").mkdir()
+    other = f"{lab.alias}-nb"
+    lab.config.write_text(
+        lab.config.read_text()
+        + f'\n[runners.nanobot]\nalias = "{other}"\nrecipe = "{lab.recipe.name}"\nupstream = []\n'
+    )
+    (lab.dir / "nb" / "Clawfile").write_text(f"FROM {other}\nCLAW_TYPE nanobot\n")
+    (lab.dir / "claw-pod.yml").write_text("services:\n  a:\n    build: .\n  b:\n    build: nb\n")
+    lab.with_shim()
+    run = lab.spawn("pull", "--jobs", "1", name="cancelled")
+    deadline = time.monotonic() + 120
+    logs = lab.dir / "state" / "claw" / "logs"
+    while not any("claw-test-slow-step-started" in log.read_text() for log in logs.glob("refresh-*.log")):
+        assert run.process.poll() is None, run.stderr()
+        assert time.monotonic() < deadline, run.stderr()
+        time.sleep(0.2)
+    run.process.send_signal(signal.SIGINT)
+    assert run.wait() == 130, run.stderr()
+    builds = [call for call in lab.calls() if call.startswith("build ")]
+    assert len(builds) == 1, builds  # the second runner's refresh never started
+    assert not lab.exists(f"{other}:latest")
+
+
 # --------------------------------------------------------------------------
 # Modes
 # --------------------------------------------------------------------------
