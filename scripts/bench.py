@@ -18,7 +18,11 @@ The rows (``--list`` prints them, ``--only NAME`` runs some of them):
                  sequence typed as raw docker commands in a shell script (goal <= 1.10);
   jobs           `claw pull --rebuild` of 4 runners with --jobs 4 over --jobs 1, builds
                  waiting on a sleep (goal <= 0.5);
-  start-up       `python claw.py --version` over `python -c "import click"` (goal <= 1.3).
+  start-up       `python claw.py --version` over `python -c "import click"` (goal <= 1.3);
+  livecheck      `claw pull` with nothing new upstream over `claw pull` of a new release
+                 (goal <= 0.15);
+  livecheck-calls  docker calls of that unchanged pull (goal: <= one per FROM image plus
+                 one, no build).
 
 A row is a function from a Bench to a Figure, listed in ROWS; the private engine
 starts when the first row that needs it asks for ``bench.engine``. A row over its
@@ -54,6 +58,7 @@ CLAW = str(ROOT / "claw.py")
 VERSION_SCRIPT = "#!/bin/sh\necho 'OpenClaw 2026.5.22 (3f2a9c1)'\n"
 SIZES = (1, 10, 50, 200)
 RUNNERS = ("openclaw", "nanobot", "microclaw", "nullclaw")
+LIVE, LIVE_RUNTIME = "picoclaw", "bench-live-runtime"  # the livecheck rows' own runner and upstream
 BUILD_SECONDS = 5  # a stand-in for the network wait of a real recipe, which takes minutes
 INSPECT = ("docker", "image", "inspect", "--format", "{{json .}}")  # the call `up --check` makes
 SCRIPT_CALLS = 5  # docker calls in the shell script of the pull row (see pull_over_script)
@@ -233,8 +238,16 @@ def prepare(bench: Bench) -> None:
         (work / f"{driver}.Dockerfile").write_text(f"FROM {runtime}\nRUN sleep {BUILD_SECONDS}\n")
         config.append(
             f'[runners.{driver}]\nrecipe = "{driver}.Dockerfile"\nprobe = ["openclaw", "--version"]\n'
+            "upstream = []\n"  # livecheck follows the FROM image; the bench asks no real registry
         )
+    live = upstream.publish(bench.engine, LIVE_RUNTIME, "latest", {"usr/local/bin/openclaw": VERSION_SCRIPT})
+    (work / "live.Dockerfile").write_text(f"FROM {live}\nRUN sleep {BUILD_SECONDS}\n")
+    config.append(
+        f'[runners.{LIVE}]\nrecipe = "live.Dockerfile"\nprobe = ["openclaw", "--version"]\nupstream = []\n'
+    )
     (work / "claw.toml").write_text("\n".join(config))
+    (work / LIVE).mkdir()
+    (work / LIVE / "Clawfile").write_text(f"FROM {LIVE}\nCLAW_TYPE {LIVE}\n")
     for driver in RUNNERS:
         (work / driver).mkdir()
         (work / driver / "Clawfile").write_text(f"FROM {driver}\nCLAW_TYPE {driver}\n")
@@ -366,6 +379,42 @@ def start_up(bench: Bench) -> Figure:
     )  # fmt: skip
 
 
+def livecheck(bench: Bench) -> Figure:
+    """`claw pull` when nothing moved upstream, over `claw pull` of a new release (its build
+    waits BUILD_SECONDS), interleaved; each release is published before its pull, untimed."""
+
+    def release() -> None:
+        upstream.publish(bench.engine, LIVE_RUNTIME, "latest", {"usr/local/bin/openclaw": VERSION_SCRIPT})
+
+    bench.claw("pull", LIVE)
+    times = []
+    for _ in range(5):
+        release()
+        released = timed(lambda: bench.claw("pull", LIVE))
+        unchanged = timed(lambda: bench.claw("pull", LIVE))
+        times.append((unchanged, released))
+    q1, median, q3 = statistics.quantiles([a / b for a, b in times], n=4, method="inclusive")
+    added = statistics.median(a - b for a, b in times)
+    baseline = statistics.median(b for _, b in times)
+    return Figure(
+        "livecheck: pull with nothing new upstream / pull of a new release", median, q1, q3,
+        "<= 0.15", median <= 0.15, added, baseline,
+    )  # fmt: skip
+
+
+def livecheck_calls(bench: Bench) -> Figure:
+    """Docker calls of a `claw pull` of one runner whose recipe has one FROM image, nothing
+    having moved: at most one per FROM image plus one, and no build."""
+    bench.claw("pull", LIVE)
+    calls = bench.calls(lambda env: bench.claw("pull", LIVE, env=env))
+    builds = [call for call in calls if verb(call) == ["build"]]
+    kinds = ", ".join(" ".join(verb(call)) for call in calls)
+    return Figure(
+        f"livecheck: docker calls of an unchanged runner with 1 FROM image ({kinds or 'none'})",
+        len(calls), len(calls), len(calls), "<= 2, no build", len(calls) <= 2 and not builds,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Row:
     name: str  # what --only takes
@@ -380,6 +429,8 @@ ROWS: list[Row] = [
     Row("pull", pull_over_script),
     Row("jobs", parallel_refresh),
     Row("start-up", start_up, engine=False),
+    Row("livecheck", livecheck),
+    Row("livecheck-calls", livecheck_calls),
 ]
 
 

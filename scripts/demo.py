@@ -4,8 +4,9 @@ A private Docker engine and a registry that plays "upstream" are started in
 namespaces of their own; a tiny runtime image is published there; then the
 operator's cycle runs, each command printed before it runs:
 
-    claw pull -> claw build -> claw up -d -> (upstream release) -> claw pull
-    -> claw up -d (drift hint) -> claw build -> claw up -d -> claw down
+    claw pull -> claw build -> claw up -d -> claw pull (up to date) -> claw pull --check
+    -> (upstream release) -> claw pull --check (behind) -> claw pull -> claw up -d
+    (drift hint) -> claw build -> claw up -d -> claw down
 
 Everything is torn down at the end, also when a step fails.
 """
@@ -32,8 +33,11 @@ CYCLE: list[tuple[list[str] | None, str]] = [
     (["pull"], "refresh the runner base from upstream, pull pinned infra"),
     (["build"], "build the pod's service images against the runner's version tag"),
     (["up", "-d"], "check readiness and start the pod"),
+    (["pull"], "pull again: nothing moved upstream, so nothing is built"),
+    (["pull", "--check"], "ask what a pull would change (exit 0: nothing)"),
     (RELEASE, "upstream publishes a new runtime release"),
-    (["pull"], f"refresh again: claw rebuilds openclaw from {SECOND} and names the version it replaces"),
+    (["pull", "--check"], "ask again (exit 3: a pull would change something; nothing downloaded)"),
+    (["pull"], f"refresh: claw rebuilds openclaw from {SECOND}, says what moved and what it replaces"),
     (["up", "-d"], "the drift hint names the service and both versions; the pod keeps running"),
     (["build"], "rebuild against the new version"),
     (["up", "-d"], "start again: no hint"),
@@ -63,10 +67,16 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def claw(env: dict[str, str], work: Path, args: list[str]) -> None:
-    argv = [sys.executable, str(ROOT / "claw.py"), *args]
+def claw(engine: harness.Engine, env: dict[str, str], work: Path, args: list[str]) -> None:
+    """Run claw inside the engine's network namespace, where the registry playing upstream
+    listens (``pull --check`` asks it from the docker CLI). `pull --check` may say 3."""
+    argv = engine.nsenter(sys.executable, str(ROOT / "claw.py"), *args)
     say(f"\n$ claw {shlex.join(args)}")
-    subprocess.run(argv, env=env, cwd=work, check=True)
+    code = subprocess.run(argv, env=env, cwd=work, check=False).returncode
+    if code != 0 and not (code == 3 and "--check" in args):
+        raise subprocess.CalledProcessError(code, ["claw", *args])
+    if "--check" in args:
+        say(f"(exit {code})")
 
 
 def main() -> int:
@@ -88,13 +98,13 @@ def main() -> int:
         say(f"  registry: {engine.registry} (plays upstream)")
         say(f"  pod:      {work / 'claw-pod.yml'}")
         say(f"  published {release(engine, FIRST)} (OpenClaw {FIRST})")
-        claw(env, work, ["--version"])
+        claw(engine, env, work, ["--version"])
         for args, why in CYCLE:
             if args is RELEASE:
                 say(f"\n# {why}: published OpenClaw {SECOND} as {release(engine, SECOND)}")
             else:
                 say(f"\n# {why}")
-                claw(env, work, args)
+                claw(engine, env, work, args)
         return 0
     finally:
         say("\nclaw demo: stopping the private engine and registry")
