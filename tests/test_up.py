@@ -394,3 +394,20 @@ def test_compose_flags_both_versions_understand() -> None:
     v2 = ComposeCli(("docker", "compose"), "2.29.1")
     assert compose_up_args(v1, detach=True) == ("up", "--no-build", "--detach")
     assert compose_up_args(v2, detach=False) == ("up", "--no-build", "--pull", "never")
+
+
+def test_compose_errors_about_the_generated_file_name_the_pod(pod_file: Path) -> None:
+    from lib.errors import DockerError
+
+    file = pod_file.with_name("compose.generated.yml")
+    error = DockerError(
+        ("docker", "compose", "up"), 1, "", f"services.web.ports contains an invalid type ({file})\n"
+    )
+    the_pod = invocation_for(pod_file, Host({})).pod_target().pod
+    said = up._against_pod(error, the_pod, file)
+    assert said.message == (
+        f"{pod_file}: compose refused the pod: services.web.ports contains an invalid type "
+        "(compose.generated.yml) (in compose.generated.yml, written from it)"
+    )
+    other = DockerError(("docker", "compose", "up"), 1, "", "network claw not found\n")
+    assert up._against_pod(other, the_pod, file) is other

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import standins
+from tests.harness import standins, upstream
 from tests.harness.standins import StandIns
 from tests.integration.conftest import Lab
 
@@ -180,3 +180,31 @@ def test_a_malformed_upstream_in_the_config_is_bad_input(lab: Lab) -> None:
     result = lab.claw("pull", "Clawfile")
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {lab.config}: runners.openclaw.upstream: upstream 'npm:'")
+
+
+def test_check_says_when_a_registry_image_moved(lab: Lab) -> None:
+    lab.inside = True  # the docker CLI asks the registry, which listens in the namespace
+    web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1", cmd='["sleep", "3600"]')
+    (lab.dir / "claw-pod.yml").write_text(f"services:\n  web:\n    image: {web}\n")
+    assert lab.claw("pull", "--no-runners").returncode == 0
+    current = lab.claw("pull", "--check", "--no-runners")
+    assert (current.returncode, current.stdout.strip()) == (0, f"web: present {web} (registry unchanged)")
+    pulled = lab.docker("image", "inspect", "--format", "{{.Id}}", web)
+    upstream.publish(lab.engine, f"{lab.runtime}-web", "1", cmd='["sleep", "7200"]')
+    lab.docker("image", "tag", pulled, web)  # publishing untagged it here; the host still has it
+    moved = lab.claw("pull", "--check", "--no-runners")
+    assert moved.returncode == 3, moved.stderr
+    assert moved.stdout.strip() == f"web: behind: the registry's {web} moved"
+
+
+def test_an_up_to_date_pull_leaves_no_drift_hint(lab: Lab) -> None:
+    lab.release("1.0.0")
+    (lab.dir / "claw-pod.yml").write_text("services:\n  agent:\n    build: .\n")
+    assert lab.claw("pull").returncode == 0
+    assert lab.claw("build").returncode == 0
+    again = lab.claw("pull")
+    assert again.returncode == 0, again.stderr
+    assert f"{lab.alias}: up to date v1.0.0" in again.stdout
+    check = lab.claw("up", "--check")
+    assert check.returncode == 0, check.stderr
+    assert "built against" not in check.stderr
