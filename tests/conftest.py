@@ -95,15 +95,6 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "integration" in r.keywords]
-    if skipped:
-        reasons = sorted({str(r.longrepr[-1]) if isinstance(r.longrepr, tuple) else "" for r in skipped})
-        terminalreporter.write_line(
-            f"SKIPPED {len(skipped)} integration tests: {'; '.join(reasons)} "
-            "(they need root for the private engine; with CI set they never skip)",
-            red=True,
-            bold=True,
-        )
     if _tally:
         counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(_tally.items()))
         terminalreporter.write_line(f"reliability tally: {counts}")
@@ -117,3 +108,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def fixtures() -> Path:
     return Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's very last line says how many integration tests were skipped, and why."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = [r for r in reporter.stats.get("skipped", []) if "integration" in r.keywords]
+    if skipped:
+        reasons = sorted(
+            {str(r.longrepr[-1]).removeprefix("Skipped: ") for r in skipped if isinstance(r.longrepr, tuple)}
+        )
+        reporter.write_line(
+            f"SKIPPED {len(skipped)} integration tests: {'; '.join(reasons)} "
+            "(they run on the private engine, which needs root; with CI set they never skip)",
+            red=True,
+            bold=True,
+        )
