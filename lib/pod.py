@@ -19,6 +19,7 @@ from .files import read_input
 
 POD_FILES = ("claw-pod.yml", "claw-pod.yaml")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MERGE = "tag:yaml.org,2002:merge"
 _SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*\Z")  # as compose accepts
 
 
@@ -256,6 +257,8 @@ def _yaml(text: str, path: Path, *, pure: bool = False) -> Any:
     def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == MERGE:  # `<<: *defaults`: merged below, explicit keys win
+                continue
             key = loader.construct_object(key_node)
             if key in seen:
                 line = key_node.start_mark.line + 1

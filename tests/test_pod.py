@@ -243,3 +243,41 @@ def test_libyaml_and_the_pure_loader_say_the_same(text: str) -> None:
             return exc.message.split(" invalid YAML: ")[0]
 
     assert outcome(pure=False) == outcome(pure=True)
+
+
+MERGED = """\
+x-defaults: &defaults
+  image: nginx:1.27
+  x-claw: &claw {cllama: openai}
+services:
+  a:
+    <<: *defaults
+  b:
+    <<: [*defaults, {labels: {tier: front}}]
+    image: nginx:1.28
+    x-claw:
+      <<: *claw
+      dashboard: true
+"""
+
+
+def test_anchors_aliases_and_merge_keys_read_as_compose_reads_them(tmp_path: Path) -> None:
+    (tmp_path / "claw-pod.yml").write_text(MERGED)
+    the_pod = pod.load(tmp_path / "claw-pod.yml")
+    a, b = the_pod.services
+    assert (a.name, a.ref, a.cllama, a.dashboard) == ("a", "nginx:1.27", ("openai",), False)
+    assert (b.name, b.ref, b.cllama, b.dashboard) == ("b", "nginx:1.28", ("openai",), True)  # explicit wins
+    assert the_pod.document["services"]["b"]["labels"] == {"tier": "front"}
+
+
+def test_a_duplicate_key_beside_a_merge_is_still_refused(tmp_path: Path) -> None:
+    text = MERGED.replace("    image: nginx:1.28\n", "    image: nginx:1.28\n    image: nginx:1.29\n")
+    (tmp_path / "claw-pod.yml").write_text(text)
+    with pytest.raises(InputError, match=r"claw-pod\.yml:10: duplicate key 'image'"):
+        pod.load(tmp_path / "claw-pod.yml")
+
+
+@pytest.mark.parametrize("pure", [True, False])
+def test_merge_keys_on_both_yaml_paths(pure: bool) -> None:
+    document = pod._yaml(MERGED, Path("claw-pod.yml"), pure=pure)
+    assert document["services"]["b"]["x-claw"] == {"cllama": "openai", "dashboard": True}
