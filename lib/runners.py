@@ -138,22 +138,33 @@ def stages_using(clawfile: Clawfile, alias: str) -> list[tuple[int, refs.Ref]]:
     return found
 
 
+HERMES = "hermes"  # upstream's driver on a pinned published base: no runner base to refresh
+
+
 def used_by(clawfile: Clawfile, runners: Mapping[str, Runner]) -> Runner | None:
     """The runner a Clawfile uses: its CLAW_TYPE's runner, when a FROM names its alias."""
-    runner = runners.get(clawfile.claw_type)
+    runner = runner_of(clawfile, runners)
     return runner if runner is not None and stages_using(clawfile, runner.alias) else None
 
 
-def for_driver(driver: str, runners: Mapping[str, Runner], where: str) -> Runner:
-    """The runner of a driver, or an input error naming ``where``."""
+def runner_of(clawfile: Clawfile, runners: Mapping[str, Runner]) -> Runner | None:
+    """The runner of the Clawfile's CLAW_TYPE; None for ``hermes``; an unknown driver is bad
+    input naming the file, the line, the drivers claw knows and the closest one."""
+    driver = clawfile.claw_type
     runner = runners.get(driver)
-    if runner is None:
-        known = ", ".join(sorted(runners))
-        raise InputError(
-            f"{where}: no runner for CLAW_TYPE {driver!r} (known: {known}); "
-            f"add [runners.{driver}] with a recipe to the config file"
-        )
-    return runner
+    if runner is not None or driver == HERMES:
+        return runner
+    import difflib
+
+    known = sorted([*runners, HERMES])
+    close = difflib.get_close_matches(driver, known, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    line = next((item.lineno for item in clawfile.items if item.keyword == "CLAW_TYPE"), None)
+    where = f"{clawfile.name}:{line}" if line else clawfile.name
+    raise InputError(
+        f"{where}: no runner for CLAW_TYPE {driver!r} (known: {', '.join(known)}){guess} "
+        f"(a new runner: add [runners.{driver}] with a recipe to the config file)"
+    )
 
 
 def aliases(runners: Iterable[Runner]) -> dict[str, Runner]:

@@ -34,7 +34,7 @@ def written(source: str) -> list[tuple[int, str, str, bool]]:
         ("FROM node:22 AS b\nFROM --platform=linux/arm64 openclaw AS r\nCLAW_TYPE openclaw\n", [(1, "openclaw", "openclaw", False)]),
         ("FROM node:22 AS openclaw\nFROM openclaw\nCLAW_TYPE openclaw\n", []),  # an earlier stage, not the image
         ("FROM nanobot\nFROM openclaw\nCLAW_TYPE openclaw\n", [(1, "openclaw", "openclaw", False)]),  # another runner's alias is an image like any other
-        ("FROM openclaw\nCLAW_TYPE mybot\n", []),
+        ("FROM openclaw\nCLAW_TYPE hermes\n", []),  # hermes: no runner base
         ("FROM registry.example/openclaw\nCLAW_TYPE openclaw\n", []),
     ],
 )  # fmt: skip

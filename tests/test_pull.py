@@ -130,7 +130,7 @@ def test_clawfile_plan(pod_dir: Path) -> None:
 def test_clawfile_of_an_unknown_driver(tmp_path: Path) -> None:
     (tmp_path / "Clawfile").write_text("FROM mybot\nCLAW_TYPE mybot\n")
     inv = invocation(target.read_clawfile(tmp_path / "Clawfile"), Registry())
-    with pytest.raises(InputError, match="Clawfile: no runner for CLAW_TYPE 'mybot'"):
+    with pytest.raises(InputError, match="Clawfile:2: no runner for CLAW_TYPE 'mybot'"):
         pull.plan(inv, no_runners=False)
 
 
@@ -288,3 +288,9 @@ def test_a_refreshed_runner_round_trips_in_json(tmp_path: Path, monkeypatch: pyt
     assert Status(document["actions"][0]["status"]) is Status.INSTALLED
     assert pull.Kind(document["actions"][0]["kind"]) is pull.Kind.RUNNER
     assert model.prefetched == 1
+
+
+def test_pull_leaves_a_hermes_clawfile_alone(tmp_path: Path) -> None:
+    (tmp_path / "Clawfile").write_text("FROM ghcr.io/mostlydev/hermes-base:v1\nCLAW_TYPE hermes\n")
+    inv = invocation(target.read_clawfile(tmp_path / "Clawfile"), Registry())
+    assert pull.plan(inv, no_runners=False) == ()

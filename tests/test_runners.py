@@ -93,7 +93,7 @@ def test_two_runners_cannot_share_an_alias(tmp_path: Path) -> None:
         ("FROM node:22 AS openclaw\nFROM openclaw\nCLAW_TYPE openclaw\n", False),  # a stage, not the alias
         ("FROM example.com/openclaw\nCLAW_TYPE openclaw\n", False),
         ("FROM openclaw\nCLAW_TYPE nanobot\n", False),
-        ("FROM mybot\nCLAW_TYPE mybot\n", False),
+        ("FROM hermes\nCLAW_TYPE hermes\n", False),
     ],
 )
 def test_a_runner_is_used_when_its_type_matches_and_a_from_names_its_alias(source: str, used: bool) -> None:
@@ -101,8 +101,25 @@ def test_a_runner_is_used_when_its_type_matches_and_a_from_names_its_alias(sourc
     assert (runner is not None) == used
 
 
-def test_unknown_driver_names_the_file_and_the_fix() -> None:
+def test_unknown_driver_names_the_file_the_line_and_the_fix() -> None:
+    parsed = clawfile.parse("# an agent\nFROM openclaw\nCLAW_TYPE mybot\n", "agents/Clawfile")
     with pytest.raises(InputError) as caught:
-        runners.for_driver("mybot", runners.builtin(), "agents/Clawfile")
-    assert caught.value.message.startswith("agents/Clawfile: no runner for CLAW_TYPE 'mybot' (known: ")
-    assert "[runners.mybot]" in caught.value.message
+        runners.runner_of(parsed, runners.builtin())
+    assert caught.value.message == (
+        "agents/Clawfile:3: no runner for CLAW_TYPE 'mybot' (known: hermes, microclaw, nanobot, nanoclaw, "
+        "nullclaw, openclaw, picoclaw) (a new runner: add [runners.mybot] with a recipe to the config file)"
+    )
+
+
+def test_a_typo_in_claw_type_gets_the_closest_driver() -> None:
+    parsed = clawfile.parse("FROM openclaw\nCLAW_TYPE opnclaw\n", "Clawfile")
+    with pytest.raises(
+        InputError, match=r"^Clawfile:2: no runner for CLAW_TYPE 'opnclaw' .*; did you mean 'openclaw'\?"
+    ):
+        runners.used_by(parsed, runners.builtin())
+
+
+def test_hermes_is_known_and_has_no_runner_base() -> None:
+    parsed = clawfile.parse("FROM ghcr.io/mostlydev/hermes-base:v1\nCLAW_TYPE hermes\n", "Clawfile")
+    assert runners.runner_of(parsed, runners.builtin()) is None
+    assert runners.uses(parsed, runners.builtin()) == []

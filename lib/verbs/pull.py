@@ -146,8 +146,8 @@ def plan(inv: Invocation, *, no_runners: bool) -> tuple[Action, ...]:
     if isinstance(where, target.PodTarget):
         return _pod_actions(where, inv.pins, inv.table, no_runners)
     if isinstance(where, target.ClawfileTarget):
-        runner = runners.for_driver(where.clawfile.claw_type, inv.table, str(where.path))
-        return () if no_runners else (_runner_action(runner),)
+        runner = runners.runner_of(where.clawfile, inv.table)  # None: hermes, no runner base
+        return () if no_runners or runner is None else (_runner_action(runner),)
     actions = [Action(Kind.INFRA, name, ref) for name, ref in inv.pins.items()]
     if not no_runners:
         actions += [_runner_action(r) for r in _installed(inv, inv.table.values())]
