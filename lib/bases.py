@@ -393,7 +393,7 @@ def _install(
 
 
 def _version(engine: Engine, runner: Runner, image_id: str, events: Events, log: OutputLog) -> str:
-    """The version tag from the probe, or the fallback tag ``built-<date>-<id12>``."""
+    """The version tag from the probe; a runner without a probe gets ``built-<date>-<id12>``."""
     if not runner.probe:
         return versions.fallback_tag(image_id)
     command = shlex.join(runner.probe)

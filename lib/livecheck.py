@@ -10,7 +10,7 @@ could not be answered never counts as unchanged.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import runners
@@ -212,7 +212,3 @@ def changes_between(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[str
     if before.recipe_sha and after.recipe_sha and before.recipe_sha != after.recipe_sha:
         found.append("recipe changed")
     return tuple(found)
-
-
-def describe(images: Sequence[Image]) -> str:
-    return ", ".join(image.shown for image in images)

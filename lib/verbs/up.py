@@ -235,8 +235,7 @@ def start(
     if not readiness.ready:
         raise readiness.not_ready(where)
     the_pod = readiness.pod
-    file = compose_file.path_for(the_pod.path)
-    write_atomically(file, compose_file.render(compose_file.generate(the_pod, inv.pins), the_pod))
+    file = _write_compose_file(inv, the_pod)
     inv.events.progress(the_pod.name, f"starting with {file.name}")
     sink = (
         on_log if on_log is not None and not detach else (lambda line: inv.events.output(the_pod.name, line))
@@ -254,6 +253,13 @@ def _against_pod(error: DockerError, the_pod: pod.Pod, file: Path) -> ClawError:
         return error
     reason = error.reason.replace(str(file), file.name).replace(f"./{file.name}", file.name)
     return ClawError(f"{the_pod.path}: compose refused the pod: {reason} (in {file.name}, written from it)")
+
+
+def _write_compose_file(inv: Invocation, the_pod: pod.Pod) -> Path:
+    """compose.generated.yml from the pod, written atomically beside it."""
+    file = compose_file.path_for(the_pod.path)
+    write_atomically(file, compose_file.render(compose_file.generate(the_pod, inv.pins), the_pod))
+    return file
 
 
 def hint_drift(inv: Invocation, readiness: Readiness) -> None:
@@ -278,7 +284,7 @@ def down(inv: Invocation, *, volumes: bool = False) -> Stopped:
     file = compose_file.path_for(the_pod.path)
     if not file.is_file():
         inv.events.progress(the_pod.name, f"writing {file.name} again from {the_pod.path.name}")
-        write_atomically(file, compose_file.render(compose_file.generate(the_pod, inv.pins), the_pod))
+        _write_compose_file(inv, the_pod)
     inv.engine.compose_down(
         project=the_pod.name,
         file=file,

@@ -129,12 +129,17 @@ class Flaky:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
     def stop(self) -> None:
-        self.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(5)
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        end(self.process)
+
+
+def end(process: subprocess.Popen[bytes]) -> None:
+    """Stop a helper server: politely, then for good after 5 s."""
+    process.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(5)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 def start(nsenter: list[str], upstream: str, faults: list[str], workdir: Path) -> Flaky:

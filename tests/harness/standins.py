@@ -20,7 +20,6 @@ the server runs in another network namespace. Faults are keyed ``npm:<package>``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.server
 import json
 import os
@@ -34,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.harness import flaky
 
 STATE, LOG, REPOS = "state.json", "requests.log", "git"
 _REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -360,12 +361,7 @@ class StandIns:
         if self._stop is not None:
             self._stop()
         if self.process is not None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(5)
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
+            flaky.end(self.process)
 
 
 def _prepare(directory: Path) -> None:
