@@ -179,8 +179,6 @@ def _drift(
     inv: Invocation, the_pod: pod.Pod, images: dict[str, Image], uses: dict[str, list[Use]]
 ) -> list[Drift]:
     """Services whose image was built against another image than the alias's current one."""
-    from .. import livecheck
-
     labelled = [(s, images[s.ref]) for s in the_pod.services if s.ref in images]
     labelled = [
         (s, i)
@@ -199,6 +197,8 @@ def _drift(
             continue
         if any(u.pinned and u.runner.alias == alias for u in uses.get(service.name, ())):
             continue  # the author pinned a version: rebuilding would not move it
+        from .. import livecheck  # only once a service drifted: most checks find none
+
         version = versions.resolve(alias, current.repo_tags) or "latest"
         found.append(
             Drift(
