@@ -5,8 +5,13 @@ The CLI lives in ``lib/cli.py`` (installed as the package ``claw``), so that the
 checkout and the console script are one program.
 """
 
-from lib import __version__
-from lib.cli import entry_point, main
+import sys
+
+try:
+    from lib import __version__
+    from lib.cli import entry_point, main
+except KeyboardInterrupt:  # Ctrl-C while Python loads claw: no traceback, the usual status
+    sys.exit(130)
 
 __all__ = ["__version__", "entry_point", "main"]
 

@@ -78,6 +78,8 @@ class Outcome:
     removed: tuple[str, ...] = ()
     why: tuple[str, ...] = ()  # what moved upstream (livecheck), for the line
     steady: tuple[str, ...] = ()  # what held, for an up-to-date line
+    doing: str = "refresh"  # what failed, for the line: refresh | rollback
+    direction: str = "back"  # where a rollback moved latest: back | forward (to a newer version)
 
     @property
     def failed(self) -> bool:
@@ -91,9 +93,18 @@ class Outcome:
         if self.status is Status.NOT_ATTEMPTED:
             return f"{self.reason}; {self._kept()}"
         if self.status is Status.FAILED:
-            return f"refresh failed: {self.reason}; {self._kept()}"
+            return f"{self.doing} failed: {self.reason}; {self._kept()}"
         assert not isinstance(before, Unknown)  # only failures lack a previous state
+        if self.status is Status.PINNED:
+            return f"pinned at {self.version}"
+        if self.status in (Status.ROLLED_BACK, Status.WOULD_ROLL_BACK) and before is not None:
+            was = before.version or f"untagged, image {short_id(before.image_id)}"
+            if self.status is Status.WOULD_ROLL_BACK:
+                return f"would roll {self.direction} to {self.version} (now {was})"
+            return f"rolled {self.direction} to {self.version} (was {was})"
         why = "".join(f"{text}; " for text in self.why)
+        if self.status is Status.UP_TO_DATE and before is not None and not self.steady:
+            return f"already at {before.version}"
         if self.status is Status.UP_TO_DATE and before is not None:
             return f"up to date {before.version} ({'; '.join(self.steady)})"
         if self.status is Status.REBUILT and before is not None:
@@ -147,6 +158,60 @@ class Tags:
         names = [row.ref for row in self.rows if row.id == latest]
         return Installed(latest, versions.resolve(self.alias, names))
 
+    def by_age(self) -> list[Listed]:
+        """The version tags, newest first: by the image's creation time (versions do not
+        sort across schemes: calendar versions, ``built-...``), then as versions."""
+        return sorted(self.versioned, key=lambda row: (row.created, versions.sort_key(row.tag)), reverse=True)
+
+    def listing(self) -> str:
+        return ", ".join(row.tag for row in self.by_age()) or "none"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One version of a runner on the host (``pull --json``, ``pull --check``)."""
+
+    tag: str
+    image_id: str
+    created: str
+    latest: bool  # <alias>:latest names this image
+    pinned: bool  # the config's pin names this tag
+    used_by: tuple[str, ...]  # local service images built against it
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "tag": self.tag, "image_id": self.image_id, "created": self.created, "latest": self.latest,
+            "pinned": self.pinned, "used_by": list(self.used_by),
+        }  # fmt: skip
+
+    def line(self) -> str:
+        marks = [m for m, on in (("latest", self.latest), ("pinned", self.pinned)) if on]
+        if self.used_by:
+            marks.append("used by " + ", ".join(self.used_by))
+        extra = f" ({'; '.join(marks)})" if marks else ""
+        return f"{self.tag}  image {short_id(self.image_id)}  created {self.created}{extra}"
+
+
+def users(engine: Engine) -> dict[str, tuple[str, ...]]:
+    """Base image ID -> the local service images built against it (two docker calls)."""
+    found: dict[str, list[str]] = {}
+    for image in engine.images_with_label(runners.RUNNER_IMAGE_ID):
+        names = image.repo_tags or (short_id(image.id),)
+        found.setdefault(image.labels[runners.RUNNER_IMAGE_ID], []).extend(names)
+    return {base: tuple(sorted(names)) for base, names in found.items()}
+
+
+def generations(engine: Engine, runner: Runner, used: dict[str, tuple[str, ...]]) -> list[Generation]:
+    """The versions of ``runner`` on the host, newest first (one docker call)."""
+    tags = Tags.read(engine, runner.alias)
+    latest = tags.id_of("latest")
+    return [
+        Generation(
+            row.tag, row.id, row.created, row.id == latest, row.tag == runner.pin, used.get(row.id, ())
+        )
+        for row in tags.by_age()
+    ]
+
 
 @dataclass(frozen=True)
 class Checked:
@@ -170,9 +235,9 @@ def ask(
     if download:
         for image in askable:
             failed.update(_pull_from(engine, alias, image, options, events))
-    wanted = [runner.latest, *(askable if download else ())]
+    wanted = [runner.current, *(askable if download else ())]
     inspected = engine.inspect_images(wanted)
-    latest = inspected.get(runner.latest)
+    latest = inspected.get(runner.current)  # a pinned runner is compared as pinned
     record = livecheck.Record.of(latest.labels) if latest else None
     found = []
     for index, image in enumerate(images):
@@ -453,12 +518,8 @@ def _prune(
 
     ``tags`` are the alias's tags before this refresh; the new version is the
     newest. The refresh has succeeded by now: trouble here is a warning."""
-    older = sorted(
-        (row for row in tags.versioned if row.tag != version),
-        key=lambda row: (row.created, versions.sort_key(row.tag)),
-        reverse=True,
-    )
-    surplus = [row for row in older[max(keep - 1, 0) :] if row.id != image_id]
+    older = [row for row in tags.by_age() if row.tag != version]
+    surplus = [row for row in older[max(keep - 1, 0) :] if row.id != image_id and row.tag != runner.pin]
     if not surplus:
         return ()
     try:
@@ -482,3 +543,60 @@ def _prune(
         events.progress(runner.alias, f"removed {listed.ref} (keeping the newest {keep} versions)")
         removed.append(listed.ref)
     return tuple(removed)
+
+
+# --------------------------------------------------------------------------
+# Going back (SPEC §10)
+# --------------------------------------------------------------------------
+
+
+def rollback(
+    engine: Engine, runner: Runner, to: str | None, options: Options, events: Events, *, dry_run: bool = False
+) -> Outcome:
+    """Move ``<alias>:latest`` to the newest version older than the one it names now, or
+    to the version tag ``to``: one ``docker tag`` under the alias's lock, nothing built,
+    pulled or removed. The tag is atomic: an interruption leaves latest moved or not."""
+    alias = runner.alias
+    lock = contextlib.nullcontext() if dry_run else locks.hold(
+        f"runner-{alias}", on_wait=lambda: _waiting(events, alias), cancel=options.cancel
+    )  # fmt: skip
+    with lock:
+        tags = Tags.read(engine, alias)
+        installed = tags.installed()
+        chosen = _going_to(tags, installed, to)
+        if isinstance(chosen, str):
+            return Outcome(runner, Status.FAILED, installed, reason=chosen, doing="rollback")
+        assert installed is not None
+        if chosen.id == installed.image_id:
+            return Outcome(runner, Status.UP_TO_DATE, Installed(installed.image_id, chosen.tag))
+        rows = tags.by_age()
+        now = next((row for row in rows if row.id == installed.image_id), None)
+        direction = "back" if now is None or rows.index(chosen) > rows.index(now) else "forward"
+        if dry_run:
+            return Outcome(
+                runner, Status.WOULD_ROLL_BACK, installed, chosen.tag, chosen.id, direction=direction
+            )
+        options.check()
+        try:
+            engine.tag(chosen.id, runner.latest)
+        except DockerError as exc:
+            return Outcome(
+                runner, Status.FAILED, installed, reason=exc.reason, hint=exc.hint, doing="rollback"
+            )
+    return Outcome(runner, Status.ROLLED_BACK, installed, chosen.tag, chosen.id, direction=direction)
+
+
+def _going_to(tags: Tags, installed: Installed | None, to: str | None) -> Listed | str:
+    """The version latest moves to, or why there is none."""
+    here = f"versions here: {tags.listing()}"
+    if installed is None:
+        return f"nothing installed: no {tags.alias}:latest ({here})"
+    if to is not None:
+        found = next((row for row in tags.versioned if row.tag == to), None)
+        return found or f"{tags.alias}:{to} is not on this host ({here})"
+    rows = tags.by_age()
+    now = next((index for index, row in enumerate(rows) if row.id == installed.image_id), -1)
+    older = [row for row in rows[now + 1 :] if row.id != installed.image_id]
+    if not older:
+        return f"no version older than {installed.version or 'the untagged latest'} on this host ({here})"
+    return older[0]

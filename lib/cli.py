@@ -56,8 +56,10 @@ class App:
         *,
         jobs: int | None = None,
         clawfile_fallback: bool = False,
+        bare: bool = False,
     ) -> Invocation:
-        """Build the one invocation of this command: config, then the target, read once."""
+        """Build the one invocation of this command: config, then the target, read once
+        (``bare``: the command acts on the host, whatever pod file is here)."""
         from pathlib import Path
 
         from . import config, invocation, target
@@ -66,7 +68,7 @@ class App:
             raise click.UsageError("give the pod file either with -f or as an argument, not both")
         loaded = config.load(self.config_path)
         cwd = Path.cwd()
-        where = target.resolve(positional, pod_file, cwd, self.ui.detail)
+        where = target.BareTarget() if bare else target.resolve(positional, pod_file, cwd, self.ui.detail)
         if clawfile_fallback:
             where = invocation.fallback_clawfile(where, cwd)
         self.invocation = invocation.make(loaded, self.ui, where, verbose=self.ui.verbose, jobs=jobs)
@@ -160,6 +162,11 @@ def cli(app: App, config_path: str | None, verbose: bool, quiet: bool, color: st
 )
 @click.option("--check", is_flag=True, help="Ask what a pull would change; change and download nothing.")
 @click.option("--rebuild", is_flag=True, help="Refresh runner bases even when nothing moved upstream.")
+@click.option(
+    "--rollback",
+    metavar="RUNNER[:TAG]",
+    help="Move RUNNER's latest back to the version before it (or to TAG); build nothing.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document of actions and outcomes.")
 @global_options()
@@ -172,6 +179,7 @@ def pull(
     jobs: int | None,
     check: bool,
     rebuild: bool,
+    rollback: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -183,20 +191,34 @@ def pull(
     A runner base is rebuilt only when its recipe, a FROM image or an upstream
     moved, or it is older than [pull] max_age. --check exits 0 when everything
     is current, 3 when a pull would change something, 1 when a question failed.
+    A runner pinned in the config ([runners.NAME] pin) is left as it is.
+
+    --rollback RUNNER moves RUNNER's latest to the newest version older than
+    the one it names (--rollback RUNNER:TAG: to TAG), with one docker tag;
+    RUNNER is a driver or an alias. Nothing is built, pulled or removed.
     """
     from .verbs import pull as pulling
 
     if sum((check, rebuild, dry_run)) > 1:
         raise click.UsageError("--check, --rebuild and --dry-run do not go together")
+    if rollback is not None and (target or pod_file or check or rebuild or no_runners):
+        raise click.UsageError(
+            "--rollback goes with --dry-run and --json only (no target, --check or --rebuild)"
+        )
     ui = app.ui
     mode = pulling.Mode(dry_run=dry_run, check=check, rebuild=rebuild)
     with json_document(app, "pull", as_json, actions=[]) as document:
-        inv = app.invoke(target, pod_file, jobs=jobs)
-        report = pulling.run(inv, no_runners=no_runners, mode=mode)
+        if rollback is not None:
+            inv = app.invoke(None, None, bare=True)
+            report = pulling.rollback(inv, rollback, dry_run=dry_run)
+        else:
+            inv = app.invoke(target, pod_file, jobs=jobs)
+            report = pulling.run(inv, no_runners=no_runners, mode=mode, with_versions=as_json or check)
         document.update(report.to_json())
         if not as_json:
             for result in report.results:
-                ui.result(result.line, fg="red" if result.failed else None)
+                for number, line in enumerate(result.lines()):
+                    ui.result(line, fg="red" if result.failed and number == 0 else None)
             if not report.results:
                 ui.info("nothing to pull: no infra, registry images or runners for this target")
         for result in report.failed:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from . import infra, refs, upstreams
+from . import infra, refs, upstreams, versions
 from .errors import InputError
 from .files import read_input
 from .upstreams import Upstream
@@ -39,6 +39,7 @@ class RunnerSettings:
     probe: tuple[str, ...] | None = None  # () = no probe
     probe_timeout: float | None = None
     upstream: tuple[Upstream, ...] | None = None  # () = image digests only
+    pin: str | None = None  # a version tag of the alias that holds the runner (SPEC §10)
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def _runners(reader: _Reader, table: Any) -> dict[str, RunnerSettings]:
 def _runner(reader: _Reader, name: str, body: Any) -> RunnerSettings:
     key = f"runners.{name}"
     reader.table(body, key)
-    reader.only(body, key, {"alias", "recipe", "probe", "probe_timeout", "upstream"})
+    reader.only(body, key, {"alias", "recipe", "probe", "probe_timeout", "upstream", "pin"})
     alias = body.get("alias")
     if alias is not None:
         alias = reader.typed(alias, f"{key}.alias", str, "a string")
@@ -147,7 +148,21 @@ def _runner(reader: _Reader, name: str, body: Any) -> RunnerSettings:
     timeout = body.get("probe_timeout")
     if timeout is not None:
         timeout = float(reader.number(timeout, f"{key}.probe_timeout", minimum=1))
-    return RunnerSettings(name, alias, recipe, probe, timeout, _upstream(reader, key, body.get("upstream")))
+    upstream = _upstream(reader, key, body.get("upstream"))
+    return RunnerSettings(name, alias, recipe, probe, timeout, upstream, _pin(reader, key, body.get("pin")))
+
+
+def _pin(reader: _Reader, key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    tag = reader.typed(value, f"{key}.pin", str, 'a version tag such as "v2026.5.22"')
+    if not (refs.is_tag(tag) and versions.is_versioned(tag)):
+        reader.fail(
+            f"{key}.pin",
+            f"expected a version tag of the runner (v<version> or built-...), got {tag!r}; "
+            "`docker image ls <alias>` lists the versions on this host",
+        )
+    return tag
 
 
 def _upstream(reader: _Reader, key: str, value: Any) -> tuple[Upstream, ...] | None:

@@ -55,6 +55,11 @@ def parse(ref: str) -> Ref | None:
     return Ref(match["name"], match["tag"], match["digest"])
 
 
+def is_tag(text: str) -> bool:
+    """A legal docker tag (``[A-Za-z0-9_][A-Za-z0-9_.-]``, at most 128 characters)."""
+    return re.fullmatch(_TAG, text) is not None
+
+
 def is_valid(ref: str) -> bool:
     return parse(ref) is not None
 

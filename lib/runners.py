@@ -56,6 +56,7 @@ class Runner:
     probe: tuple[str, ...]  # argv that prints the version; () = no probe
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
     upstream: tuple[Upstream, ...] = ()  # what livecheck asks besides the FROM digests
+    pin: str | None = None  # the config holds the runner at this version tag (SPEC §10)
 
     @property
     def images(self) -> list[str]:
@@ -69,6 +70,23 @@ class Runner:
     @property
     def latest(self) -> str:
         return f"{self.alias}:latest"
+
+    @property
+    def current(self) -> str:
+        """The base builds use and drift is measured against: the pin, else latest."""
+        return f"{self.alias}:{self.pin}" if self.pin else self.latest
+
+
+def pin_not_here(runner: Runner, here: Iterable[str]) -> InputError:
+    """A pin names a version tag that is not on this host: bad input, with both fixes."""
+    listed = ", ".join(here) or "none"
+    return InputError(
+        f"runner {runner.driver}: pinned at {runner.pin}, but {runner.current} is not on this host "
+        f"(versions here: {listed})",
+        hint=f"fix: pin a version that is here, or remove `pin` from [runners.{runner.driver}] in the "
+        f"config (claw pull then installs the newest; claw pull --rollback {runner.driver}:TAG goes "
+        "back to a version here)",
+    )
 
 
 @cache
@@ -120,6 +138,7 @@ def _merge(config: Config, base: Runner | None, settings: RunnerSettings) -> Run
         probe=settings.probe if settings.probe is not None else (base.probe if base else ()),
         probe_timeout=settings.probe_timeout or (base.probe_timeout if base else DEFAULT_PROBE_TIMEOUT),
         upstream=settings.upstream if settings.upstream is not None else (base.upstream if base else ()),
+        pin=settings.pin,
     )
 
 
@@ -187,7 +206,7 @@ class Use:
 
     @property
     def lookup(self) -> str:
-        return self.written if self.pinned else self.runner.latest
+        return self.written if self.pinned else self.runner.current
 
 
 def uses(clawfile: Clawfile | None, runners: Mapping[str, Runner]) -> list[Use]:
@@ -228,7 +247,9 @@ def ready(use: Use, images: Mapping[str, Image]) -> bool:
     """Whether the base ``use`` needs is among ``images``, with a version tag."""
     found = images.get(use.lookup)
     return found is not None and (
-        use.pinned or versions.resolve(use.runner.alias, found.repo_tags) is not None
+        use.pinned
+        or use.runner.pin is not None
+        or versions.resolve(use.runner.alias, found.repo_tags) is not None
     )
 
 
@@ -245,11 +266,15 @@ def resolve(engine: Engine, all_uses: list[Use], remedy: str) -> dict[str, Base]
         if use.lookup in bases:
             continue
         found = images.get(use.lookup)
+        if found is None and use.runner.pin and not use.pinned:
+            raise pin_not_here(use.runner, versions_here(engine, use.runner.alias))
         if found is None and use.pinned:
             pinned_missing.append(use)
         elif found is None:
             problems.append(f"{use.runner.latest} is not on this host")
-        elif (ref := use.written if use.pinned else version_ref(use.runner.alias, found)) is None:
+        elif (
+            ref := use.lookup if use.pinned or use.runner.pin else version_ref(use.runner.alias, found)
+        ) is None:
             problems.append(f"{use.runner.latest} has no version tag (built by hand?)")
         else:
             bases[use.lookup] = Base(use.runner, ref, found.id, found.labels.get(BASE_RECIPE_SHA))
@@ -274,13 +299,12 @@ def version_ref(alias: str, image: Image) -> str | None:
 
 
 def _pinned_missing(engine: Engine, use: Use) -> str:
-    alias = use.runner.alias
-    here = sorted(
-        (
-            row.tag
-            for row in engine.list_images([alias])
-            if row.repository == alias and versions.is_versioned(row.tag)
-        ),
-        key=versions.sort_key,
-    )
+    here = versions_here(engine, use.runner.alias)
     return f"{use.written} is not on this host (versions here: {', '.join(here) or 'none'})"
+
+
+def versions_here(engine: Engine, alias: str) -> list[str]:
+    """The version tags of ``alias`` on the engine, as versions sort (one docker call)."""
+    rows = engine.list_images([alias])
+    tags = (row.tag for row in rows if row.repository == alias and versions.is_versioned(row.tag))
+    return sorted(tags, key=versions.sort_key)

@@ -19,6 +19,9 @@ class Status(str, enum.Enum):
     MISSING = "missing"  # pull --check: an image that is not on the host
     NOT_INSTALLED = "not-installed"  # pull --check: a runner base that is not on the host
     UNKNOWN = "unknown"  # pull --check: a question could not be answered
+    PINNED = "pinned"  # the config holds the runner at a version: pull leaves it
+    ROLLED_BACK = "rolled-back"  # pull --rollback moved latest
+    WOULD_ROLL_BACK = "would-roll-back"
 
     @property
     def failed(self) -> bool:

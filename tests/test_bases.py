@@ -6,6 +6,7 @@ step can fail on demand, fast.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 import tempfile
@@ -285,3 +286,120 @@ def test_current_reads_the_alias(model: Model, runner: runners.Runner) -> None:
     assert bases.current(model, runner) is None
     image_id = install(model, runner, "0.5.0")
     assert bases.current(model, runner) == bases.Installed(image_id, "v0.5.0")
+
+
+# --------------------------------------------------------------------------
+# Going back (SPEC §10)
+# --------------------------------------------------------------------------
+
+
+def back(model: Model, runner: runners.Runner, to: str | None = None, **kw: Any) -> bases.Outcome:
+    return bases.rollback(model, runner, to, bases.Options(), Recorder(), **kw)
+
+
+def test_rollback_moves_latest_to_the_newest_older_version_with_one_tag(
+    model: Model, runner: runners.Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = install(model, runner, "2026.5.20")
+    second = install(model, runner, "2026.5.22")
+    install(model, runner, "2026.5.24")
+    tagged: list[tuple[str, str]] = []
+    tag = model.tag
+
+    def recording(source: str, target: str) -> None:
+        tagged.append((source, target))
+        tag(source, target)
+
+    monkeypatch.setattr(model, "tag", recording)
+    monkeypatch.setattr(model, "build", None)  # nothing is built: calling it would fail
+    outcome = back(model, runner)
+    assert outcome.line() == "openclaw: rolled back to v2026.5.22 (was v2026.5.24)"
+    assert model.tags["openclaw:latest"] == second
+    assert tagged == [(second, "openclaw:latest")]
+    assert back(model, runner).line() == "openclaw: rolled back to v2026.5.20 (was v2026.5.22)"
+    assert model.tags["openclaw:latest"] == first
+    assert sorted(model.tags) == [
+        "openclaw:latest", "openclaw:v2026.5.20", "openclaw:v2026.5.22", "openclaw:v2026.5.24",
+    ]  # fmt: skip
+
+
+def test_older_is_by_creation_time_not_by_version_string(model: Model, runner: runners.Runner) -> None:
+    """Upstream moved from calendar versions to semver: v1.0.0 sorts lowest as a version,
+    but it is the newest image, so going back means v2026.5.22."""
+    old = install(model, runner, "2026.5.22")
+    install(model, runner, "1.0.0")
+    assert back(model, runner).line() == "openclaw: rolled back to v2026.5.22 (was v1.0.0)"
+    assert model.tags["openclaw:latest"] == old
+
+
+def test_rollback_to_a_named_tag_and_forward_again(model: Model, runner: runners.Runner) -> None:
+    first = install(model, runner, "1.0.0")
+    install(model, runner, "2.0.0")
+    third = install(model, runner, "3.0.0")
+    assert back(model, runner, "v1.0.0").line() == "openclaw: rolled back to v1.0.0 (was v3.0.0)"
+    assert model.tags["openclaw:latest"] == first
+    assert back(model, runner, "v3.0.0").line() == "openclaw: rolled forward to v3.0.0 (was v1.0.0)"
+    assert model.tags["openclaw:latest"] == third
+    assert back(model, runner, "v3.0.0").line() == "openclaw: already at v3.0.0"
+
+
+def test_rollback_without_an_older_version_fails_listing_the_versions(
+    model: Model, runner: runners.Runner
+) -> None:
+    assert back(model, runner).line() == (
+        "openclaw: rollback failed: nothing installed: no openclaw:latest (versions here: none); "
+        "openclaw is not installed"
+    )
+    only = install(model, runner, "1.0.0")
+    outcome = back(model, runner)
+    assert outcome.failed
+    assert outcome.line() == (
+        "openclaw: rollback failed: no version older than v1.0.0 on this host (versions here: v1.0.0); "
+        "kept openclaw:v1.0.0"
+    )
+    assert model.tags["openclaw:latest"] == only
+
+
+def test_rollback_to_a_missing_tag_fails_and_changes_nothing(model: Model, runner: runners.Runner) -> None:
+    install(model, runner, "1.0.0")
+    latest = install(model, runner, "2.0.0")
+    outcome = back(model, runner, "v0.9.0")
+    assert outcome.failed
+    assert outcome.reason == "openclaw:v0.9.0 is not on this host (versions here: v2.0.0, v1.0.0)"
+    assert model.tags["openclaw:latest"] == latest
+
+
+def test_a_dry_run_rollback_says_what_it_would_do_and_tags_nothing(
+    model: Model, runner: runners.Runner
+) -> None:
+    install(model, runner, "1.0.0")
+    latest = install(model, runner, "2.0.0")
+    outcome = back(model, runner, dry_run=True)
+    assert outcome.line() == "openclaw: would roll back to v1.0.0 (now v2.0.0)"
+    assert outcome.status is Status.WOULD_ROLL_BACK
+    assert model.tags["openclaw:latest"] == latest
+
+
+def test_keep_never_prunes_the_pinned_version(model: Model, runner: runners.Runner) -> None:
+    install(model, runner, "1.0.0")
+    for version in ("2.0.0", "3.0.0"):
+        install(model, runner, version)
+    pinned = dataclasses.replace(runner, pin="v1.0.0")
+    model.probe_output = "4.0.0"
+    outcome, _ = run(model, pinned, keep=1)
+    assert outcome.removed == ("openclaw:v3.0.0", "openclaw:v2.0.0")
+    assert "openclaw:v1.0.0" in model.tags
+
+
+def test_generations_list_latest_the_pin_and_the_services_using_each(
+    model: Model, runner: runners.Runner
+) -> None:
+    first = install(model, runner, "1.0.0")
+    second = install(model, runner, "2.0.0")
+    found = bases.generations(model, dataclasses.replace(runner, pin="v1.0.0"), {first: ("web:1",)})
+    assert [(g.tag, g.image_id, g.latest, g.pinned, g.used_by) for g in found] == [
+        ("v2.0.0", second, True, False, ()),
+        ("v1.0.0", first, False, True, ("web:1",)),
+    ]
+    assert found[1].line().endswith("(pinned; used by web:1)")
+    assert found[0].to_json()["latest"] is True

@@ -58,6 +58,16 @@ def test_unknown_option_is_a_usage_error() -> None:
     assert claw.main(["pull", "--bogus"]) == 2
 
 
+@pytest.mark.parametrize(
+    "extra", [["claw-pod.yml"], ["-f", "claw-pod.yml"], ["--check"], ["--rebuild"], ["--no-runners"]]
+)
+def test_rollback_with_a_target_check_or_rebuild_is_a_usage_error(
+    extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert claw.main(["pull", "--rollback", "openclaw", *extra]) == 2
+    assert "--rollback goes with --dry-run and --json only" in capsys.readouterr().err
+
+
 @pytest.fixture
 def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working directory and no config file: `claw up` here is bare."""
@@ -288,3 +298,21 @@ def test_verbose_names_the_pod_keys_claw_leaves_alone(tmp_path: Path) -> None:
     line = "claw-pod.yml: x-claw.agent: accepted, not acted on by claw"
     assert line not in quiet.stderr
     assert line in loud.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "opnclaw",
+            "--rollback: no runner 'opnclaw' (known: microclaw, nanobot, nanoclaw, nanoclaw-orchestrator,",
+        ),
+        ("openclaw:latest", "TAG must be a version tag of the runner"),
+        ("openclaw:", "TAG must be a version tag of the runner"),
+    ],
+)
+def test_rollback_of_an_unknown_runner_or_a_bad_tag_is_bad_input(
+    elsewhere: Path, spec: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert claw.main(["pull", "--rollback", spec]) == 2
+    assert message in capsys.readouterr().err

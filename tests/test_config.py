@@ -97,6 +97,12 @@ def test_named_file_must_exist(tmp_path: Path) -> None:
         ("[runners.x]\nprobe_timeout = 'soon'", "runners.x.probe_timeout: expected a number, got a string"),
         ("[runners.x]\nprobe_timeout = 0", "runners.x.probe_timeout: must be at least 1"),
         ("[runners.x]\nalias = 'My Bot'", "runners.x.alias: not a valid local image name"),
+        ("[runners.openclaw]\npin = 2026", "runners.openclaw.pin: expected a version tag"),
+        ("[runners.openclaw]\npin = 'latest'", "runners.openclaw.pin: expected a version tag of the runner"),
+        (
+            "[runners.openclaw]\npin = 'v1.0 beta'",
+            "runners.openclaw.pin: expected a version tag of the runner",
+        ),
         ("[pull]\njobs = 0", "pull.jobs: must be at least 1"),
         ("[pull]\nretries = 2.5", "pull.retries: expected an integer, got a number"),
         ("[pull]\nkeep = true", "pull.keep: expected an integer, got a boolean"),
@@ -112,3 +118,18 @@ def test_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> No
         config.load(str(path))
     assert caught.value.message.startswith(str(path)), caught.value.message
     assert message in caught.value.message
+
+
+def test_a_pin_holds_a_runner_at_a_version_tag(tmp_path: Path) -> None:
+    from lib import runners
+
+    path = tmp_path / "claw.toml"
+    path.write_text(
+        '[runners.openclaw]\npin = "v2026.5.22"\n\n[runners.nanobot]\npin = "built-20261129-0123456789ab"\n'
+    )
+    loaded = config.load(str(path))
+    assert loaded.runners["openclaw"].pin == "v2026.5.22"
+    table = runners.table(loaded)
+    assert table["openclaw"].current == "openclaw:v2026.5.22"
+    assert table["nanobot"].current == "nanobot:built-20261129-0123456789ab"
+    assert table["microclaw"].current == "microclaw:latest"

@@ -11,13 +11,13 @@ from __future__ import annotations
 import concurrent.futures
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import bases, runners, target, versions
 from ..engine import digests
 from ..engine.docker import Image
-from ..errors import DockerError, NotAttempted, RegistryBlocked
+from ..errors import DockerError, InputError, NotAttempted, RegistryBlocked
 from ..events import retry_notice
 from ..invocation import Invocation
 from ..runners import Runner
@@ -47,10 +47,15 @@ class Result:
     reason: str | None = None
     hint: str | None = None
     outcome: bases.Outcome | None = None
+    versions: tuple[bases.Generation, ...] | None = None  # a runner's versions on the host, if asked
 
     @property
     def failed(self) -> bool:
         return self.status.failed
+
+    def lines(self) -> list[str]:
+        """The line, then a runner's versions on the host when they were asked for."""
+        return [self.line, *(f"  {generation.line()}" for generation in self.versions or ())]
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -71,6 +76,8 @@ class Result:
                 removed=list(self.outcome.removed),
                 log=str(self.outcome.log) if self.outcome.log else None,
             )
+        if self.versions is not None:
+            data["versions"] = [generation.to_json() for generation in self.versions]
         return data
 
 
@@ -126,14 +133,48 @@ def run(
     no_runners: bool = False,
     mode: Mode = Mode(),
     only: Collection[str] | None = None,
+    with_versions: bool = False,
 ) -> Report:
     """The whole verb: plan from the target, then do (or show, or check) the work.
 
-    ``only`` keeps the actions whose ref is in it (``claw up --fix``: what is missing)."""
+    ``only`` keeps the actions whose ref is in it (``claw up --fix``: what is missing);
+    ``with_versions`` adds each runner's versions on the host to its result."""
     actions = plan(inv, no_runners=no_runners)
     if only is not None:
         actions = tuple(a for a in actions if a.ref in only)
-    return execute(inv, actions, mode=mode)
+    report = execute(inv, actions, mode=mode)
+    return _with_versions(inv, report) if with_versions else report
+
+
+def _with_versions(inv: Invocation, report: Report) -> Report:
+    """Each runner's versions, as the host has them after the run (SPEC §10)."""
+    if not any(r.action.runner for r in report.results):
+        return report
+    used = bases.users(inv.engine)
+    results = tuple(
+        r
+        if r.action.runner is None
+        else replace(r, versions=tuple(bases.generations(inv.engine, r.action.runner, used)))
+        for r in report.results
+    )
+    return replace(report, results=results)
+
+
+def rollback(inv: Invocation, spec: str, *, dry_run: bool = False) -> Report:
+    """``--rollback RUNNER[:TAG]``: RUNNER is a driver or an alias (SPEC §10)."""
+    name, _, tag = spec.partition(":")
+    runner = inv.table.get(name) or runners.aliases(inv.table.values()).get(name)
+    if runner is None:
+        known = sorted({*inv.table, *(r.alias for r in inv.table.values())})
+        raise InputError(f"--rollback: no runner {name!r} (known: {', '.join(known)})")
+    if spec.endswith(":") or tag == "latest" or (tag and not versions.is_versioned(tag)):
+        raise InputError(f"--rollback {spec}: TAG must be a version tag of the runner, such as v2026.5.22")
+    if runner.pin and not dry_run:
+        inv.events.warn(f"{runner.alias}: pinned at {runner.pin} in the config: builds keep using the pin")
+    outcome = bases.rollback(inv.engine, runner, tag or None, inv.options, inv.events, dry_run=dry_run)
+    action = _runner_action(runner)
+    result = Result(action, outcome.status, outcome.line(), outcome.reason, outcome.hint, outcome)
+    return Report(inv.target, dry_run, (result,))
 
 
 # --------------------------------------------------------------------------
@@ -195,7 +236,13 @@ def _installed(inv: Invocation, candidates: Iterable[Runner]) -> list[Runner]:
 
 def execute(inv: Invocation, actions: Sequence[Action], *, mode: Mode = Mode()) -> Report:
     kinds = (Kind.INFRA, Kind.IMAGE) if mode.check else (Kind.INFRA,)
-    present = inv.engine.inspect_images(a.ref for a in actions if a.kind in kinds)
+    pinned = [a.runner for a in actions if a.runner is not None and a.runner.pin]
+    present = inv.engine.inspect_images(
+        [*(a.ref for a in actions if a.kind in kinds), *(r.current for r in pinned)]
+    )
+    for runner in pinned:  # a pin that names nothing here is bad input: stop before any change
+        if runner.current not in present:
+            raise runners.pin_not_here(runner, runners.versions_here(inv.engine, runner.alias))
     if mode.dry_run:
         return Report(inv.target, True, tuple(_would(inv, a, present) for a in actions))
 
@@ -210,10 +257,22 @@ def execute(inv: Invocation, actions: Sequence[Action], *, mode: Mode = Mode()) 
 def _do(inv: Invocation, action: Action, present: dict[str, Image], *, rebuild: bool) -> Result:
     if action.kind is Kind.INFRA and action.ref in present:
         return Result(action, Status.PRESENT, f"{action.name}: present {action.ref}")
+    if action.runner is not None and action.runner.pin:
+        return _pinned(action, action.runner, present[action.runner.current])
     if action.runner is not None:
         outcome = _refresh(inv, action.runner, rebuild=rebuild)
         return Result(action, outcome.status, outcome.line(), outcome.reason, outcome.hint, outcome)
     return _pull(inv, action)
+
+
+def _pinned(
+    action: Action, runner: Runner, image: Image, upstream: str = "", status: Status = Status.PINNED
+) -> Result:
+    """A pinned runner is never refreshed; ``upstream`` is what --check learned of it."""
+    pin = runner.pin or ""
+    outcome = bases.Outcome(runner, Status.PINNED, bases.Installed(image.id, pin), pin, image.id)
+    line = outcome.line() + (f" (upstream: {upstream})" if upstream else "")
+    return Result(action, status, line, outcome=outcome)
 
 
 def _refresh(inv: Invocation, runner: Runner, *, rebuild: bool) -> bases.Outcome:
@@ -278,6 +337,8 @@ def _would(inv: Invocation, action: Action, present: dict[str, Image]) -> Result
     if action.runner is None:
         return Result(action, Status.WOULD_PULL, f"{action.name}: would pull {action.ref}")
     runner = action.runner
+    if runner.pin:
+        return _pinned(action, runner, present[runner.current])
     now = bases.current(inv.engine, runner)
     state = "not installed" if now is None else f"now {now.version or 'untagged'}"
     line = f"{runner.alias}: would refresh from {runner.recipe_path.name} ({runner.recipe_sha[:19]}; {state})"
@@ -290,8 +351,13 @@ def _would(inv: Invocation, action: Action, present: dict[str, Image]) -> Result
 
 
 def _check(inv: Invocation, action: Action, present: dict[str, Image]) -> Result:
-    if action.runner is not None:
-        return _check_runner(inv, action, action.runner)
+    runner = action.runner
+    if runner is not None:
+        status, state, reason = _runner_state(inv, runner)
+        if runner.pin:  # what upstream has beyond the pin; pull would not change it
+            failed = Status.UNKNOWN if status.failed else Status.PINNED
+            return _pinned(action, runner, present[runner.current], state, failed)
+        return Result(action, status, f"{runner.alias}: {state}", reason)
     found = present.get(action.ref)
     if found is None:
         return Result(action, Status.MISSING, f"{action.name}: missing {action.ref}")
@@ -300,18 +366,20 @@ def _check(inv: Invocation, action: Action, present: dict[str, Image]) -> Result
     return _check_registry(inv, action, found)
 
 
-def _check_runner(inv: Invocation, action: Action, runner: Runner) -> Result:
+def _runner_state(inv: Invocation, runner: Runner) -> tuple[Status, str, str | None]:
+    """What livecheck says of the runner's current base (the pin, else latest):
+    the status, the words of the line, the reason of a failed question."""
     checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
     installed, verdict = checked.installed, checked.verdict
     if installed is None:
-        return Result(action, Status.NOT_INSTALLED, f"{runner.alias}: not installed")
+        return Status.NOT_INSTALLED, "not installed", None
     if verdict.unanswered:
         reason = "; ".join(verdict.unanswered)
-        return Result(action, Status.UNKNOWN, f"{runner.alias}: cannot tell: {reason}", reason)
+        return Status.UNKNOWN, f"cannot tell: {reason}", reason
     if verdict.current and installed.version is not None:
-        return Result(action, Status.UP_TO_DATE, f"{runner.alias}: up to date {installed.version}")
+        return Status.UP_TO_DATE, f"up to date {installed.version}", None
     moved = verdict.moved if installed.version is not None else ("no version tag (built by hand?)",)
-    return Result(action, Status.BEHIND, f"{runner.alias}: behind: {'; '.join(moved)}")
+    return Status.BEHIND, f"behind: {'; '.join(moved)}", None
 
 
 def _check_registry(inv: Invocation, action: Action, found: Image) -> Result:

@@ -113,9 +113,12 @@ def check(inv: Invocation) -> Readiness:
     uses = {job.name: runners.uses(job.clawfile, table) for job in where.jobs}
     wanted = [s.ref for s in the_pod.services]
     wanted += [pins[c] for c in the_pod.infra()]
-    wanted += [r.latest for r in table.values()]  # every alias: drift needs the current base
+    wanted += [r.current for r in table.values()]  # every alias: drift needs the current base
     wanted += [u.lookup for found in uses.values() for u in found]
     images = inv.engine.inspect_images(wanted)
+    for use in (u for found in uses.values() for u in found):  # a pin naming nothing here: bad input
+        if use.runner.pin and not use.pinned and use.lookup not in images:
+            raise runners.pin_not_here(use.runner, runners.versions_here(inv.engine, use.runner.alias))
     problems = _registry_problems(the_pod, pins, images)
     missing_runners: dict[str, Runner] = {}
     for service in the_pod.built:
@@ -185,21 +188,23 @@ def _drift(
         for s, i in labelled
         if runners.RUNNER_IMAGE_ID in i.labels and runners.RUNNER_BUILT_AGAINST in i.labels
     ]
-    aliases = {s.name: _alias(i.labels[runners.RUNNER_BUILT_AGAINST]) for s, i in labelled}
-    unknown = {f"{a}:latest" for a in aliases.values() if a and f"{a}:latest" not in images}
+    by_alias = runners.aliases(inv.table.values())
+    bases = {s.name: _current_base(i.labels[runners.RUNNER_BUILT_AGAINST], by_alias) for s, i in labelled}
+    unknown = {ref for ref in bases.values() if ref and ref not in images}
     if unknown:  # an alias no longer in the runner table; rare, and still a constant number of calls
         images = {**images, **inv.engine.inspect_images(sorted(unknown))}
     found = []
     for service, image in labelled:
-        alias = aliases[service.name]
-        current = images.get(f"{alias}:latest")
-        if alias is None or current is None or current.id == image.labels[runners.RUNNER_IMAGE_ID]:
+        base = bases[service.name]
+        current = images.get(base) if base else None
+        if base is None or current is None or current.id == image.labels[runners.RUNNER_IMAGE_ID]:
             continue
+        alias, _, tag = base.partition(":")
         if any(u.pinned and u.runner.alias == alias for u in uses.get(service.name, ())):
             continue  # the author pinned a version: rebuilding would not move it
         from .. import livecheck  # only once a service drifted: most checks find none
 
-        version = versions.resolve(alias, current.repo_tags) or "latest"
+        version = tag if tag != "latest" else versions.resolve(alias, current.repo_tags) or "latest"
         found.append(
             Drift(
                 service.name,
@@ -213,9 +218,14 @@ def _drift(
     return found
 
 
-def _alias(built_against: str) -> str | None:
+def _current_base(built_against: str, by_alias: Mapping[str, Runner]) -> str | None:
+    """What a service built against ``built_against`` should be on now: its runner's
+    pin, else the alias's latest."""
     parsed = refs.parse(built_against)
-    return parsed.name if parsed else None
+    if parsed is None:
+        return None
+    runner = by_alias.get(parsed.name)
+    return runner.current if runner else f"{parsed.name}:latest"
 
 
 # --------------------------------------------------------------------------

@@ -41,6 +41,8 @@ class Lab:
     extra_config: str = ""
     upstream: str = "[]"  # the runner's upstreams (TOML): none but the FROM image by default
     inside: bool = False  # run claw inside the engine's network namespace (stand-ins, registry)
+    pin: str | None = None  # [runners.openclaw] pin
+    toolchain: toolchains.Toolchain | None = None  # None: the host's docker configuration
 
     @property
     def runtime_ref(self) -> str:
@@ -73,16 +75,19 @@ class Lab:
         self.recipe.write_text(f"FROM {self.runtime_ref}\n{recipe_extra}")
         self.config.write_text(
             f'[runners.openclaw]\nalias = "{self.alias}"\nrecipe = "{self.recipe.name}"\n'
-            f"probe_timeout = {self.probe_timeout}\nupstream = {self.upstream}\n\n"
+            f"probe_timeout = {self.probe_timeout}\nupstream = {self.upstream}\n"
+            + (f'pin = "{self.pin}"\n' if self.pin else "")
+            + "\n"
             f"[pull]\nkeep = {self.keep}\n{self.extra_config}"
         )
         self.clawfile.write_text(f"FROM {self.alias}\nCLAW_TYPE openclaw\n")
 
     def environment(self) -> dict[str, str]:
-        return {
+        env = {
             **os.environ, **self.engine.env, **self.env,
             "CLAW_CONFIG": str(self.config), "XDG_STATE_HOME": str(self.dir / "state"),
         }  # fmt: skip
+        return self.toolchain.env(env) if self.toolchain else env
 
     def argv(self, *args: str) -> list[str]:
         command = [sys.executable, str(ROOT / "claw.py"), *args]

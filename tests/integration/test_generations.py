@@ -1,0 +1,215 @@
+"""Generations on the private engine (SPEC §10): `claw pull --rollback` and `pin`.
+
+The state afterwards is read through the harness's own docker calls.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from lib import locks
+from tests.harness.toolchains import Toolchain
+from tests.integration.conftest import Lab
+from tests.integration.test_pull import installed, refresh_tags
+from tests.integration.test_up import make_pod
+
+pytestmark = pytest.mark.integration
+
+
+def three_versions(lab: Lab) -> dict[str, str]:
+    """v1.0.0, v2.0.0 and v3.0.0 installed in turn; version tag -> image ID."""
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        installed(lab, version)
+    tags = lab.tags()
+    assert tags["latest"] == tags["v3.0.0"]
+    return {tag: image for tag, image in tags.items() if tag != "latest"}
+
+
+# --------------------------------------------------------------------------
+# --rollback
+# --------------------------------------------------------------------------
+
+
+def test_rollback_moves_latest_back_one_version_with_one_docker_tag(lab: Lab) -> None:
+    ids = three_versions(lab)
+    lab.with_shim()
+    result = lab.claw("pull", "--rollback", "openclaw")  # the driver's name
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{lab.alias}: rolled back to v2.0.0 (was v3.0.0)"]
+    assert lab.tags() == {**ids, "latest": ids["v2.0.0"]}
+    verbs = [" ".join(call.split()[:2]) for call in lab.calls()]
+    assert verbs == ["image ls", "image tag"], lab.calls()  # nothing built, pulled, removed
+    again = lab.claw("pull", "--rollback", lab.alias)  # the alias works too
+    assert again.stdout.splitlines() == [f"{lab.alias}: rolled back to v1.0.0 (was v2.0.0)"]
+    assert lab.tags()["latest"] == ids["v1.0.0"]
+
+
+def test_rollback_to_a_named_tag_and_a_missing_one(lab: Lab) -> None:
+    ids = three_versions(lab)
+    result = lab.claw("pull", "--rollback", "openclaw:v1.0.0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{lab.alias}: rolled back to v1.0.0 (was v3.0.0)"
+    assert lab.tags()["latest"] == ids["v1.0.0"]
+    missing = lab.claw("pull", "--rollback", "openclaw:v0.9.0")
+    assert missing.returncode == 1
+    assert (
+        f"{lab.alias}: rollback failed: {lab.alias}:v0.9.0 is not on this host "
+        f"(versions here: v3.0.0, v2.0.0, v1.0.0); kept {lab.alias}:v1.0.0"
+    ) in missing.stdout
+    assert lab.tags()["latest"] == ids["v1.0.0"]
+
+
+def test_rollback_with_nothing_installed_or_one_version_fails_naming_the_versions(lab: Lab) -> None:
+    nothing = lab.claw("pull", "--rollback", "openclaw")
+    assert nothing.returncode == 1
+    assert f"nothing installed: no {lab.alias}:latest (versions here: none)" in nothing.stdout
+    only = installed(lab, "1.0.0")
+    one = lab.claw("pull", "--rollback", "openclaw")
+    assert one.returncode == 1
+    assert (
+        f"{lab.alias}: rollback failed: no version older than v1.0.0 on this host (versions here: v1.0.0)"
+    ) in one.stdout
+    assert lab.tags() == {"latest": only, "v1.0.0": only}
+
+
+def test_rollback_dry_run_and_json(lab: Lab) -> None:
+    ids = three_versions(lab)
+    dry = lab.claw("pull", "--rollback", "openclaw", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.strip() == f"{lab.alias}: would roll back to v2.0.0 (now v3.0.0)"
+    assert lab.tags()["latest"] == ids["v3.0.0"]
+    done = lab.claw("pull", "--rollback", "openclaw", "--json")
+    assert done.returncode == 0, done.stderr
+    (action,) = json.loads(done.stdout)["actions"]
+    assert (action["status"], action["version"], action["previous_version"]) == (
+        "rolled-back",
+        "v2.0.0",
+        "v3.0.0",
+    )
+    assert action["image_id"] == ids["v2.0.0"] == lab.tags()["latest"]
+
+
+def test_rollback_waits_for_a_refresh_of_the_same_alias(lab: Lab) -> None:
+    ids = {"v1.0.0": installed(lab, "1.0.0")}
+    lab.release("2.0.0")
+    with locks.hold(f"runner-{lab.alias}"):  # a refresh in flight holds the alias
+        refreshing = lab.spawn("pull", "Clawfile", name="refresh")
+        going_back = lab.spawn("pull", "--rollback", "openclaw:v1.0.0", name="rollback")
+        deadline = time.monotonic() + 60
+        while not all("waiting: another claw pull" in run.stderr() for run in (refreshing, going_back)):
+            assert time.monotonic() < deadline, [refreshing.stderr(), going_back.stderr()]
+            time.sleep(0.1)
+    assert [refreshing.wait(), going_back.wait()] == [0, 0], [refreshing.stderr(), going_back.stderr()]
+    tags = lab.tags()
+    assert set(tags) == {"latest", "v1.0.0", "v2.0.0"}
+    assert tags["v1.0.0"] == ids["v1.0.0"]
+    # Whichever took the lock first, latest names a whole version, never a half state.
+    assert tags["latest"] in (tags["v1.0.0"], tags["v2.0.0"])
+    assert not refresh_tags(lab)
+
+
+def test_an_interrupted_rollback_leaves_latest_moved_or_not_never_missing(lab: Lab) -> None:
+    ids = three_versions(lab)
+    outcomes = set()
+    for delay in (0.05, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5):  # from the interpreter's start to the tag
+        lab.docker("image", "tag", ids["v3.0.0"], f"{lab.alias}:latest")
+        running = lab.spawn("pull", "--rollback", "openclaw", name=f"rollback-{delay}")
+        time.sleep(delay)
+        running.process.send_signal(signal.SIGINT)
+        code = running.wait()
+        # 130 once claw runs; before that (the interpreter starting) SIGINT ends the process itself
+        assert code in (0, 130, -signal.SIGINT), running.stderr()
+        assert "Traceback" not in running.stderr()
+        latest = lab.tags().get("latest")
+        assert latest in (ids["v3.0.0"], ids["v2.0.0"]), (delay, lab.tags())
+        assert (latest == ids["v2.0.0"]) == (code == 0 or "rolled back" in running.stdout())
+        outcomes.add(latest)
+    assert set(lab.tags()) == {"latest", *ids}
+    assert ids["v3.0.0"] in outcomes, "no interruption came before the tag: the delays are too long"
+
+
+def test_services_on_the_newer_base_get_the_drift_hint_after_a_rollback(lab: Lab) -> None:
+    make_pod(lab)
+    for version in ("1.0.0", "2.0.0"):
+        lab.release(version)
+        assert lab.claw("pull").returncode == 0
+    assert lab.claw("build").returncode == 0
+    tags = lab.tags()
+    assert lab.claw("pull", "--rollback", "openclaw").returncode == 0
+    check = lab.claw("up", "--check")
+    assert check.returncode == 0, check.stderr
+    assert (
+        f"agent: built against {lab.alias}:v2.0.0 (image {tags['v2.0.0'][7:19]}), current is "
+        f"{lab.alias}:v1.0.0 (image {tags['v1.0.0'][7:19]}"
+    ) in check.stderr
+
+
+# --------------------------------------------------------------------------
+# pin
+# --------------------------------------------------------------------------
+
+
+def test_a_pin_holds_the_runner_for_pull_build_keep_and_up(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
+    lab.inside = True  # --check asks the registry, which listens in the engine's namespace
+    make_pod(lab)
+    clawfile = lab.clawfile.read_text()
+    for version in ("1.0.0", "2.0.0"):
+        lab.release(version)
+        assert lab.claw("pull").returncode == 0
+    before = lab.tags()
+    lab.pin, lab.keep = "v1.0.0", 1
+    lab.write()
+    lab.clawfile.write_text(clawfile)
+    lab.release("3.0.0")
+
+    for args in (["pull"], ["pull", "--rebuild"]):  # pull leaves it, and keep prunes nothing
+        pulled = lab.claw(*args)
+        assert pulled.returncode == 0, pulled.stderr
+        assert f"{lab.alias}: pinned at v1.0.0" in pulled.stdout.splitlines()
+        assert lab.tags() == before
+
+    checked = lab.claw("pull", "--check", "--json")
+    runner = next(a for a in json.loads(checked.stdout)["actions"] if a["kind"] == "runner")
+    assert runner["status"] == "pinned"
+    assert f"{lab.runtime_ref} moved" in runner["line"]  # what upstream has beyond the pin
+    assert [(v["tag"], v["latest"], v["pinned"]) for v in runner["versions"]] == [
+        ("v2.0.0", True, False), ("v1.0.0", False, True),
+    ]  # fmt: skip
+    assert checked.returncode == 0, checked.stderr  # a pull would not change a pinned runner
+
+    built = lab.claw("build")
+    assert built.returncode == 0, built.stderr
+    assert f"FROM {lab.alias}:v1.0.0\n" in (lab.dir / "Dockerfile.generated").read_text()
+    labels = lab.labels(f"claw-local/{lab.pod}-agent:latest")
+    assert labels["claw.runner.built-against"] == f"{lab.alias}:v1.0.0"
+    assert labels["claw.runner.image-id"] == before["v1.0.0"]
+
+    up = lab.claw("up", "--check")  # drift is measured against the pin, not latest
+    assert up.returncode == 0, up.stderr
+    assert "built against" not in up.stderr
+    listed = lab.claw("pull", "--check")
+    assert f"  v1.0.0  image {before['v1.0.0'][7:19]}" in listed.stdout
+    assert f"(pinned; used by claw-local/{lab.pod}-agent:latest)" in listed.stdout
+
+
+def test_a_pin_to_a_tag_not_on_the_host_is_bad_input_naming_the_fix(lab: Lab) -> None:
+    make_pod(lab)
+    clawfile = lab.clawfile.read_text()
+    installed(lab, "1.0.0")
+    lab.pin = "v0.9.0"
+    lab.write()
+    lab.clawfile.write_text(clawfile)
+    for args in (["pull"], ["build"], ["up", "--check"]):
+        result = lab.claw(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert (
+            f"runner openclaw: pinned at v0.9.0, but {lab.alias}:v0.9.0 is not on this host "
+            "(versions here: v1.0.0)"
+        ) in result.stderr, args
+        assert "remove `pin` from [runners.openclaw]" in result.stderr
+    assert set(lab.tags()) == {"latest", "v1.0.0"}
