@@ -273,9 +273,17 @@ def _agent(args: str, where: str) -> Pairs:
     return [("claw.agent.file", path)]
 
 
-def _model(args: str, where: str) -> Pairs:
-    slot, model = _words(args, where, "MODEL", 2, "<slot> <provider/model>")
-    return [(f"claw.model.{_name(slot, where, 'model slot')}", model)]
+def _keyed_rest(keyword: str, what: str, usage: str) -> Callable[[str, str], Pairs]:
+    """``KEYWORD <key> <value...>``: the value is the rest of the line, verbatim (spaces,
+    quotes, ``$``, backslashes), as upstream reads it; the label escapes it on output."""
+
+    def parse_keyed(args: str, where: str) -> Pairs:
+        parts = args.split(None, 1)
+        if len(parts) < 2:
+            raise InputError(f"{where}: {keyword} expects {usage}")
+        return [(f"claw.{keyword.lower()}.{_name(parts[0], where, what)}", parts[1].strip())]
+
+    return parse_keyed
 
 
 def _cllama(args: str, where: str) -> Pairs:
@@ -314,13 +322,6 @@ def _invoke(args: str, where: str) -> Pairs:
     return [("claw.invoke.<i>", " ".join(parts[:5]) + "\t" + parts[5].strip())]
 
 
-def _privilege(args: str, where: str) -> Pairs:
-    parts = args.split(None, 1)
-    if len(parts) < 2:
-        raise InputError(f"{where}: PRIVILEGE expects <mode> <spec>")
-    return [(f"claw.privilege.{_name(parts[0], where, 'privilege mode')}", parts[1].strip())]
-
-
 def _rest(keyword: str, key: str, usage: str) -> Callable[[str, str], Pairs]:
     def parse_rest(args: str, where: str) -> Pairs:
         if not args.strip():
@@ -343,13 +344,13 @@ def _skill(args: str, where: str) -> Pairs:
 _DIRECTIVE_PARSERS: Mapping[str, Callable[[str, str], Pairs]] = {
     "CLAW_TYPE": _claw_type,
     "AGENT": _agent,
-    "MODEL": _model,
+    "MODEL": _keyed_rest("MODEL", "model slot", "<slot> <provider/model>"),
     "CLLAMA": _cllama,
     "PERSONA": _persona,
     "HANDLE": _handle,
     "SURFACE": _surface,
     "INVOKE": _invoke,
-    "PRIVILEGE": _privilege,
+    "PRIVILEGE": _keyed_rest("PRIVILEGE", "privilege mode", "<mode> <spec>"),
     "CONFIGURE": _rest("CONFIGURE", "claw.configure.<i>", "a command"),
     "TRACK": _track,
     "SKILL": _skill,

@@ -268,10 +268,38 @@ def _yaml(text: str, path: Path, *, pure: bool = False) -> Any:
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader subclass
+        document = yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise InputError(f"{path}{line}: invalid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: invalid YAML: {exc}") from None
+    if "*" in text and _expanded_size(document) > MAX_EXPANDED:
+        raise InputError(
+            f"{path}: its aliases expand it to more than {MAX_EXPANDED:,} values (an alias bomb?); "
+            "compose refuses such files too: write the repeated parts out, or alias less deeply"
+        )
+    return document
+
+
+MAX_EXPANDED = 1_000_000  # values a pod may expand to through aliases; real pods are far below
+
+
+def _expanded_size(document: Any) -> int:
+    """How many values the document has once every alias is written out. An alias is the
+    same Python object again, so this counts each distinct container once (linear in the
+    file), where walking the expanded tree would take time exponential in its nesting."""
+    sizes: dict[int, int] = {}
+    pending: list[tuple[Any, bool]] = [(document, False)]
+    while pending:  # post-order without recursion: nesting cannot exhaust the stack
+        node, children_done = pending.pop()
+        if id(node) in sizes or not isinstance(node, (dict, list)):
+            continue
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        if children_done:
+            sizes[id(node)] = min(1 + sum(sizes.get(id(c), 1) for c in children), MAX_EXPANDED + 1)
+        else:
+            pending.append((node, True))
+            pending.extend((c, False) for c in children if isinstance(c, (dict, list)))
+    return sizes.get(id(document), 1)

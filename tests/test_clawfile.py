@@ -384,3 +384,25 @@ def test_docker_errors_about_the_generated_file_name_the_clawfile_line(reason: s
     generated = Path("a/Dockerfile.generated")
     assert build.against_source(reason, Path("a/Clawfile"), generated, lines) == said
     assert build.against_source(reason, Path("a/Dockerfile"), None, []) == reason
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "value"),
+    [
+        ("MODEL primary anthropic/claude sonnet 4", "claw.model.primary", "anthropic/claude sonnet 4"),
+        ('MODEL fast  openai/gpt "mini"  $HOME \\x ', "claw.model.fast", 'openai/gpt "mini"  $HOME \\x'),
+        (
+            "PRIVILEGE worker user 1000:1000 --cap-add NET_ADMIN",
+            "claw.privilege.worker",
+            "user 1000:1000 --cap-add NET_ADMIN",
+        ),
+        ("PRIVILEGE runtime 'root' \"$UID\"", "claw.privilege.runtime", "'root' \"$UID\""),
+    ],
+)
+def test_model_and_privilege_take_the_rest_of_the_line_verbatim(line: str, key: str, value: str) -> None:
+    """As upstream reads them: the value is everything after the slot or mode (inner spacing,
+    quotes, `$`, backslashes kept); the label carries it out unchanged."""
+    parsed = parse(f"FROM a\nCLAW_TYPE x\n{line}\n")
+    assert parsed.labels[key] == value
+    instruction = clawfile.label_instruction({key: value})
+    assert docker_label_pairs(instruction, "\\") == {key: value}

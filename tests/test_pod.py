@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,30 @@ def test_a_duplicate_key_beside_a_merge_is_still_refused(tmp_path: Path) -> None
 def test_merge_keys_on_both_yaml_paths(pure: bool) -> None:
     document = pod._yaml(MERGED, Path("claw-pod.yml"), pure=pure)
     assert document["services"]["b"]["x-claw"] == {"cllama": "openai", "dashboard": True}
+
+
+def alias_bomb(levels: int) -> str:
+    """Billion laughs: each level a list of nine aliases of the one before."""
+    lines = ['  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return (
+        "x-bomb:\n"
+        + "\n".join(lines)
+        + f"\nservices:\n  web:\n    image: busybox\n    x-laughs: *l{levels - 1}\n"
+    )
+
+
+@pytest.mark.parametrize("pure", [True, False])
+def test_an_alias_bomb_is_refused_at_once(pure: bool) -> None:
+    started = time.perf_counter()
+    with pytest.raises(
+        InputError, match=r"claw-pod.yml: its aliases expand it to more than 1,000,000 values"
+    ):
+        pod._yaml(alias_bomb(12), Path("claw-pod.yml"), pure=pure)  # 9**12 values written out
+    assert time.perf_counter() - started < 2
+
+
+def test_aliases_below_the_bound_are_read() -> None:
+    document = pod._yaml(alias_bomb(4), Path("claw-pod.yml"))  # 9**4 values: a large but real size
+    assert len(document["services"]["web"]["x-laughs"]) == 9
+    assert pod._expanded_size(document) < pod.MAX_EXPANDED

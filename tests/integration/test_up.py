@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.harness import upstream
+from tests.harness.toolchains import Toolchain
 from tests.integration.conftest import ROOT, Lab
 
 pytestmark = pytest.mark.integration
@@ -20,21 +21,32 @@ pytestmark = pytest.mark.integration
 SLEEP = '["sleep", "3600"]'  # the command of the pod's registry and infra images
 
 
+MODEL = 'anthropic/claude sonnet 4 "fast" $HOME \\x'  # upstream reads the rest of the line verbatim
+
+
 def make_pod(lab: Lab) -> dict[str, str]:
-    """A pod: `agent` built from the lab's Clawfile (uses cllama), `web` from the registry."""
+    """A pod: `agent` built from the lab's Clawfile (uses cllama), `web` from the registry,
+    written as pods for upstream are: anchors, merge keys, a multi-word MODEL."""
     web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1", cmd=SLEEP)
     cllama = upstream.publish(lab.engine, f"{lab.runtime}-cllama", "v1", cmd=SLEEP)
     lab.extra_config = f'\n[infra]\ncllama = "{cllama}"\n'
     lab.write()
-    lab.clawfile.write_text(f'FROM {lab.alias}\nCLAW_TYPE openclaw\nCMD ["sleep", "3600"]\n')
+    lab.clawfile.write_text(
+        f'FROM {lab.alias}\nCLAW_TYPE openclaw\nMODEL primary {MODEL}\nCMD ["sleep", "3600"]\n'
+    )
     (lab.dir / "claw-pod.yml").write_text(f"""\
 x-claw: {{pod: {lab.pod}}}
+x-common: &common
+  labels: {{tier: lab, owner: common}}
 services:
   agent:
+    <<: *common
     build: .
     x-claw: {{cllama: openai}}
   web:
+    <<: *common
     image: {web}
+    labels: {{tier: web}}
     volumes: ["data:/data"]
 volumes:
   data: {{}}
@@ -65,7 +77,8 @@ def ready(lab: Lab) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_up_starts_the_pod_with_labels_and_down_removes_it(lab: Lab) -> None:
+def test_up_starts_the_pod_with_labels_and_down_removes_it(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     make_pod(lab)
     ready(lab)
     result = lab.claw("up", "-d")
@@ -76,6 +89,9 @@ def test_up_starts_the_pod_with_labels_and_down_removes_it(lab: Lab) -> None:
     assert all(config["Labels"]["claw.pod"] == lab.pod for config in found.values())
     assert found["cllama"]["Labels"]["claw.infra"] == "cllama"
     assert "CLAW_CLLAMA_URL=http://cllama:8080" in found["agent"]["Env"]
+    assert found["agent"]["Labels"]["claw.model.primary"] == MODEL  # verbatim through the build
+    assert (found["agent"]["Labels"]["tier"], found["web"]["Labels"]["tier"]) == ("lab", "web")  # merged
+    assert found["web"]["Labels"]["owner"] == "common"
     assert volumes(lab)
     down = lab.claw("down")
     assert down.returncode == 0, down.stderr
