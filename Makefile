@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help system venv test unit lint typecheck demo bench clean
+.PHONY: help system venv test unit pythons lint typecheck demo bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,18 +16,25 @@ help: ## List the targets
 system: ## Install missing Debian packages (docker.io, docker-registry, busybox-static, docker-compose)
 	@PYTHON=$(PYTHON) scripts/bootstrap.sh
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-test.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 venv: $(STAMP) ## Create .venv with the pinned Python packages
 
-test: system $(STAMP) lint typecheck ## Lint, type-check, and run every test (integration on a private engine)
-	$(BIN)/python -m pytest -v $(PYTEST_ARGS)
+test: system $(STAMP) lint typecheck ## Lint, type-check, run every test (integration on a private engine), unit tests on each Python 3.10-3.13 here
+	@mkdir -p .cache
+	@$(BIN)/python -m scripts.pythons > .cache/pythons.out 2>&1 & others=$$!; \
+	$(BIN)/python -m pytest -v $(PYTEST_ARGS); main=$$?; \
+	wait $$others; other=$$?; cat .cache/pythons.out; \
+	test $$main -eq 0 && test $$other -eq 0
 
 unit: $(STAMP) ## Run the tests that need no engine
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+pythons: $(STAMP) ## Run the unit tests under each other Python 3.10-3.13 on this host
+	$(BIN)/python -m scripts.pythons
 
 lint: $(STAMP) ## ruff (lint and format check)
 	$(BIN)/ruff check .

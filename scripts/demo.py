@@ -41,6 +41,9 @@ CYCLE: list[tuple[list[str] | None, str]] = [
     (["up", "-d"], "the drift hint names the service and both versions; the pod keeps running"),
     (["build"], "rebuild against the new version"),
     (["up", "-d"], "start again: no hint"),
+    (["pull", "--rollback", "openclaw"], f"{SECOND} misbehaves: go back one version with one docker tag"),
+    (["up", "-d"], "the drift hint again: the service is on the newer base, latest on the older"),
+    (["pull", "--check"], "each runner's versions on the host: which is latest, which services use each"),
     (["down"], "stop and remove the pod"),
 ]
 

@@ -35,10 +35,61 @@ def test_every_recipe_is_a_dockerfile_from_upstream(driver: str) -> None:
     assert runner.recipe_sha == "sha256:" + hashlib.sha256(runner.recipe_path.read_bytes()).hexdigest()
 
 
-def test_nanoclaw_builds_in_two_stages() -> None:
-    recipe = runners.builtin()["nanoclaw"].recipe
-    assert recipe.count("\nFROM ") + recipe.startswith("FROM ") == 2
-    assert "tini" in recipe
+UPSTREAM_IMAGES = {
+    "openclaw": ["node:22-slim"],
+    "nanobot": ["ghcr.io/astral-sh/uv:python3.12-bookworm-slim"],
+    "nanoclaw": ["node:22-bookworm-slim", "docker:27-cli"],
+    "microclaw": ["ghcr.io/microclaw/microclaw:latest"],
+    "nullclaw": ["ghcr.io/nullclaw/nullclaw:latest"],
+    "picoclaw": ["docker.io/sipeed/picoclaw:latest"],
+}
+
+
+@pytest.mark.parametrize("driver", sorted(UPSTREAM_IMAGES))
+def test_each_recipe_builds_from_upstreams_images(driver: str) -> None:
+    """The images each recipe starts from, FROM and COPY --from, as upstream's recipe
+    (what livecheck asks the digests of)."""
+    assert runners.builtin()[driver].images == UPSTREAM_IMAGES[driver]
+
+
+def instructions(driver: str) -> list[str]:
+    runner = runners.builtin()[driver]
+    _, items = clawfile.lex(runner.recipe, runner.recipe_path.name)
+    return [f"{item.keyword} {' '.join(item.args.split())}" for item in items if item.keyword]
+
+
+def test_the_openclaw_recipe_is_upstreams() -> None:
+    steps = instructions("openclaw")
+    tools = "bash ca-certificates cron curl git jq tini build-essential python3 make g++ cmake"
+    assert any(tools in step for step in steps if step.startswith("RUN apt-get"))
+    assert any("install.sh | bash -s -- --no-prompt --no-onboard --method npm" in step for step in steps)
+    assert "USER root" in steps
+    assert steps[-1] == 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/openclaw-entrypoint.sh"]'
+    assert "<<" not in runners.builtin()["openclaw"].recipe  # no RUN heredoc: the legacy builder builds it
+
+
+def test_the_nanoclaw_runtime_is_upstreams() -> None:
+    steps = instructions("nanoclaw")
+    runtime = steps[[n for n, step in enumerate(steps) if step.startswith("FROM ")][1] :]
+    assert any("ca-certificates git procps tini" in step for step in runtime)
+    assert "COPY --from=docker:27-cli /usr/local/bin/docker /usr/local/bin/docker" in runtime
+    assert any("npm install -g @anthropic-ai/claude-code" in step for step in runtime)
+    assert "RUN mkdir -p /workspace/groups/main /workspace/container/skills" in runtime
+    assert runtime[-1] == 'ENTRYPOINT ["/usr/bin/tini", "--", "node", "/workspace/dist/index.js"]'
+
+
+def test_the_nanobot_and_microclaw_recipes_are_upstreams() -> None:
+    nanobot = instructions("nanobot")
+    assert any("ca-certificates curl git jq procps tini" in step for step in nanobot)
+    assert "RUN uv pip install --system --no-cache nanobot-ai" in nanobot
+    assert nanobot[-4:] == [
+        "ENV HOME=/root", "WORKDIR /root/.nanobot/workspace",
+        'ENTRYPOINT ["/usr/bin/tini", "--", "nanobot"]', 'CMD ["gateway"]',
+    ]  # fmt: skip
+    assert "RUN mkdir -p /root/.nanobot/workspace/skills" in nanobot
+    microclaw = instructions("microclaw")
+    assert (microclaw[1], microclaw[-1]) == ("USER root", "USER microclaw")
+    assert "mkdir -p /app/config /claw-data" in microclaw[2]
 
 
 def make_config(tmp_path: Path, text: str) -> config.Config:

@@ -91,12 +91,16 @@ def test_check_exit_codes_and_no_layers_downloaded(lab: Lab, world: StandIns) ->
     lab.release("1.0.0")
     pull(lab)
     current = lab.claw("pull", "Clawfile", "--check")
-    assert (current.returncode, current.stdout.strip()) == (0, f"{lab.alias}: up to date v1.0.0")
+    line, *versions = current.stdout.splitlines()
+    assert (current.returncode, line) == (0, f"{lab.alias}: up to date v1.0.0")
+    image = lab.tags()["v1.0.0"]
+    assert [v.split("  created ")[0] for v in versions] == [f"  v1.0.0  image {image[7:19]}"]  # the host's
+    assert versions[0].endswith(" (latest)")
     lab.release("1.0.1")
     images = set(lab.docker("image", "ls", "--all", "--quiet", "--no-trunc").split())
     behind = lab.claw("pull", "Clawfile", "--check")
     assert behind.returncode == 3, behind.stderr
-    assert behind.stdout.strip() == f"{lab.alias}: behind: {lab.runtime_ref} moved"
+    assert behind.stdout.splitlines()[0] == f"{lab.alias}: behind: {lab.runtime_ref} moved"
     assert behind.stderr.rstrip().endswith("run: claw pull Clawfile")
     assert (
         set(lab.docker("image", "ls", "--all", "--quiet", "--no-trunc").split()) == images
