@@ -16,7 +16,10 @@ The rows (``--list`` prints them, ``--only NAME`` runs some of them):
                  claw's packages (click, sh, PyYAML, tomlkit) that reads the config and
                  the pod and makes the same one `docker image inspect` (goal <= 1.5);
   pull           `claw pull --rebuild <Clawfile>` over the same build/inspect/probe/tag/rm
-                 sequence typed as raw docker commands in a shell script (goal <= 1.10);
+                 sequence typed as raw docker commands in a shell script (goal <= 1.10),
+                 on the legacy builder with compose v1 (legacy+v1);
+  pull-buildkit  the same on BuildKit with compose v2 (buildkit+v2; its plugins are
+                 fetched into .cache/toolchains as the tests fetch them);
   jobs           `claw pull --rebuild` of 4 runners with --jobs 4 over --jobs 1, builds
                  waiting on a sleep (goal <= 0.5);
   start-up       `python claw.py --version` over `python -c "import click"` (goal <= 1.3);
@@ -48,11 +51,11 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tests.harness import engine as harness
-from tests.harness import shim, upstream
+from tests.harness import shim, toolchains, upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAW = str(ROOT / "claw.py")
@@ -101,6 +104,7 @@ class Bench:
     def __init__(self) -> None:
         self.work = Path(tempfile.mkdtemp(prefix="claw-bench-"))
         self._engine: harness.Engine | None = None
+        self.toolchain: toolchains.Toolchain | None = None  # None: the host's docker configuration
 
     @property
     def started(self) -> bool:
@@ -118,12 +122,13 @@ class Bench:
     @property
     def env(self) -> dict[str, str]:
         """The environment of every claw and docker command of the run."""
-        return {
+        env = {
             **os.environ,
             **self.engine.env,
             "CLAW_CONFIG": str(self.work / "claw.toml"),
             "XDG_STATE_HOME": str(self.work / "state"),
         }
+        return self.toolchain.env(env) if self.toolchain else env
 
     def docker(self, *argv: str) -> str:
         return upstream.docker(self.engine, *argv)
@@ -434,6 +439,25 @@ def livecheck_calls(bench: Bench) -> Figure:
     )  # fmt: skip
 
 
+def under(toolchain_id: str, measure: Callable[[Bench], Figure]) -> Callable[[Bench], Figure]:
+    """``measure`` with every claw and docker command of it on the toolchain ``toolchain_id``
+    (its private docker configuration: buildx and compose v2, or neither)."""
+
+    def measured(bench: Bench) -> Figure:
+        plugins = (
+            toolchains.ensure(ROOT / ".cache" / "toolchains") if toolchain_id == toolchains.BUILDKIT else None
+        )
+        config = bench.work / f"docker-config-{toolchain_id.replace('+', '-')}"
+        bench.toolchain = toolchains.prepare(toolchain_id, config, plugins)
+        try:
+            figure = measure(bench)
+        finally:
+            bench.toolchain = None
+        return replace(figure, name=f"{figure.name} [{toolchain_id}]")
+
+    return measured
+
+
 @dataclass(frozen=True)
 class Row:
     name: str  # what --only takes
@@ -445,7 +469,8 @@ ROWS: list[Row] = [
     Row("docker-calls", docker_calls),
     Row("check-200", check_over_inspect),
     Row("verb-start-up", verb_start_up),
-    Row("pull", pull_over_script),
+    Row("pull", under(toolchains.LEGACY, pull_over_script)),
+    Row("pull-buildkit", under(toolchains.BUILDKIT, pull_over_script)),
     Row("jobs", parallel_refresh),
     Row("start-up", start_up, engine=False),
     Row("livecheck", livecheck),

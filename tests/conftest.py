@@ -14,10 +14,12 @@ import os
 from collections import Counter
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.harness import engine as harness
+from tests.harness import toolchains
 from tests.harness.engine import Engine
 
 CI = bool(os.environ.get("CI"))
@@ -94,15 +96,43 @@ def pytest_runtest_makereport(
     return report
 
 
+def _engine_lines() -> list[str]:
+    return [
+        f"private engine: {started.host} (own net/mount/pid namespaces); registry: {started.registry} inside them"
+        for started in _started
+    ]
+
+
+_from_workers: dict[str, list[str]] = {"engines": [], "toolchains": []}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of a parallel run (pytest-xdist) hands its figures to the main process."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["claw"] = {
+            "tally": dict(_tally),
+            "engines": _engine_lines(),
+            "toolchains": toolchains.DESCRIBED,
+        }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    figures = getattr(node, "workeroutput", {}).get("claw", {})
+    _tally.update(figures.get("tally", {}))
+    _from_workers["engines"] += figures.get("engines", [])
+    toolchains.DESCRIBED.update(figures.get("toolchains", {}))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _tally:
         counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(_tally.items()))
         terminalreporter.write_line(f"reliability tally: {counts}")
-    for started in _started:
-        terminalreporter.write_line(
-            f"private engine: {started.host} (own net/mount/pid namespaces); "
-            f"registry: {started.registry} inside them"
-        )
+    for line in _engine_lines() + _from_workers["engines"]:
+        terminalreporter.write_line(line)
+    for toolchain, described in sorted(toolchains.DESCRIBED.items()):
+        terminalreporter.write_line(f"toolchain {toolchain}: {' | '.join(described.splitlines())}")
 
 
 @pytest.fixture

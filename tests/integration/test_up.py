@@ -91,7 +91,8 @@ def test_up_starts_the_pod_with_labels_and_down_removes_it(lab: Lab, toolchain: 
     assert "CLAW_CLLAMA_URL=http://cllama:8080" in found["agent"]["Env"]
     assert found["agent"]["Labels"]["claw.model.primary"] == MODEL  # verbatim through the build
     assert (found["agent"]["Labels"]["tier"], found["web"]["Labels"]["tier"]) == ("lab", "web")  # merged
-    assert found["web"]["Labels"]["owner"] == "common"
+    assert "owner" not in found["web"]["Labels"]  # a merge is shallow: web's own labels replace them
+    assert found["agent"]["Labels"]["owner"] == "common"
     assert volumes(lab)
     down = lab.claw("down")
     assert down.returncode == 0, down.stderr
