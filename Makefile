@@ -28,7 +28,7 @@ venv: $(STAMP) ## Create .venv with the pinned Python packages
 test: system $(STAMP) lint typecheck ## Lint, type-check, run every test (integration on a private engine), unit tests on each Python 3.10-3.13 here
 	@mkdir -p .cache
 	@$(BIN)/python -m scripts.pythons > .cache/pythons.out 2>&1 & others=$$!; \
-	$(BIN)/python -m pytest -v -n $(PYTEST_WORKERS) $(PYTEST_ARGS); main=$$?; \
+	$(BIN)/python -m pytest -v -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); main=$$?; \
 	wait $$others; other=$$?; cat .cache/pythons.out; \
 	test $$main -eq 0 && test $$other -eq 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import upstream
+from tests.harness.toolchains import Toolchain
 from tests.integration.conftest import Lab
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,8 @@ def expected(lab: Lab, version: str, base_id: str) -> dict[str, str]:
     }
 
 
-def test_build_rewrites_from_to_the_version_and_labels_the_image(lab: Lab) -> None:
+def test_build_rewrites_from_to_the_version_and_labels_the_image(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     base = refreshed(lab, "0.5.0")
     lab.clawfile.write_text(f"FROM {lab.alias}\nCLAW_TYPE openclaw\nMODEL primary openai/gpt-4o\nRUN true\n")
     result = lab.claw("build", ".", "-t", f"{lab.alias}-agent:1")

@@ -20,6 +20,7 @@ import pytest
 
 from lib import locks
 from tests.harness import flaky, upstream
+from tests.harness.toolchains import Toolchain
 from tests.integration.conftest import Lab
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,8 @@ def installed(lab: Lab, version: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def test_first_refresh_installs_latest_and_the_version_tag(lab: Lab) -> None:
+def test_first_refresh_installs_latest_and_the_version_tag(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     lab.release("2026.5.22")
     result = lab.claw("pull", "Clawfile")
     assert result.returncode == 0, result.stderr

@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import tally
 from tests.harness import engine as harness
 from tests.harness import flaky, upstream
+from tests.harness.toolchains import BUILDKIT, LEGACY, Toolchain
 from tests.integration.conftest import ROOT, Lab, Running
 
 pytestmark = pytest.mark.integration
@@ -73,8 +74,13 @@ STEPS = {
 }
 
 
-@pytest.mark.parametrize("step", list(STEPS))
-def test_a_failure_at_each_step(lab: Lab, step: str) -> None:
+# Each step on the legacy builder; the build, whose words and mechanics differ, on BuildKit too.
+FAILURES = [(step, LEGACY) for step in STEPS] + [("build", BUILDKIT)]
+
+
+@pytest.mark.parametrize(("step", "toolchain"), FAILURES, indirect=["toolchain"])
+def test_a_failure_at_each_step(lab: Lab, step: str, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     before = install(lab, "1.0.0")
     lab.release("2.0.0")
     lab.with_shim(CLAW_SHIM_FAIL=STEPS[step], CLAW_SHIM_MESSAGE="Error response from daemon: injected")
@@ -122,10 +128,15 @@ def in_probe(lab: Lab) -> bool:
 INTERRUPTIONS = [(moment, how) for moment in ("start", "build", "probe") for how in ("SIGINT", "SIGKILL")] + [
     ("build", "SIGTERM")
 ]
+# Every moment on the legacy builder; the build, which BuildKit runs its own way, on BuildKit too.
+INTERRUPTED = [(*case, LEGACY) for case in INTERRUPTIONS] + [
+    ("build", how, BUILDKIT) for how in ("SIGINT", "SIGKILL", "SIGTERM")
+]
 
 
-@pytest.mark.parametrize(("moment", "how"), INTERRUPTIONS)
-def test_interrupted_or_killed_at_any_moment(lab: Lab, moment: str, how: str) -> None:
+@pytest.mark.parametrize(("moment", "how", "toolchain"), INTERRUPTED, indirect=["toolchain"])
+def test_interrupted_or_killed_at_any_moment(lab: Lab, moment: str, how: str, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     before = install(lab, "1.0.0")
     if moment == "build":
         lab.write(recipe_extra=SLOW_STEP)
