@@ -159,9 +159,8 @@ class Tags:
         return Installed(latest, versions.resolve(self.alias, names))
 
     def by_age(self) -> list[Listed]:
-        """The version tags, newest first: by the image's creation time (versions do not
-        sort across schemes: calendar versions, ``built-...``), then as versions."""
-        return sorted(self.versioned, key=lambda row: (row.created, versions.sort_key(row.tag)), reverse=True)
+        """The version tags, newest first (``runners.newest_first``)."""
+        return runners.newest_first(self.rows)
 
     def listing(self) -> str:
         return ", ".join(row.tag for row in self.by_age()) or "none"
@@ -196,7 +195,7 @@ def users(engine: Engine) -> dict[str, tuple[str, ...]]:
     """Base image ID -> the local service images built against it (two docker calls)."""
     found: dict[str, list[str]] = {}
     for image in engine.images_with_label(runners.RUNNER_IMAGE_ID):
-        names = image.repo_tags or (short_id(image.id),)
+        names = image.repo_tags or (f"an untagged image {short_id(image.id)}",)
         found.setdefault(image.labels[runners.RUNNER_IMAGE_ID], []).extend(names)
     return {base: tuple(sorted(names)) for base, names in found.items()}
 
@@ -570,8 +569,7 @@ def rollback(
         if chosen.id == installed.image_id:
             return Outcome(runner, Status.UP_TO_DATE, Installed(installed.image_id, chosen.tag))
         rows = tags.by_age()
-        now = next((row for row in rows if row.id == installed.image_id), None)
-        direction = "back" if now is None or rows.index(chosen) > rows.index(now) else "forward"
+        direction = "back" if rows.index(chosen) > _position(rows, installed) else "forward"
         if dry_run:
             return Outcome(
                 runner, Status.WOULD_ROLL_BACK, installed, chosen.tag, chosen.id, direction=direction
@@ -595,8 +593,13 @@ def _going_to(tags: Tags, installed: Installed | None, to: str | None) -> Listed
         found = next((row for row in tags.versioned if row.tag == to), None)
         return found or f"{tags.alias}:{to} is not on this host ({here})"
     rows = tags.by_age()
-    now = next((index for index, row in enumerate(rows) if row.id == installed.image_id), -1)
-    older = [row for row in rows[now + 1 :] if row.id != installed.image_id]
+    older = [row for row in rows[_position(rows, installed) + 1 :] if row.id != installed.image_id]
     if not older:
         return f"no version older than {installed.version or 'the untagged latest'} on this host ({here})"
     return older[0]
+
+
+def _position(rows: list[Listed], installed: Installed) -> int:
+    """Where latest's image is among ``rows`` (newest first); -1, above them all, when no
+    version tag names it (a base built by hand)."""
+    return next((index for index, row in enumerate(rows) if row.id == installed.image_id), -1)

@@ -24,7 +24,7 @@ from .files import read_input
 from .upstreams import Upstream
 
 if TYPE_CHECKING:
-    from .engine.docker import Engine, Image
+    from .engine.docker import Engine, Image, Listed
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -304,7 +304,14 @@ def _pinned_missing(engine: Engine, use: Use) -> str:
 
 
 def versions_here(engine: Engine, alias: str) -> list[str]:
-    """The version tags of ``alias`` on the engine, as versions sort (one docker call)."""
-    rows = engine.list_images([alias])
-    tags = (row.tag for row in rows if row.repository == alias and versions.is_versioned(row.tag))
-    return sorted(tags, key=versions.sort_key)
+    """The version tags of ``alias`` on the engine, newest first (one docker call)."""
+    return [
+        row.tag for row in newest_first(row for row in engine.list_images([alias]) if row.repository == alias)
+    ]
+
+
+def newest_first(rows: Iterable[Listed]) -> list[Listed]:
+    """The version tags among ``rows``, newest first: by the image's creation time (version
+    strings do not sort across schemes: calendar versions, ``built-...``), then as versions."""
+    tagged = (row for row in rows if versions.is_versioned(row.tag))
+    return sorted(tagged, key=lambda row: (row.created, versions.sort_key(row.tag)), reverse=True)

@@ -18,6 +18,7 @@ import pytest
 
 from lib import bases, runners
 from lib.classify import Breaker
+from lib.engine.docker import Image
 from lib.errors import (
     DockerError,
     DockerTimeout,
@@ -403,3 +404,18 @@ def test_generations_list_latest_the_pin_and_the_services_using_each(
     ]
     assert found[1].line().endswith("(pinned; used by web:1)")
     assert found[0].to_json()["latest"] is True
+
+
+def test_users_names_the_service_images_built_on_each_base(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = "sha256:" + "b" * 64
+    built = {runners.RUNNER_IMAGE_ID: base}
+    images = [
+        Image("sha256:" + "1" * 64, ("web:2", "web:latest"), built),
+        Image("sha256:" + "2" * 64, (), built),  # an older build, its tag moved on
+    ]
+    monkeypatch.setattr(
+        model, "images_with_label", lambda key: images if key == runners.RUNNER_IMAGE_ID else []
+    )
+    assert bases.users(model) == {base: ("an untagged image 222222222222", "web:2", "web:latest")}

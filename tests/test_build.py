@@ -126,7 +126,7 @@ def test_a_pinned_version_not_here_names_the_versions_here_and_the_fix() -> None
     with pytest.raises(ClawError) as caught:
         runners.resolve(host, uses, "claw pull")
     assert caught.value.message == (
-        "runner base not ready: openclaw:v0.4.0 is not on this host (versions here: v0.5.0, v0.10.0)"
+        "runner base not ready: openclaw:v0.4.0 is not on this host (versions here: v0.10.0, v0.5.0)"
     )
     assert caught.value.hint == PIN_FIX  # claw pull would not bring it
     assert host.listings == [["openclaw"]]
