@@ -352,12 +352,12 @@ def refresh(
     alias = runner.alias
 
     with (
-        locks.hold(f"runner-{alias}", on_wait=lambda: _waiting(events, alias), cancel=options.cancel),
+        locks.hold(f"runner-{alias}", on_wait=lambda: _waiting(events, alias), cancel=options.cancel) as held,
         OutputLog(f"refresh-{alias}") as log,
     ):
         previous: Installed | Unknown | None = UNKNOWN
         try:
-            tags = _clean_leftovers(engine, alias)
+            tags = _clean_leftovers(engine, alias, probes=held.abandoned)
             previous = tags.installed()
             options.check()
             labels = {**base_labels(runner), **(now.labels() if now else {})}
@@ -401,11 +401,13 @@ def base_labels(runner: Runner, when: datetime.datetime | None = None) -> dict[s
     }
 
 
-def _clean_leftovers(engine: Engine, alias: str) -> Tags:
+def _clean_leftovers(engine: Engine, alias: str, *, probes: bool = True) -> Tags:
     """Remove the probe containers and temporary tags of refreshes that were killed;
     return the alias's other tags. Called with the alias's lock held: no other
-    refresh of it is running, so these tags stay true until this one changes them."""
-    for name in engine.containers_labelled(f"{runners.PROBE}={alias}"):
+    refresh of it is running, so these tags stay true until this one changes them.
+    ``probes``: look for probe containers, which only a killed holder of the lock
+    leaves (an interrupted refresh removes its own); the tags come with the listing."""
+    for name in engine.containers_labelled(f"{runners.PROBE}={alias}") if probes else ():
         engine.remove_container(name)
     tags = Tags.read(engine, alias)
     for row in tags.temporary:

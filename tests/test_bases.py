@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lib import bases, runners
+from lib import bases, locks, runners
 from lib.classify import Breaker
 from lib.engine.docker import Image
 from lib.errors import (
@@ -419,3 +419,24 @@ def test_users_names_the_service_images_built_on_each_base(
         model, "images_with_label", lambda key: images if key == runners.RUNNER_IMAGE_ID else []
     )
     assert bases.users(model) == {base: ("an untagged image 222222222222", "web:2", "web:latest")}
+
+
+def test_probe_containers_are_looked_for_only_after_a_killed_holder(
+    model: Model, runner: runners.Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh that ended in any way but SIGKILL removed its own probe container, and
+    leaves the lock clean: the next refresh spends no `docker container ls` on it."""
+    asked: list[str] = []
+
+    def containers_labelled(label: str) -> list[str]:
+        asked.append(label)
+        return []
+
+    monkeypatch.setattr(model, "containers_labelled", containers_labelled)
+    install(model, runner, "1.0.0")
+    install(model, runner, "2.0.0")
+    assert asked == []
+    path = locks.path_for(f"runner-{runner.alias}")
+    path.write_text("4194304\n")  # what a holder killed with the lock leaves: its pid
+    install(model, runner, "3.0.0")
+    assert asked == [f"{runners.PROBE}=openclaw"]

@@ -156,7 +156,8 @@ def test_drift_after_a_refresh_is_a_hint_and_nothing_is_rebuilt(lab: Lab) -> Non
     lab.claw("down")
 
 
-def test_fix_on_a_fresh_host_brings_the_pod_up_in_one_command(lab: Lab) -> None:
+def test_fix_on_a_fresh_host_brings_the_pod_up_in_one_command(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain  # a refresh, a build and compose up, in one command
     make_pod(lab)
     lab.release("0.5.0")
     result = lab.claw("up", "-d", "--fix")
@@ -214,7 +215,10 @@ def running(lab: Lab) -> list[str]:
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_an_interrupted_foreground_up_stops_the_pod_and_exits_130(lab: Lab, how: str) -> None:
+def test_an_interrupted_foreground_up_stops_the_pod_and_exits_130(
+    lab: Lab, how: str, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain  # compose v1 and v2 each handle the signal their own way
     make_pod(lab)
     ready(lab)
     up = lab.spawn("up", name="up")
