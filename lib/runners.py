@@ -77,6 +77,14 @@ class Runner:
         return f"{self.alias}:{self.pin}" if self.pin else self.latest
 
 
+def require_pins(engine: Engine, used: Iterable[Runner], images: Mapping[str, Image]) -> None:
+    """A pinned runner whose pin is not among ``images`` (what one inspect found) is bad
+    input: the config is what is wrong, whatever the verb."""
+    for runner in used:
+        if runner.pin and runner.current not in images:
+            raise pin_not_here(runner, versions_here(engine, runner.alias))
+
+
 def pin_not_here(runner: Runner, here: Iterable[str]) -> InputError:
     """A pin names a version tag that is not on this host: bad input, with both fixes."""
     listed = ", ".join(here) or "none"
@@ -259,6 +267,7 @@ def resolve(engine: Engine, all_uses: list[Use], remedy: str) -> dict[str, Base]
     A missing floating base is fixed by ``remedy`` (a `claw pull`); a missing pinned
     version is not (pull installs the newest), so the error names the versions here."""
     images = engine.inspect_images(use.lookup for use in all_uses)
+    require_pins(engine, (use.runner for use in all_uses if not use.pinned), images)
     bases: dict[str, Base] = {}
     problems: list[str] = []
     pinned_missing: list[Use] = []
@@ -266,8 +275,6 @@ def resolve(engine: Engine, all_uses: list[Use], remedy: str) -> dict[str, Base]
         if use.lookup in bases:
             continue
         found = images.get(use.lookup)
-        if found is None and use.runner.pin and not use.pinned:
-            raise pin_not_here(use.runner, versions_here(engine, use.runner.alias))
         if found is None and use.pinned:
             pinned_missing.append(use)
         elif found is None:

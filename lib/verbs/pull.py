@@ -240,9 +240,7 @@ def execute(inv: Invocation, actions: Sequence[Action], *, mode: Mode = Mode()) 
     present = inv.engine.inspect_images(
         [*(a.ref for a in actions if a.kind in kinds), *(r.current for r in pinned)]
     )
-    for runner in pinned:  # a pin that names nothing here is bad input: stop before any change
-        if runner.current not in present:
-            raise runners.pin_not_here(runner, runners.versions_here(inv.engine, runner.alias))
+    runners.require_pins(inv.engine, pinned, present)  # before any change
     if mode.dry_run:
         return Report(inv.target, True, tuple(_would(inv, a, present) for a in actions))
 

@@ -116,9 +116,8 @@ def check(inv: Invocation) -> Readiness:
     wanted += [r.current for r in table.values()]  # every alias: drift needs the current base
     wanted += [u.lookup for found in uses.values() for u in found]
     images = inv.engine.inspect_images(wanted)
-    for use in (u for found in uses.values() for u in found):  # a pin naming nothing here: bad input
-        if use.runner.pin and not use.pinned and use.lookup not in images:
-            raise runners.pin_not_here(use.runner, runners.versions_here(inv.engine, use.runner.alias))
+    floating = [u.runner for found in uses.values() for u in found if not u.pinned]
+    runners.require_pins(inv.engine, floating, images)  # a pin naming nothing here: bad input
     problems = _registry_problems(the_pod, pins, images)
     missing_runners: dict[str, Runner] = {}
     for service in the_pod.built:
