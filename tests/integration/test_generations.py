@@ -34,7 +34,8 @@ def three_versions(lab: Lab) -> dict[str, str]:
 # --------------------------------------------------------------------------
 
 
-def test_rollback_moves_latest_back_one_version_with_one_docker_tag(lab: Lab) -> None:
+def test_rollback_moves_latest_back_one_version_with_one_docker_tag(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     ids = three_versions(lab)
     lab.with_shim()
     result = lab.claw("pull", "--rollback", "openclaw")  # the driver's name
@@ -48,7 +49,8 @@ def test_rollback_moves_latest_back_one_version_with_one_docker_tag(lab: Lab) ->
     assert lab.tags()["latest"] == ids["v1.0.0"]
 
 
-def test_rollback_to_a_named_tag_and_a_missing_one(lab: Lab) -> None:
+def test_rollback_to_a_named_tag_and_a_missing_one(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     ids = three_versions(lab)
     result = lab.claw("pull", "--rollback", "openclaw:v1.0.0")
     assert result.returncode == 0, result.stderr
@@ -63,7 +65,10 @@ def test_rollback_to_a_named_tag_and_a_missing_one(lab: Lab) -> None:
     assert lab.tags()["latest"] == ids["v1.0.0"]
 
 
-def test_rollback_with_nothing_installed_or_one_version_fails_naming_the_versions(lab: Lab) -> None:
+def test_rollback_with_nothing_installed_or_one_version_fails_naming_the_versions(
+    lab: Lab, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     nothing = lab.claw("pull", "--rollback", "openclaw")
     assert nothing.returncode == 1
     assert f"nothing installed: no {lab.alias}:latest (versions here: none)" in nothing.stdout
@@ -76,7 +81,8 @@ def test_rollback_with_nothing_installed_or_one_version_fails_naming_the_version
     assert lab.tags() == {"latest": only, "v1.0.0": only}
 
 
-def test_rollback_dry_run_and_json(lab: Lab) -> None:
+def test_rollback_dry_run_and_json(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     ids = three_versions(lab)
     dry = lab.claw("pull", "--rollback", "openclaw", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -93,7 +99,8 @@ def test_rollback_dry_run_and_json(lab: Lab) -> None:
     assert action["image_id"] == ids["v2.0.0"] == lab.tags()["latest"]
 
 
-def test_rollback_waits_for_a_refresh_of_the_same_alias(lab: Lab) -> None:
+def test_rollback_waits_for_a_refresh_of_the_same_alias(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     ids = {"v1.0.0": installed(lab, "1.0.0")}
     lab.release("2.0.0")
     with locks.hold(f"runner-{lab.alias}"):  # a refresh in flight holds the alias
@@ -112,7 +119,10 @@ def test_rollback_waits_for_a_refresh_of_the_same_alias(lab: Lab) -> None:
     assert not refresh_tags(lab)
 
 
-def test_an_interrupted_rollback_leaves_latest_moved_or_not_never_missing(lab: Lab) -> None:
+def test_an_interrupted_rollback_leaves_latest_moved_or_not_never_missing(
+    lab: Lab, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     ids = three_versions(lab)
     outcomes = set()
     for delay in (0.05, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5):  # from the interpreter's start to the tag
@@ -133,7 +143,10 @@ def test_an_interrupted_rollback_leaves_latest_moved_or_not_never_missing(lab: L
     assert ids["v3.0.0"] in outcomes, "no interruption came before the tag: the delays are too long"
 
 
-def test_services_on_the_newer_base_get_the_drift_hint_after_a_rollback(lab: Lab) -> None:
+def test_services_on_the_newer_base_get_the_drift_hint_after_a_rollback(
+    lab: Lab, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     make_pod(lab)
     for version in ("1.0.0", "2.0.0"):
         lab.release(version)
@@ -198,7 +211,8 @@ def test_a_pin_holds_the_runner_for_pull_build_keep_and_up(lab: Lab, toolchain: 
     assert f"(pinned; used by claw-local/{lab.pod}-agent:latest)" in listed.stdout
 
 
-def test_a_pin_to_a_tag_not_on_the_host_is_bad_input_naming_the_fix(lab: Lab) -> None:
+def test_a_pin_to_a_tag_not_on_the_host_is_bad_input_naming_the_fix(lab: Lab, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     make_pod(lab)
     clawfile = lab.clawfile.read_text()
     installed(lab, "1.0.0")
