@@ -162,9 +162,6 @@ class Tags:
         """The version tags, newest first (``runners.newest_first``)."""
         return runners.newest_first(self.rows)
 
-    def listing(self) -> str:
-        return ", ".join(row.tag for row in self.by_age()) or "none"
-
 
 @dataclass(frozen=True)
 class Generation:
@@ -563,14 +560,13 @@ def rollback(
     )  # fmt: skip
     with lock:
         tags = Tags.read(engine, alias)
-        installed = tags.installed()
-        chosen = _going_to(tags, installed, to)
+        installed, rows = tags.installed(), tags.by_age()
+        chosen = _going_to(alias, rows, installed, to)
         if isinstance(chosen, str):
             return Outcome(runner, Status.FAILED, installed, reason=chosen, doing="rollback")
         assert installed is not None
         if chosen.id == installed.image_id:
             return Outcome(runner, Status.UP_TO_DATE, Installed(installed.image_id, chosen.tag))
-        rows = tags.by_age()
         direction = "back" if rows.index(chosen) > _position(rows, installed) else "forward"
         if dry_run:
             return Outcome(
@@ -586,15 +582,15 @@ def rollback(
     return Outcome(runner, Status.ROLLED_BACK, installed, chosen.tag, chosen.id, direction=direction)
 
 
-def _going_to(tags: Tags, installed: Installed | None, to: str | None) -> Listed | str:
-    """The version latest moves to, or why there is none."""
-    here = f"versions here: {tags.listing()}"
+def _going_to(alias: str, rows: list[Listed], installed: Installed | None, to: str | None) -> Listed | str:
+    """The version latest moves to among ``rows`` (the alias's versions, newest first),
+    or why there is none."""
+    here = f"versions here: {runners.listing(rows)}"
     if installed is None:
-        return f"nothing installed: no {tags.alias}:latest ({here})"
+        return f"nothing installed: no {alias}:latest ({here})"
     if to is not None:
-        found = next((row for row in tags.versioned if row.tag == to), None)
-        return found or f"{tags.alias}:{to} is not on this host ({here})"
-    rows = tags.by_age()
+        found = next((row for row in rows if row.tag == to), None)
+        return found or f"{alias}:{to} is not on this host ({here})"
     older = [row for row in rows[_position(rows, installed) + 1 :] if row.id != installed.image_id]
     if not older:
         return f"no version older than {installed.version or 'the untagged latest'} on this host ({here})"

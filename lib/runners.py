@@ -85,12 +85,12 @@ def require_pins(engine: Engine, used: Iterable[Runner], images: Mapping[str, Im
             raise pin_not_here(runner, versions_here(engine, runner.alias))
 
 
-def pin_not_here(runner: Runner, here: Iterable[str]) -> InputError:
-    """A pin names a version tag that is not on this host: bad input, with both fixes."""
-    listed = ", ".join(here) or "none"
+def pin_not_here(runner: Runner, here: str) -> InputError:
+    """A pin names a version tag that is not on this host: bad input, with both fixes.
+    ``here``: the versions on the host, as ``versions_here`` says them."""
     return InputError(
         f"runner {runner.driver}: pinned at {runner.pin}, but {runner.current} is not on this host "
-        f"(versions here: {listed})",
+        f"(versions here: {here})",
         hint=f"fix: pin a version that is here, or remove `pin` from [runners.{runner.driver}] in the "
         f"config (claw pull then installs the newest; claw pull --rollback {runner.driver}:TAG goes "
         "back to a version here)",
@@ -306,15 +306,17 @@ def version_ref(alias: str, image: Image) -> str | None:
 
 
 def _pinned_missing(engine: Engine, use: Use) -> str:
-    here = versions_here(engine, use.runner.alias)
-    return f"{use.written} is not on this host (versions here: {', '.join(here) or 'none'})"
+    return f"{use.written} is not on this host (versions here: {versions_here(engine, use.runner.alias)})"
 
 
-def versions_here(engine: Engine, alias: str) -> list[str]:
-    """The version tags of ``alias`` on the engine, newest first (one docker call)."""
-    return [
-        row.tag for row in newest_first(row for row in engine.list_images([alias]) if row.repository == alias)
-    ]
+def versions_here(engine: Engine, alias: str) -> str:
+    """The version tags of ``alias`` on the engine, as messages say them (one docker call)."""
+    return listing(row for row in engine.list_images([alias]) if row.repository == alias)
+
+
+def listing(rows: Iterable[Listed]) -> str:
+    """The version tags among ``rows``, newest first, comma-separated; ``none`` when none."""
+    return ", ".join(row.tag for row in newest_first(rows)) or "none"
 
 
 def newest_first(rows: Iterable[Listed]) -> list[Listed]:

@@ -103,7 +103,7 @@ def _engine_lines() -> list[str]:
     ]
 
 
-_from_workers: dict[str, list[str]] = {"engines": [], "toolchains": []}
+_worker_engines: list[str] = []  # the engines of a parallel run's workers, for the summary
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -121,7 +121,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_testnodedown(node: Any, error: object) -> None:
     figures = getattr(node, "workeroutput", {}).get("claw", {})
     _tally.update(figures.get("tally", {}))
-    _from_workers["engines"] += figures.get("engines", [])
+    _worker_engines.extend(figures.get("engines", []))
     toolchains.DESCRIBED.update(figures.get("toolchains", {}))
 
 
@@ -129,7 +129,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _tally:
         counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(_tally.items()))
         terminalreporter.write_line(f"reliability tally: {counts}")
-    for line in _engine_lines() + _from_workers["engines"]:
+    for line in _engine_lines() + _worker_engines:
         terminalreporter.write_line(line)
     for toolchain, described in sorted(toolchains.DESCRIBED.items()):
         terminalreporter.write_line(f"toolchain {toolchain}: {' | '.join(described.splitlines())}")
