@@ -21,6 +21,7 @@ import pytest
 from tests.harness import engine as harness
 from tests.harness import toolchains
 from tests.harness.engine import Engine
+from tests.harness.fake_docker import FakeDocker
 
 CI = bool(os.environ.get("CI"))
 _tally: Counter[str] = Counter()
@@ -138,6 +139,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def fixtures() -> Path:
     return Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
+    """The stand-in ``docker`` first on PATH, answering what the test scripts."""
+    stand_in = FakeDocker(tmp_path)
+    for name, value in stand_in.install(tmp_path / "bin").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    return stand_in
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -5,8 +5,6 @@ through the engine's own door by the stand-in docker."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,9 @@ from lib.engine import digests
 from lib.engine.digests import RemoteAnswer, UnexpectedOutput
 from lib.engine.docker import Engine
 from lib.errors import InputError, PermanentError, TransientError
+from tests.harness.fake_docker import FakeDocker
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "docker"
-FAKE = Path(__file__).resolve().parent / "harness" / "fake_docker.py"
 
 # The two index digests of the recordings: before and after the amd64 manifest moved.
 FIRST = "sha256:fe7bf989bff6558fbdb3366d559027e0d8243e7f59a94ac8593c9e137c1c67ec"
@@ -40,47 +38,6 @@ def asked(name: str) -> str:
 
 SINGLE_REF = asked("manifest-single")
 INDEX_REF = asked("manifest-index")
-
-
-class FakeDocker:
-    """The stand-in docker: replays recordings, logs every argv."""
-
-    def __init__(self, root: Path) -> None:
-        self.script = root / "script.json"
-        self.log = root / "calls.jsonl"
-        self.script.write_text("[]")
-
-    def answer(self, match: list[str], **reply: Any) -> None:
-        script = json.loads(self.script.read_text())
-        script.append({"match": match, **reply})
-        self.script.write_text(json.dumps(script))
-
-    def replay(self, name: str) -> None:
-        data = recording(name)
-        self.answer(data["argv"][1:], stdout=data["stdout"], stderr=data["stderr"], code=data["code"])
-
-    @property
-    def calls(self) -> list[list[str]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line)[1:] for line in self.log.read_text().splitlines()]
-
-
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    exe = bin_dir / "docker"
-    exe.write_text(
-        f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(FAKE.parent)!r})\n"
-        "import fake_docker\nsys.exit(fake_docker.main())\n"
-    )
-    exe.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    stand_in = FakeDocker(tmp_path)
-    monkeypatch.setenv("FAKE_DOCKER_SCRIPT", str(stand_in.script))
-    monkeypatch.setenv("FAKE_DOCKER_LOG", str(stand_in.log))
-    return stand_in
 
 
 @pytest.fixture
@@ -254,14 +211,14 @@ def test_manifest_inspect_answers_for_the_ref_asked() -> None:
 
 
 def test_buildx_names_the_digest(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.replay("imagetools-single")
+    fake.replay(recording("imagetools-single"))
     assert digests.remote_digest(docker_engine, SINGLE_REF, buildkit=True) == RemoteAnswer(SINGLE, None)
-    assert fake.calls == [recording("imagetools-single")["argv"][1:]]
+    assert fake.args == [recording("imagetools-single")["argv"][1:]]
 
 
 def test_buildx_names_an_index_digest_and_compares(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.replay("imagetools-index")
-    fake.replay("imagetools-index-moved")
+    fake.replay(recording("imagetools-index"))
+    fake.replay(recording("imagetools-index-moved"))
     same = digests.remote_digest(docker_engine, INDEX_REF, buildkit=True, recorded=FIRST)
     moved = digests.remote_digest(docker_engine, INDEX_REF, buildkit=True, recorded=FIRST)
     assert same == RemoteAnswer(FIRST, moved=False)
@@ -271,23 +228,23 @@ def test_buildx_names_an_index_digest_and_compares(fake: FakeDocker, docker_engi
 
 
 def test_without_buildx_a_single_manifest_is_named(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.replay("manifest-single")
+    fake.replay(recording("manifest-single"))
     answer = digests.remote_digest(docker_engine, SINGLE_REF, buildkit=False, recorded=OTHER)
     assert answer == RemoteAnswer(SINGLE, moved=True)
-    assert fake.calls == [["manifest", "inspect", "--verbose", "--insecure", SINGLE_REF]]
+    assert fake.args == [["manifest", "inspect", "--verbose", "--insecure", SINGLE_REF]]
 
 
 def test_without_buildx_an_index_unchanged(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.replay("manifest-index")
-    fake.replay("manifest-index-by-digest")
+    fake.replay(recording("manifest-index"))
+    fake.replay(recording("manifest-index-by-digest"))
     answer = digests.remote_digest(docker_engine, INDEX_REF, buildkit=False, recorded=FIRST)
     assert answer == RemoteAnswer(FIRST, moved=False)
-    assert fake.calls[1][-1] == f"{INDEX_REF.rpartition(':')[0]}@{FIRST}"
+    assert fake.args[1][-1] == f"{INDEX_REF.rpartition(':')[0]}@{FIRST}"
 
 
 def test_without_buildx_an_index_moved(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.replay("manifest-index-moved")
-    fake.replay("manifest-index-by-digest")
+    fake.replay(recording("manifest-index-moved"))
+    fake.replay(recording("manifest-index-by-digest"))
     recorded = digests.pullable(INDEX_REF, FIRST)  # a label's value works as well as a digest
     answer = digests.remote_digest(docker_engine, INDEX_REF, buildkit=False, recorded=recorded)
     assert answer == RemoteAnswer(None, moved=True)
@@ -295,7 +252,7 @@ def test_without_buildx_an_index_moved(fake: FakeDocker, docker_engine: Engine) 
 
 
 def test_without_buildx_an_index_whose_record_is_gone_moved(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.replay("manifest-index")
+    fake.replay(recording("manifest-index"))
     gone = recording("manifest-digest-not-found")
     fake.answer(
         ["manifest", "inspect", "--verbose", "--insecure", f"{INDEX_REF.rpartition(':')[0]}@{FIRST}"],
@@ -307,16 +264,16 @@ def test_without_buildx_an_index_whose_record_is_gone_moved(fake: FakeDocker, do
 
 
 def test_without_buildx_an_index_with_no_record_is_undecided(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.replay("manifest-index")
+    fake.replay(recording("manifest-index"))
     answer = digests.remote_digest(docker_engine, INDEX_REF, buildkit=False)
     assert answer == RemoteAnswer(None, None)
     assert not answer.unchanged
-    assert len(fake.calls) == 1
+    assert len(fake.args) == 1
 
 
 def test_an_index_that_was_a_single_manifest_moved(fake: FakeDocker, docker_engine: Engine) -> None:
     name = INDEX_REF.rpartition(":")[0]
-    fake.replay("manifest-index")
+    fake.replay(recording("manifest-index"))
     single = recording("manifest-single")
     fake.answer(
         ["manifest", "inspect", "--verbose", "--insecure", f"{name}@{SINGLE}"],
@@ -335,7 +292,7 @@ def test_a_pinned_ref_is_never_asked(fake: FakeDocker, docker_engine: Engine, bu
     assert digests.remote_digest(docker_engine, pinned, buildkit=buildkit, recorded=SINGLE).unchanged
     assert digests.remote_digest(docker_engine, pinned, buildkit=buildkit, recorded=OTHER).moved is True
     assert digests.pulled_digest(docker_engine, pinned) == SINGLE
-    assert fake.calls == []
+    assert fake.args == []
 
 
 @pytest.mark.parametrize(
@@ -350,7 +307,7 @@ def test_a_pinned_ref_is_never_asked(fake: FakeDocker, docker_engine: Engine, bu
 def test_failures_are_the_engines_errors(
     fake: FakeDocker, docker_engine: Engine, name: str, buildkit: bool, error: type[Exception]
 ) -> None:
-    fake.replay(name)
+    fake.replay(recording(name))
     with pytest.raises(error):
         digests.remote_digest(docker_engine, asked(name), buildkit=buildkit)
 
@@ -358,7 +315,7 @@ def test_failures_are_the_engines_errors(
 def test_transient_failures_are_retried(fake: FakeDocker, docker_engine: Engine) -> None:
     refused = recording("imagetools-connection-refused")
     fake.answer(list(digests.imagetools_argv(SINGLE_REF)), stderr=refused["stderr"], code=1)
-    fake.replay("imagetools-single")
+    fake.replay(recording("imagetools-single"))
     seen: list[int] = []
     answer = digests.remote_digest(
         docker_engine, SINGLE_REF, buildkit=True, attempts=3, on_retry=lambda exc, n, wait: seen.append(n)
@@ -368,7 +325,7 @@ def test_transient_failures_are_retried(fake: FakeDocker, docker_engine: Engine)
 
 
 def test_a_local_list_is_refused_with_the_way_out(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.replay("manifest-local-list")
+    fake.replay(recording("manifest-local-list"))
     with pytest.raises(PermanentError, match="not from the registry") as caught:
         digests.remote_digest(docker_engine, SINGLE_REF, buildkit=False)
     assert caught.value.hint is not None
@@ -413,25 +370,25 @@ def test_pulled_digest_asks_the_registry_when_ambiguous(
     name = INDEX_REF.rpartition(":")[0]
     fake.answer(inspect_argv(INDEX_REF), stdout=json.dumps([f"{name}@{SINGLE}", f"{name}@{FIRST}"]))
     if buildkit:
-        fake.replay("imagetools-index")
+        fake.replay(recording("imagetools-index"))
     else:
-        fake.replay("manifest-index")
+        fake.replay(recording("manifest-index"))
         fake.answer(["manifest", "inspect", "--verbose", "--insecure", f"{name}@{SINGLE}"], code=1,
                     stderr=f"no such manifest: {name}@{SINGLE}\n")  # fmt: skip
-        fake.replay("manifest-index-by-digest")
+        fake.replay(recording("manifest-index-by-digest"))
     assert digests.pulled_digest(docker_engine, INDEX_REF, buildkit=buildkit) == FIRST
 
 
 def test_pulled_digest_when_the_registry_names_none_of_them(fake: FakeDocker, docker_engine: Engine) -> None:
     name = INDEX_REF.rpartition(":")[0]
     fake.answer(inspect_argv(INDEX_REF), stdout=json.dumps([f"{name}@{SINGLE}", f"{name}@{OTHER}"]))
-    fake.replay("imagetools-index")
+    fake.replay(recording("imagetools-index"))
     assert digests.pulled_digest(docker_engine, INDEX_REF, buildkit=True) is None
 
 
 def test_imagetools_without_buildx_is_a_plain_failure(fake: FakeDocker, docker_engine: Engine) -> None:
     # The caller says whether buildx is there; a wrong "yes" fails, it never guesses.
-    fake.replay("imagetools-no-buildx")
+    fake.replay(recording("imagetools-no-buildx"))
     with pytest.raises(PermanentError) as caught:
         digests.remote_digest(docker_engine, asked("imagetools-no-buildx"), buildkit=True)
     assert caught.value.returncode == 125

@@ -4,8 +4,6 @@ run against a stand-in executable that replays output recorded from real docker.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -30,53 +28,7 @@ from lib.errors import (
     RegistryBlocked,
     TransientError,
 )
-
-FAKE = Path(__file__).resolve().parent / "harness" / "fake_docker.py"
-
-
-class FakeDocker:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.script = root / "script.json"
-        self.log = root / "calls.jsonl"
-        self.script.write_text("[]")
-
-    def answer(self, match: list[str], *, sticky: bool = False, **reply: Any) -> None:
-        script = json.loads(self.script.read_text())
-        script.append({"match": match, "sticky": sticky, **reply})
-        self.script.write_text(json.dumps(script))
-
-    def replay(self, recording: dict[str, Any]) -> None:
-        self.answer(
-            recording["argv"][1:],
-            stdout=recording["stdout"],
-            stderr=recording["stderr"],
-            code=recording["code"],
-        )
-
-    @property
-    def calls(self) -> list[list[str]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
-
-
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in ("docker", "docker-compose"):
-        exe = bin_dir / name
-        exe.write_text(
-            f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(FAKE.parent)!r})\n"
-            "import fake_docker\nsys.exit(fake_docker.main())\n"
-        )
-        exe.chmod(0o755)
-    stand_in = FakeDocker(tmp_path)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_DOCKER_SCRIPT", str(stand_in.script))
-    monkeypatch.setenv("FAKE_DOCKER_LOG", str(stand_in.log))
-    return stand_in
+from tests.harness.fake_docker import FakeDocker
 
 
 def quick(context: str | None = None, **options: Any) -> Engine:
@@ -634,9 +586,10 @@ def test_stopping_one_engines_children_leaves_the_other_engine_working(fake: Fak
     started = time.monotonic()
     for worker in workers:
         worker.start()
-    while len(fake.calls) < 2 and time.monotonic() - started < 10:
+    while fake.pending and time.monotonic() - started < 10:
         time.sleep(0.05)
-    assert len(fake.calls) == 2, "both pulls are running"
+    assert not fake.pending, "both pulls took their answers and are running"
+    assert len(fake.calls) == 2
     alpha.children.stop_all()
     for worker in workers:
         worker.join(20)

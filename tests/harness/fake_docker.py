@@ -4,7 +4,8 @@ It appends its argv (as JSON) to ``$FAKE_DOCKER_LOG`` and answers from the JSON
 list in ``$FAKE_DOCKER_SCRIPT``: the first entry whose ``match`` is a prefix of
 the argv (after the program name) is used and, unless it is ``sticky``,
 consumed. An entry gives ``stdout``, ``stderr``, ``code``, ``sleep`` and ``signal`` (kill itself).
-Choosing and consuming an entry holds a lock, so stand-ins may run side by side.
+Choosing and consuming an entry holds a lock, and the script is replaced whole, never
+rewritten in place, so stand-ins may run side by side and be killed at any moment.
 """
 
 from __future__ import annotations
@@ -43,9 +44,73 @@ def _take(argv: list[str], script_path: Path) -> dict[str, Any] | None:
             if argv[: len(entry.get("match", []))] == entry.get("match", []):
                 if not entry.get("sticky"):
                     del script[index]
-                    script_path.write_text(json.dumps(script))
+                    write_script(script_path, script)
                 return entry
     return None
+
+
+def write_script(script_path: Path, script: list[dict[str, Any]]) -> None:
+    """Replace the script in one step: a reader sees the old list or the new one."""
+    staging = script_path.with_name(f"{script_path.name}.{os.getpid()}")
+    staging.write_text(json.dumps(script))
+    os.replace(staging, script_path)
+
+
+class FakeDocker:
+    """The test's side of the stand-in: what to answer, and what was asked."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.script = root / "script.json"
+        self.log = root / "calls.jsonl"
+        self.script.write_text("[]")
+
+    def install(self, bin_dir: Path) -> dict[str, str]:
+        """Put ``docker`` and ``docker-compose`` stand-ins in ``bin_dir``; the environment
+        (beyond PATH) they need."""
+        bin_dir.mkdir(exist_ok=True)
+        for name in ("docker", "docker-compose"):
+            exe = bin_dir / name
+            exe.write_text(
+                f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                "import fake_docker\nsys.exit(fake_docker.main())\n"
+            )
+            exe.chmod(0o755)
+        return {"FAKE_DOCKER_SCRIPT": str(self.script), "FAKE_DOCKER_LOG": str(self.log)}
+
+    def answer(self, match: list[str], *, sticky: bool = False, **reply: Any) -> None:
+        with Path(f"{self.script}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            script = self.pending
+            script.append({"match": match, "sticky": sticky, **reply})
+            write_script(self.script, script)
+
+    def replay(self, recording: dict[str, Any]) -> None:
+        """Answer with a recording of real docker (``fixtures/docker/*.json``)."""
+        self.answer(
+            recording["argv"][1:],
+            stdout=recording["stdout"],
+            stderr=recording["stderr"],
+            code=recording["code"],
+        )
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """The answers not taken yet."""
+        script: list[dict[str, Any]] = json.loads(self.script.read_text())
+        return script
+
+    @property
+    def calls(self) -> list[list[str]]:
+        """Every argv asked, program name first."""
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    @property
+    def args(self) -> list[list[str]]:
+        """Every argv asked, without the program name."""
+        return [call[1:] for call in self.calls]
 
 
 if __name__ == "__main__":
