@@ -7,6 +7,8 @@
 #   CLAW        the claw command            (default: claw; or: python path/to/claw.py)
 #   CLAW_POD    the pod file                (default: claw-pod.yml)
 #   CLAW_FLAGS  global options for claw     (e.g. --config ci/claw.toml -q)
+#   CLAW_CONTEXTS  docker contexts to drive (e.g. host-a,host-b; default: the
+#               environment's engine). Several: each verb runs on every engine.
 #
 # Each target runs one claw command and fails the make run with claw's exit
 # status: 1 failed, 2 bad input, 3 not ready (claw-check, claw-up) or behind
@@ -15,6 +17,10 @@
 CLAW       ?= claw
 CLAW_POD   ?= claw-pod.yml
 CLAW_FLAGS ?=
+CLAW_CONTEXTS ?=
+
+# --context once, with every name (claw splits it on commas and spaces)
+override CLAW_FLAGS += $(if $(strip $(CLAW_CONTEXTS)),--context '$(strip $(CLAW_CONTEXTS))')
 
 .PHONY: claw-pull claw-build claw-up claw-down claw-check claw-outdated
 

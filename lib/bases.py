@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import livecheck, locks, runners, versions
-from .engine import digests
+from .engine import digests, lock
 from .engine.docker import Engine, Image, Listed
 from .errors import (
     ClawError,
@@ -319,16 +319,41 @@ def _answer(asker: Asker, upstream: Upstream, cancel: threading.Event) -> Answer
 def tidy(engine: Engine, runner: Runner, options: Options, events: Events) -> None:
     """What a killed refresh of ``runner`` left (a temporary tag, a probe container) goes,
     also when nothing is to be refreshed. Costs no docker call when nothing was killed."""
-    name = f"runner-{runner.alias}"
-    if not locks.abandoned(name):
+    if not locks.abandoned(_lock_name(runner.alias), engine.where):
         return
-    with locks.hold(name, on_wait=lambda: _waiting(events, runner.alias), cancel=options.cancel) as held:
-        if held.abandoned:
+    with locked(engine, runner.alias, options, events) as abandoned:
+        if abandoned:
             _clean_leftovers(engine, runner.alias)
 
 
+def _lock_name(alias: str) -> str:
+    return f"runner-{alias}"
+
+
+@contextlib.contextmanager
+def locked(engine: Engine, alias: str, options: Options, events: Events) -> Iterator[bool]:
+    """Refreshes and rollbacks of ``alias`` one at a time, for everyone who drives this
+    engine (SPEC §3.1, §11): the host lock first, so waiters on one host wait without
+    docker calls, then the engine's. Yields whether a holder died holding either (what
+    it was doing may be half done)."""
+    name = _lock_name(alias)
+
+    def waiting_for(owner: lock.Owner) -> None:
+        events.progress(alias, f"waiting: {owner.describe()} is refreshing this runner on this engine")
+
+    def took_over(owner: lock.Owner, why: str) -> None:
+        events.warn(f"{alias}: took over the engine lock of {owner.describe()}: {why}")
+
+    on_this_host = lambda: _waiting(events, alias)  # noqa: E731 - named for the line below
+    with (
+        locks.hold(name, engine.where, on_wait=on_this_host, cancel=options.cancel) as held,
+        lock.hold(engine, name, on_wait=waiting_for, on_takeover=took_over, cancel=options.cancel) as stale,
+    ):
+        yield held.abandoned or stale
+
+
 def _waiting(events: Events, alias: str) -> None:
-    events.progress(alias, "waiting: another claw pull is refreshing this runner")
+    events.progress(alias, "waiting: another claw pull on this host is refreshing this runner")
 
 
 def current(engine: Engine, runner: Runner) -> Installed | None:
@@ -349,12 +374,12 @@ def refresh(
     alias = runner.alias
 
     with (
-        locks.hold(f"runner-{alias}", on_wait=lambda: _waiting(events, alias), cancel=options.cancel) as held,
+        locked(engine, alias, options, events) as abandoned,
         OutputLog(f"refresh-{alias}") as log,
     ):
         previous: Installed | Unknown | None = UNKNOWN
         try:
-            tags = _clean_leftovers(engine, alias, probes=held.abandoned)
+            tags = _clean_leftovers(engine, alias, probes=abandoned)
             previous = tags.installed()
             options.check()
             labels = {**base_labels(runner), **(now.labels() if now else {})}
@@ -555,10 +580,7 @@ def rollback(
     to the version tag ``to``: one ``docker tag`` under the alias's lock, nothing built,
     pulled or removed. The tag is atomic: an interruption leaves latest moved or not."""
     alias = runner.alias
-    lock = contextlib.nullcontext() if dry_run else locks.hold(
-        f"runner-{alias}", on_wait=lambda: _waiting(events, alias), cancel=options.cancel
-    )  # fmt: skip
-    with lock:
+    with contextlib.nullcontext() if dry_run else locked(engine, alias, options, events):
         tags = Tags.read(engine, alias)
         installed, rows = tags.installed(), tags.by_age()
         chosen = _going_to(alias, rows, installed, to)

@@ -110,6 +110,16 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+NAME_TAKEN = re.compile(r'name "?/?[^"]*"? is already in use by container "?([0-9a-f]{12,64})', FLAGS)
+
+
+def name_taken_by(stderr: str) -> str | None:
+    """The ID of the container holding a name a ``docker create`` asked for, if that is
+    why it failed (a lock held by someone else: data, not an error)."""
+    found = NAME_TAKEN.search(stderr)
+    return found.group(1) if found else None
+
+
 def classify(
     argv: Sequence[str], returncode: int, stdout: str, stderr: str
 ) -> DockerError | EngineUnreachable:

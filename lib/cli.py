@@ -23,7 +23,8 @@ from .ui import Ui
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .invocation import Invocation
+    from .invocation import Done, Fleet, Invocation
+    from .verbs.up import Readiness
 
 # Heavy modules (sh, tenacity, yaml, tomlkit, json, the verbs) are imported
 # inside the functions that need them: `claw --help` and `--version` stay fast
@@ -34,17 +35,21 @@ EXIT_CODES = "Exit status: 0 success, 1 failed, 2 bad input or usage, 3 not read
 
 
 class App:
-    """What the global options decide, and the invocation once a verb has built it."""
+    """What the global options decide, and the invocations once a verb has built them."""
 
     def __init__(self, ui: Ui | None = None, config_path: str | None = None) -> None:
         self.ui = ui or Ui()
         self.config_path = config_path
-        self.invocation: Invocation | None = None
+        self.contexts: tuple[str, ...] = ()  # --context: none named, the environment's engine
+        self.fleet: Fleet | None = None
 
     def set(self, name: str, value: Any) -> None:
         """A global option, given before the verb or after it."""
         if name == "config_path":
             self.config_path = value
+            return
+        if name == "contexts":
+            self.contexts = context_names(value)
             return
         settings = {"color": self.ui.color, "verbose": self.ui.verbose, "quiet": self.ui.quiet}
         self.ui = Ui(**{**settings, name: value})
@@ -57,9 +62,9 @@ class App:
         jobs: int | None = None,
         clawfile_fallback: bool = False,
         bare: bool = False,
-    ) -> Invocation:
-        """Build the one invocation of this command: config, then the target, read once
-        (``bare``: the command acts on the host, whatever pod file is here)."""
+    ) -> Fleet:
+        """Build the invocations of this command, one per engine: config, then the target,
+        read once (``bare``: the command acts on the host, whatever pod file is here)."""
         from pathlib import Path
 
         from . import config, invocation, target
@@ -71,12 +76,18 @@ class App:
         where = target.BareTarget() if bare else target.resolve(positional, pod_file, cwd, self.ui.detail)
         if clawfile_fallback:
             where = invocation.fallback_clawfile(where, cwd)
-        self.invocation = invocation.make(loaded, self.ui, where, verbose=self.ui.verbose, jobs=jobs)
-        return self.invocation
+        self.fleet = invocation.fleet(loaded, self.ui, where, self.contexts, jobs=jobs)
+        return self.fleet
 
     def stop(self) -> None:
-        if self.invocation is not None:
-            self.invocation.stop()
+        if self.fleet is not None:
+            self.fleet.stop()
+
+
+def context_names(given: Sequence[str]) -> tuple[str, ...]:
+    """``--context a,b --context c`` (or ``CLAW_CONTEXTS="a,b c"``): the names, in order, once."""
+    names = [name for value in given for part in value.split(",") for name in part.split()]
+    return tuple(dict.fromkeys(names))
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,6 +103,7 @@ VERBOSE_HELP = "Echo every docker command as `$ docker ...`, and show docker's o
 QUIET_HELP = "Print results and errors only: no progress, no warnings."
 COLOR_HELP = "Colour output (auto: on a terminal, unless NO_COLOR is set)."
 CONFIG_HELP = "Config file (default: $XDG_CONFIG_HOME/claw/config.toml)."
+CONTEXT_HELP = "Run against this docker context; repeat it or separate names by commas for several engines."
 
 
 def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
@@ -110,6 +122,7 @@ def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
             click.option(*verbose, "verbose", is_flag=True, help=VERBOSE_HELP),
             click.option("-q", "--quiet", "quiet", is_flag=True, help=QUIET_HELP),
             click.option("--color", type=click.Choice(["auto", "always", "never"]), help=COLOR_HELP),
+            click.option("--context", "contexts", multiple=True, metavar="NAME", help=CONTEXT_HELP),
         ]
         for option in reversed(options):
             function = option(function)
@@ -117,7 +130,7 @@ def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
 
     def wrapped(function: F) -> F:
         decorated = decorate(function)
-        for param in getattr(decorated, "__click_params__", [])[-4:]:
+        for param in getattr(decorated, "__click_params__", [])[-5:]:
             param.expose_value = False
             param.callback = given
         return decorated
@@ -143,12 +156,29 @@ def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
     show_default=True,
     help=COLOR_HELP,
 )
+@click.option(
+    "--context",
+    "contexts",
+    multiple=True,
+    metavar="NAME",
+    envvar="CLAW_CONTEXTS",
+    show_envvar=True,
+    help=CONTEXT_HELP,
+)
 @click.version_option(__version__, "--version", prog_name="claw")
 @click.pass_obj
-def cli(app: App, config_path: str | None, verbose: bool, quiet: bool, color: str) -> None:
-    """Fresh, reproducible, traceable runner bases for AI-agent containers."""
+def cli(
+    app: App, config_path: str | None, verbose: bool, quiet: bool, color: str, contexts: tuple[str, ...]
+) -> None:
+    """Fresh, reproducible, traceable runner bases for AI-agent containers.
+
+    With --context naming several docker contexts, pull and build work on the
+    engines side by side and up and down run the pod on each; every line then
+    starts with its engine's name, and the command fails if any engine failed.
+    """
     app.ui = Ui(color=color, verbose=verbose, quiet=quiet)
     app.config_path = config_path
+    app.contexts = context_names(contexts)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -205,27 +235,14 @@ def pull(
         raise click.UsageError(
             "--rollback goes with --dry-run and --json only (no target, --check or --rebuild)"
         )
-    ui = app.ui
     mode = pulling.Mode(dry_run=dry_run, check=check, rebuild=rebuild)
-    with json_document(app, "pull", as_json, actions=[]) as document:
+
+    def work(inv: Invocation) -> pulling.Report:
         if rollback is not None:
-            inv = app.invoke(None, None, bare=True)
-            report = pulling.rollback(inv, rollback, dry_run=dry_run)
-        else:
-            inv = app.invoke(target, pod_file, jobs=jobs)
-            report = pulling.run(inv, no_runners=no_runners, mode=mode, with_versions=as_json or check)
-        document.update(report.to_json())
-        if not as_json:
-            for result in report.results:
-                for number, line in enumerate(result.lines()):
-                    ui.result(line, fg="red" if result.failed and number == 0 else None)
-            if not report.results:
-                ui.info("nothing to pull: no infra, registry images or runners for this target")
-        for result in report.failed:
-            if result.outcome is not None and result.outcome.log is not None:
-                ui.info(f"{result.action.name}: full log in {result.outcome.log}")
-        for hint in report.hints:
-            ui.info(f"hint: {hint}")
+            return pulling.rollback(inv, rollback, dry_run=dry_run)
+        return pulling.run(inv, no_runners=no_runners, mode=mode, with_versions=as_json or check)
+
+    def verdict(inv: Invocation, report: pulling.Report) -> None:
         if report.failed and check:
             raise ClawError(f"{len(report.failed)} of {len(report.results)} questions could not be answered")
         if report.failed:
@@ -233,6 +250,98 @@ def pull(
         if report.behind:
             count = f"{len(report.behind)} of {len(report.results)}"
             raise NotReady(f"{count} would change", hint=f"run: {inv.target.command('pull')}")
+
+    with json_document(app, "pull", as_json, actions=[]) as document:
+        fleet = (
+            app.invoke(None, None, bare=True)
+            if rollback is not None
+            else app.invoke(target, pod_file, jobs=jobs)
+        )
+        if fleet.several:
+            _across(app, document, fleet.each(work), _show_pull if not as_json else None, verdict)
+            return
+        inv = fleet.first
+        report = work(inv)
+        document.update(report.to_json())
+        if not as_json:
+            _show_pull(app.ui, report)
+        verdict(inv, report)
+
+
+def _show_pull(ui: Ui, report: Any) -> None:
+    """A pull's results, then what the operator should know of its failures."""
+    for result in report.results:
+        for number, line in enumerate(result.lines()):
+            ui.result(line, fg="red" if result.failed and number == 0 else None)
+    if not report.results:
+        ui.info("nothing to pull: no infra, registry images or runners for this target")
+    for result in report.failed:
+        if result.outcome is not None and result.outcome.log is not None:
+            ui.info(f"{result.action.name}: full log in {result.outcome.log}")
+    for hint in report.hints:
+        ui.info(f"hint: {hint}")
+
+
+R = TypeVar("R")
+
+
+def _across(
+    app: App,
+    document: dict[str, Any],
+    done: Sequence[Done[R]],
+    show: Callable[[Ui, R], None] | None,
+    verdict: Callable[[Invocation, R], None],
+) -> None:
+    """Several engines: each engine's results under its name (``show``; None with --json),
+    a summary line per engine, and one verdict. The exit status is the failures' own when
+    they share one (2 if each was bad input, 3 if each engine is not ready), else 1; 130
+    if interrupted."""
+    failed: list[tuple[str, ClawError]] = []
+    engines: list[dict[str, Any]] = []
+    for one in done:
+        name, ui = one.inv.engine.name, app.ui.for_engine(one.inv.fleet_name)
+        if one.value is not None and show is not None:
+            show(ui, one.value)
+        error = _verdict_error(one, verdict)
+        data = _json_of(one.value)
+        data.update(context=name, ok=error is None)
+        if error is not None:
+            data["error"] = {"message": error.render(), "exit": error.exit_code}
+            failed.append((name, error))
+        engines.append(data)
+        if show is not None:
+            ui.result(
+                "ok" if error is None else f"failed: {error.message}", fg=None if error is None else "red"
+            )
+    document.pop("actions", None)
+    document.pop("services", None)
+    document["engines"] = engines
+    if any(isinstance(error, Interrupted) for _, error in failed):
+        raise Interrupted()
+    if failed:
+        names = ", ".join(name for name, _ in failed)
+        codes = {error.exit_code for _, error in failed}
+        summary = ClawError(f"{len(failed)} of {len(done)} engines did not succeed: {names}")
+        summary.exit_code = codes.pop() if len(codes) == 1 else EXIT_FAILED
+        raise summary
+
+
+def _verdict_error(one: Done[R], verdict: Callable[[Invocation, R], None]) -> ClawError | None:
+    """What ended one engine's work, or what its verdict says of the result."""
+    if one.value is None:
+        return one.error
+    try:
+        verdict(one.inv, one.value)
+    except ClawError as exc:
+        return exc
+    return None
+
+
+def _json_of(value: Any) -> dict[str, Any]:
+    to_json = getattr(value, "to_json", None)
+    data: dict[str, Any] = to_json() if callable(to_json) else {}
+    data.pop("command", None)
+    return data
 
 
 @contextlib.contextmanager
@@ -275,9 +384,15 @@ def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> 
     """
     from .verbs import build as building
 
-    inv = app.invoke(path, pod_file, clawfile_fallback=True)
-    for result in building.run(inv, tag=tag):
-        app.ui.result(result.line())
+    def show(ui: Ui, built: list[building.Built]) -> None:
+        for result in built:
+            ui.result(result.line())
+
+    fleet = app.invoke(path, pod_file, clawfile_fallback=True)
+    if fleet.several:
+        _across(app, {}, fleet.each(lambda inv: building.run(inv, tag=tag)), show, lambda inv, built: None)
+        return
+    show(app.ui, building.run(fleet.first, tag=tag))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -302,15 +417,31 @@ def up(
 
     if as_json and not check:
         raise click.UsageError("--json goes with --check (a started pod prints compose's output)")
-    with json_document(app, "up", as_json, services=[]) as document:
-        inv = app.invoke(pod, pod_file)
+
+    def ready(inv: Invocation) -> starting.Readiness:
         readiness = starting.check(inv)
         if not readiness.ready and fix:
             _fix(inv, readiness)
             readiness = starting.check(inv)
-        document.update(readiness.to_json())
+        return readiness
+
+    def verdict(inv: Invocation, readiness: starting.Readiness) -> None:
         if not readiness.ready:
             raise readiness.not_ready(inv.target)
+
+    if len(app.contexts) > 1 and not (detach or check):
+        raise click.UsageError(
+            "with several contexts, up needs -d or --check (one terminal cannot follow several pods)"
+        )
+    with json_document(app, "up", as_json, services=[]) as document:
+        fleet = app.invoke(pod, pod_file)
+        if fleet.several:
+            _up_across(app, document, fleet, ready, verdict, check=check, as_json=as_json)
+            return
+        inv = fleet.first
+        readiness = ready(inv)
+        document.update(readiness.to_json())
+        verdict(inv, readiness)
         starting.hint_drift(inv, readiness)
         if check:
             if not as_json:
@@ -319,6 +450,37 @@ def up(
     file = starting.start(inv, readiness, detach=detach, on_log=app.ui.result)
     if detach:
         app.ui.result(f"pod {readiness.pod.name}: up ({file.name})")
+
+
+def _up_across(
+    app: App,
+    document: dict[str, Any],
+    fleet: Fleet,
+    ready: Callable[[Invocation], Readiness],
+    verdict: Callable[[Invocation, Readiness], None],
+    *,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """`up` on several engines: every engine ready first, or none starts; then each starts
+    in the background."""
+    from .verbs import up as starting
+
+    done = fleet.each(ready)
+    for one in done:
+        if one.value is not None and one.value.ready:
+            starting.hint_drift(one.inv, one.value)
+    if check or any(_verdict_error(one, verdict) for one in done):
+        show = None if as_json else lambda ui, found: ui.result(f"pod {found.pod.name}: ready")
+        _across(app, document, done, show, verdict)
+        return
+    readiness = {one.inv.engine.name: one.value for one in done if one.value is not None}
+
+    def start(inv: Invocation) -> str:
+        file = starting.start(inv, readiness[inv.engine.name], detach=True)
+        return f"pod {inv.pod_target().pod.name}: up ({file.name})"
+
+    _across(app, document, fleet.each(start), Ui.result, lambda inv, line: None)
 
 
 def _fix(inv: Invocation, readiness: Any) -> None:
@@ -351,11 +513,19 @@ def down(app: App, pod: str | None, pod_file: str | None, volumes: bool) -> None
     """Stop and remove the pod's containers (its volumes only with -v)."""
     from .verbs import up as starting
 
-    stopped = starting.down(app.invoke(pod, pod_file), volumes=volumes)
-    if not stopped.running and not volumes:
-        app.ui.result(f"pod {stopped.pod.name}: not running")
+    def show(ui: Ui, stopped: starting.Stopped) -> None:
+        if not stopped.running and not volumes:
+            ui.result(f"pod {stopped.pod.name}: not running")
+        else:
+            ui.result(f"pod {stopped.pod.name}: down" + (" (volumes removed)" if volumes else ""))
+
+    fleet = app.invoke(pod, pod_file)
+    if fleet.several:
+        _across(
+            app, {}, fleet.each(lambda inv: starting.down(inv, volumes=volumes)), show, lambda inv, s: None
+        )
         return
-    app.ui.result(f"pod {stopped.pod.name}: down" + (" (volumes removed)" if volumes else ""))
+    show(app.ui, starting.down(fleet.first, volumes=volumes))
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

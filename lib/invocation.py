@@ -4,25 +4,31 @@ The config, the runner table, the engine, the target (read and parsed once),
 the pull policy (jobs, retries, keep), cancellation, the registry circuit
 breaker, and the event sink. Verbs read what they need from here; nothing is
 looked up twice in one run.
+
+A command that names several docker contexts (SPEC §11) gets a ``Fleet``: one
+invocation per engine, sharing the config and the target, each with its own
+engine, cancellation, breaker and prefixed output, run side by side.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import concurrent.futures
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from . import infra, runners, upstreams
 from .config import Config
 from .engine.docker import Engine
 from .engine.process import Children
-from .errors import InputError
+from .errors import ClawError, InputError
 from .events import Events, retry_notice
 from .policy import Options
 from .runners import Runner
 from .target import BareTarget, PodTarget, Target, read_clawfile
+from .ui import Ui
 
 if TYPE_CHECKING:
     from .asker import Asker
@@ -36,6 +42,7 @@ class Invocation:
     target: Target
     jobs: int
     options: Options  # retries, keep, cancellation, the circuit breaker
+    fleet_name: str = ""  # the context's name when the command drives several engines
 
     @cached_property
     def table(self) -> dict[str, Runner]:
@@ -82,12 +89,114 @@ def make(
     verbose: bool = False,
     jobs: int | None = None,
     children: Children | None = None,
+    context: str | None = None,
+    fleet_name: str = "",
 ) -> Invocation:
     children = children or Children()
-    engine = Engine(children=children, echo=events.detail if verbose else None)
+    engine = Engine(context, children=children, echo=events.detail if verbose else None)
     pulling = config.pull
     options = Options(pulling.retries, pulling.keep, children.stopping, max_age=pulling.max_age)
-    return Invocation(config, events, engine, where, jobs or config.pull.jobs, options)
+    return Invocation(config, events, engine, where, jobs or config.pull.jobs, options, fleet_name)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """What one engine's work came to: its value, or the error that ended it."""
+
+    inv: Invocation
+    value: T | None = None
+    error: ClawError | None = None
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The invocations of one command: one per engine (one unless several contexts)."""
+
+    invocations: tuple[Invocation, ...]
+
+    @property
+    def several(self) -> bool:
+        return len(self.invocations) > 1
+
+    @property
+    def first(self) -> Invocation:
+        return self.invocations[0]
+
+    def each(self, work: Callable[[Invocation], T]) -> list[Done[T]]:
+        """``work`` on every engine side by side (at most ``jobs`` engines at once). One
+        engine's failure (unreachable, a failed build) ends only that engine's work; on
+        Ctrl-C every engine's children are stopped before the interruption goes on."""
+
+        def one(inv: Invocation) -> Done[T]:
+            try:
+                return Done(inv, value=work(inv))
+            except ClawError as exc:
+                return Done(inv, error=exc)
+
+        if not self.several:
+            return [one(self.first)]
+        return in_parallel(one, self.invocations, self.first.jobs, stop=self.stop, name="claw-engine")
+
+    def stop(self) -> None:
+        for inv in self.invocations:
+            inv.stop()
+
+
+U = TypeVar("U")
+
+
+def in_parallel(
+    work: Callable[[U], T], items: Sequence[U], jobs: int, *, stop: Callable[[], None], name: str
+) -> list[T]:
+    """``work`` on each item, on up to ``jobs`` threads; the results in the items' order.
+
+    On Ctrl-C (or any error here) ``stop`` runs first, stopping every docker child, and
+    the pool is never left to finish work behind the operator's back. The wait wakes
+    every tenth of a second: a signal the kernel handed to a worker thread is then seen
+    at once, instead of when the work is done."""
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(1, min(jobs, len(items))), thread_name_prefix=name
+    )
+    try:
+        futures = [pool.submit(work, item) for item in items]
+        while concurrent.futures.wait(futures, timeout=0.1).not_done:
+            pass
+        return [future.result() for future in futures]
+    except BaseException:
+        stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def fleet(
+    config: Config,
+    ui: Ui,
+    where: Target,
+    contexts: Sequence[str],
+    *,
+    jobs: int | None = None,
+) -> Fleet:
+    """One invocation per named docker context (none named: the environment's engine).
+    A context docker does not know is bad input, named with the ones it knows."""
+    if not contexts:
+        return Fleet((make(config, ui, where, verbose=ui.verbose, jobs=jobs),))
+    known = Engine().context_names()
+    unknown = [name for name in contexts if name not in known]
+    if unknown:
+        raise InputError(
+            f"--context: no docker context {', '.join(map(repr, unknown))} (known: {', '.join(known)})",
+            hint="create one with `docker context create NAME --docker host=ssh://USER@HOST`",
+        )
+    several = len(contexts) > 1
+    return Fleet(tuple(
+        make(config, ui.for_engine(name if several else ""), where, verbose=ui.verbose, jobs=jobs,
+             context=name, fleet_name=name if several else "")
+        for name in contexts
+    ))  # fmt: skip
 
 
 def fallback_clawfile(where: Target, cwd: Path) -> Target:

@@ -28,13 +28,9 @@ def directory() -> Path:
     return Path(tempfile.gettempdir()) / "claw-locks"
 
 
-def endpoint() -> str:
-    """The Docker endpoint this process talks to, as the environment names it."""
-    return os.environ.get("DOCKER_HOST") or f"context:{os.environ.get('DOCKER_CONTEXT') or 'default'}"
-
-
-def path_for(name: str) -> Path:
-    key = hashlib.sha256(f"{endpoint()}\0{name}".encode()).hexdigest()[:16]
+def path_for(name: str, where: str) -> Path:
+    """The lock file of ``name`` for the engine ``where`` (``Engine.where``)."""
+    key = hashlib.sha256(f"{where}\0{name}".encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:64]
     return directory() / f"{safe}-{key}.lock"
 
@@ -50,17 +46,19 @@ class Held:
 @contextlib.contextmanager
 def hold(
     name: str,
+    where: str,
     *,
     on_wait: Callable[[], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[Held]:
-    """Hold the host lock ``name``; call ``on_wait`` once if someone else has it.
+    """Hold the host lock ``name`` of the engine ``where``; call ``on_wait`` once if
+    someone else has it.
 
     Waiting polls, so a cancelled run (``cancel`` set) stops waiting at once. While held,
     the file holds the holder's pid; it is emptied when the holder ends, however it ends,
     except when it is killed: the next holder then finds it ``abandoned``."""
     stop = cancel or threading.Event()  # never set when nobody can cancel
-    handle = _open(path_for(name))
+    handle = _open(path_for(name, where))
     try:
         waited = False
         while True:
@@ -83,11 +81,11 @@ def hold(
         os.close(handle)  # closing releases the lock
 
 
-def abandoned(name: str) -> bool:
+def abandoned(name: str, where: str) -> bool:
     """Whether the lock ``name`` was left by a holder that died (or is held right now):
     a cheap look that takes no lock, to know whether taking it is worth it."""
     try:
-        return bool(path_for(name).read_text(encoding="utf-8", errors="replace").strip())
+        return bool(path_for(name, where).read_text(encoding="utf-8", errors="replace").strip())
     except OSError:
         return False
 

@@ -8,6 +8,7 @@ as one live status line that is rewritten in place.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import threading
@@ -45,13 +46,23 @@ class Ui:
 
             colorama.just_fix_windows_console()
         self._live = _isatty(self.err) and not self.verbose and not self.quiet
-        self._status = False  # a live status line is on screen
-        self._lock = threading.RLock()
+        self._screen = _Screen()  # shared with the prefixed copies of this Ui
+        self.prefix = ""
+
+    def for_engine(self, name: str) -> Ui:
+        """This Ui, every line it prints starting with ``[name] `` (one engine of several);
+        itself when ``name`` is empty."""
+        if not name:
+            return self
+        made = copy.copy(self)
+        made.prefix = f"[{name}] "
+        return made
 
     def result(self, text: str, *, fg: str | None = None) -> None:
-        with self._lock:
+        with self._screen.lock:
             self._clear_status()
-            click.echo(click.style(text, fg=fg) if fg else text, file=self.out, color=self._out_color)
+            styled = click.style(text, fg=fg) if fg else text
+            click.echo(self.prefix + styled, file=self.out, color=self._out_color)
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -82,25 +93,33 @@ class Ui:
 
     def output(self, name: str, line: str) -> None:
         if self.verbose:
-            self._err(click.style(f"  {name} | {line}", dim=True))
+            self._err(click.style(f"{name} | {line}", dim=True), indent="  ")
         elif self._live and line.strip():
             import shutil
 
-            with self._lock:
+            with self._screen.lock:
                 width = shutil.get_terminal_size().columns - 1
-                self.err.write("\r\x1b[2K" + f"  {name} | {line.strip()}"[:width])
+                self.err.write("\r\x1b[2K" + f"  {self.prefix}{name} | {line.strip()}"[:width])
                 self.err.flush()
-                self._status = True
+                self._screen.status = True
 
-    def _err(self, text: str) -> None:
-        with self._lock:
+    def _err(self, text: str, indent: str = "") -> None:
+        with self._screen.lock:
             self._clear_status()
-            click.echo(text, file=self.err, color=self._err_color)
+            click.echo(indent + self.prefix + text, file=self.err, color=self._err_color)
 
     def _clear_status(self) -> None:
-        if self._status:
+        if self._screen.status:
             self.err.write("\r\x1b[2K")
-            self._status = False
+            self._screen.status = False
+
+
+class _Screen:
+    """What the terminal shows now, shared by a Ui and its prefixed copies."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.status = False  # a live status line is on screen
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -26,7 +26,9 @@ The rows (``--list`` prints them, ``--only NAME`` runs some of them):
   livecheck      `claw pull` with nothing new upstream over `claw pull` of a new release
                  (goal <= 0.15);
   livecheck-calls  docker calls of that unchanged pull (goal: <= one per FROM image plus
-                 one, no build).
+                 one, no build);
+  engines        `claw --context a,b pull --rebuild` of one runner on two engines (a second
+                 dockerd beside the first) over `--context a` alone (goal <= 1.3).
 
 A row is a function from a Bench to a Figure, listed in ROWS; the private engine
 starts when the first row that needs it asks for ``bench.engine``. A row over its
@@ -439,6 +441,24 @@ def livecheck_calls(bench: Bench) -> Figure:
     )  # fmt: skip
 
 
+def two_engines(bench: Bench) -> Figure:
+    """The same runner refreshed on two engines at once (`--context a,b`) over on one: the
+    second engine is a second dockerd beside the first, sharing its registry."""
+    second = harness.add_engine(bench.engine, "bench-second")
+    try:
+        for name, engine in (("bench-a", bench.engine), ("bench-b", second)):
+            output(["docker", "context", "create", name, "--docker", f"host={engine.host}"], ROOT, bench.env)
+        bench.claw("--context", "bench-a,bench-b", "pull", LIVE)  # both engines have the base
+        return side_by_side(
+            "pull --rebuild of one runner on two engines / on one (--context)",
+            lambda: bench.claw("--context", "bench-a,bench-b", "pull", "--rebuild", LIVE),
+            lambda: bench.claw("--context", "bench-a", "pull", "--rebuild", LIVE),
+            runs=5, goal=1.3,
+        )  # fmt: skip
+    finally:
+        harness.stop_engine(second)
+
+
 def under(toolchain_id: str, measure: Callable[[Bench], Figure]) -> Callable[[Bench], Figure]:
     """``measure`` with every claw and docker command of it on the toolchain ``toolchain_id``
     (its private docker configuration: buildx and compose v2, or neither)."""
@@ -475,6 +495,7 @@ ROWS: list[Row] = [
     Row("start-up", start_up, engine=False),
     Row("livecheck", livecheck),
     Row("livecheck-calls", livecheck_calls),
+    Row("engines", two_engines),
 ]
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages that `make test` and `make demo` need, when missing:
 # a Docker engine and CLI (docker.io), a registry (docker-registry), busybox for
-# the tiny "upstream" images (busybox-static), compose v1 (docker-compose), and
-# the namespace tools. Nothing is started here; the harness starts its own engine.
+# the tiny "upstream" images (busybox-static), compose v1 (docker-compose), an
+# ssh server for the engine driven over ssh:// (openssh-server), and the namespace tools. Nothing is started here; the harness starts its own engine.
 set -euo pipefail
 
 need=()
@@ -11,6 +11,7 @@ have dockerd && have docker || need+=(docker.io)
 have docker-registry || need+=(docker-registry)
 have busybox || need+=(busybox-static)
 have docker-compose || need+=(docker-compose)
+[ -x "${SSHD:-/usr/sbin/sshd}" ] || need+=(openssh-server)  # not on PATH for users
 have iptables || need+=(iptables)
 have ip || need+=(iproute2)
 have unshare && have nsenter || need+=(util-linux)

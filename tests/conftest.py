@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections import Counter
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -30,6 +31,14 @@ _tally: Counter[str] = Counter()
 def tally(kind: str, count: int = 1) -> None:
     """Count what the reliability tests try (faults, interruptions, runs, inputs)."""
     _tally[kind] += count
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started in the background by a non-interactive shell (``make test &``, some CI
+    runners) inherits SIGINT ignored, and so would every claw it starts, which would then
+    shrug off the interruption tests' Ctrl-C. Deliver it, as a terminal would."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 NO_ENGINE = "unix:///nonexistent/unit-tests-must-not-call-docker.sock"

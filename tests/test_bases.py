@@ -436,7 +436,7 @@ def test_probe_containers_are_looked_for_only_after_a_killed_holder(
     install(model, runner, "1.0.0")
     install(model, runner, "2.0.0")
     assert asked == []
-    path = locks.path_for(f"runner-{runner.alias}")
+    path = locks.path_for(f"runner-{runner.alias}", model.where)
     path.write_text("4194304\n")  # what a holder killed with the lock leaves: its pid
     install(model, runner, "3.0.0")
     assert asked == [f"{runners.PROBE}=openclaw"]

@@ -133,11 +133,12 @@ def test_a_pinned_version_not_here_names_the_versions_here_and_the_fix() -> None
 
 
 @pytest.mark.parametrize(
-    ("name", "generated"),
-    [("Clawfile", "Dockerfile.generated"), ("Clawfile.dev", "Dockerfile.dev.generated"), ("agent.claw", "agent.claw.generated")],
+    ("name", "context", "generated"),
+    [("Clawfile", "", "Dockerfile.generated"), ("Clawfile.dev", "", "Dockerfile.dev.generated"), ("agent.claw", "", "agent.claw.generated"),
+     ("Clawfile", "host-b", "Dockerfile.host-b.generated"), ("Clawfile.dev", "b", "Dockerfile.dev.b.generated")],
 )  # fmt: skip
-def test_generated_file_names(name: str, generated: str) -> None:
-    assert build.generated_path(Path("agents") / name) == Path("agents") / generated
+def test_generated_file_names(name: str, context: str, generated: str) -> None:
+    assert build.generated_path(Path("agents") / name, context) == Path("agents") / generated
 
 
 def test_tag_is_refused_for_a_pod_and_bare_has_nothing_to_build(tmp_path: Path) -> None:

@@ -13,10 +13,11 @@ import pytest
 from lib import locks
 from lib.errors import Interrupted
 
+HERE = "context:default"  # the engine's name for its host locks (Engine.where)
 HOLDER = """
 import sys, time
 from lib import locks
-with locks.hold(sys.argv[1]):
+with locks.hold(sys.argv[1], "context:default"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
 """
@@ -51,25 +52,30 @@ def test_a_second_holder_waits_and_says_so_once() -> None:
     waits: list[float] = []
     with held_elsewhere("runner-openclaw", 1.0, kill=False):
         started = time.monotonic()
-        with locks.hold("runner-openclaw", on_wait=lambda: waits.append(time.monotonic())):
+        with locks.hold("runner-openclaw", HERE, on_wait=lambda: waits.append(time.monotonic())):
             waited = time.monotonic() - started
     assert len(waits) == 1
     assert waited > 0.5
 
 
-def test_different_names_and_endpoints_do_not_block(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_different_names_and_endpoints_do_not_block() -> None:
     with held_elsewhere("runner-openclaw", 60.0):
-        with locks.hold("runner-nanobot", on_wait=lambda: pytest.fail("waited for another alias")):
+        with locks.hold("runner-nanobot", HERE, on_wait=lambda: pytest.fail("waited for another alias")):
             pass
-        monkeypatch.setenv("DOCKER_HOST", "unix:///elsewhere.sock")
-        with locks.hold("runner-openclaw", on_wait=lambda: pytest.fail("waited for another engine")):
+        with locks.hold(
+            "runner-openclaw",
+            "unix:///elsewhere.sock",
+            on_wait=lambda: pytest.fail("waited for another engine"),
+        ):
             pass
 
 
 def test_a_killed_holder_releases_the_lock() -> None:
     with held_elsewhere("runner-openclaw", 60.0):
         pass  # killed on leaving
-    with locks.hold("runner-openclaw", on_wait=lambda: pytest.fail("a dead process still held the lock")):
+    with locks.hold(
+        "runner-openclaw", HERE, on_wait=lambda: pytest.fail("a dead process still held the lock")
+    ):
         pass
 
 
@@ -79,32 +85,32 @@ def test_cancel_stops_the_wait() -> None:
     with (
         held_elsewhere("runner-openclaw", 60.0),
         pytest.raises(Interrupted),
-        locks.hold("runner-openclaw", cancel=cancel),
+        locks.hold("runner-openclaw", HERE, cancel=cancel),
     ):
         pytest.fail("got a lock someone else holds")
 
 
 def test_lock_files_are_shared_by_every_user() -> None:
-    with locks.hold("runner-openclaw"):
-        path = locks.path_for("runner-openclaw")
+    with locks.hold("runner-openclaw", HERE):
+        path = locks.path_for("runner-openclaw", HERE)
         assert path.stat().st_mode & 0o777 == 0o666
         assert path.parent.stat().st_mode & 0o1777 == 0o1777
 
 
 def test_a_holder_killed_with_the_lock_leaves_it_abandoned() -> None:
-    assert not locks.abandoned("runner-x")
+    assert not locks.abandoned("runner-x", HERE)
     with held_elsewhere("runner-x", 30) as proc:  # killed (SIGKILL) while holding it
-        assert locks.abandoned("runner-x")  # held right now: worth a look
+        assert locks.abandoned("runner-x", HERE)  # held right now: worth a look
     assert proc.returncode == -9
-    assert locks.abandoned("runner-x")
-    with locks.hold("runner-x") as held:
+    assert locks.abandoned("runner-x", HERE)
+    with locks.hold("runner-x", HERE) as held:
         assert held.abandoned
-    assert not locks.abandoned("runner-x")  # this holder ended cleanly
-    with locks.hold("runner-x") as held:
+    assert not locks.abandoned("runner-x", HERE)  # this holder ended cleanly
+    with locks.hold("runner-x", HERE) as held:
         assert not held.abandoned
 
 
 def test_a_holder_that_ends_with_an_error_leaves_it_clean() -> None:
-    with pytest.raises(Interrupted), locks.hold("runner-y"):
+    with pytest.raises(Interrupted), locks.hold("runner-y", HERE):
         raise Interrupted()
-    assert not locks.abandoned("runner-y")
+    assert not locks.abandoned("runner-y", HERE)

@@ -51,11 +51,12 @@ def test_bootstrap_waits_for_another_apt_run(tmp_path: Path) -> None:
         "ip",
         "unshare",
         "nsenter",
+        "sshd",
     )  # fmt: skip  (busybox is missing)
     (folder / "apt-get").write_text(APT_GET)
     (folder / "apt-get").chmod(0o755)
     log = tmp_path / "apt.log"
-    env = {"PATH": str(folder), "APT_LOG": str(log), "PYTHON": sys.executable}
+    env = {"PATH": str(folder), "APT_LOG": str(log), "PYTHON": sys.executable, "SSHD": str(folder / "sshd")}
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "bootstrap.sh")], env=env, capture_output=True, text=True, timeout=120
     )
@@ -72,13 +73,14 @@ def test_bootstrap_without_root_says_what_needs_it(tmp_path: Path) -> None:
     (folder / "id").unlink()
     (folder / "id").write_text("#!/bin/sh\necho 1000\n")
     (folder / "id").chmod(0o755)
-    env = {"PATH": str(folder), "PYTHON": sys.executable}
+    env = {"PATH": str(folder), "PYTHON": sys.executable, "SSHD": str(folder / "sshd")}
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "bootstrap.sh")], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "bootstrap: installing docker-registry busybox-static docker-compose iptables iproute2 util-linux"
+        "bootstrap: installing docker-registry busybox-static docker-compose openssh-server iptables iproute2"
+        " util-linux"
         " needs root, and so does the private Docker engine (run as root; sudo is not installed)"
     ]
 

@@ -69,6 +69,12 @@ def probe_args(
     )  # fmt: skip
 
 
+def marker_args(name: str, image: str, labels: Mapping[str, str]) -> tuple[str, ...]:
+    """``docker create`` of a container that is never started: a name held on the engine."""
+    label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+    return ("create", "--pull", "never", "--network", "none", "--name", name, *label_args, image)
+
+
 def compose_up_args(cli: ComposeCli, *, detach: bool) -> tuple[str, ...]:
     """``up`` with images as they are: never build, never pull (v1 has no ``--pull``)."""
     args = ["up", "--no-build"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..classify import RetryNotice, classify, retrying
+from ..classify import RetryNotice, classify, name_taken_by, retrying
 from ..errors import (
     ClawError,
     DockerError,
@@ -29,7 +29,7 @@ from ..errors import (
     NoSuchImage,
     PermanentError,
 )
-from .argv import BuildArg, ComposeCli, build_args_for, compose_up_args, probe_args
+from .argv import BuildArg, ComposeCli, build_args_for, compose_up_args, marker_args, probe_args
 from .process import Children, LineSink, Result
 
 if TYPE_CHECKING:
@@ -108,6 +108,13 @@ class Engine:
     def name(self) -> str:
         return self.context or "default"
 
+    @property
+    def where(self) -> str:
+        """The endpoint as this process names it (the key of its host locks)."""
+        if self.context:
+            return f"context:{self.context}"
+        return os.environ.get("DOCKER_HOST") or f"context:{os.environ.get('DOCKER_CONTEXT') or 'default'}"
+
     def docker(self, *args: str) -> tuple[str, ...]:
         """``docker [--context NAME] ARGS``."""
         return ("docker", "--context", self.context, *args) if self.context else ("docker", *args)
@@ -130,6 +137,11 @@ class Engine:
             server_version=str(server.get("Version", "")),
             api_version=str(server.get("ApiVersion", "")),
         )
+
+    def context_names(self) -> list[str]:
+        """The docker contexts this client knows (``docker context ls``)."""
+        out = self._quick("context", "ls", "--format", "{{.Name}}").stdout
+        return [line.strip() for line in out.splitlines() if line.strip()]
 
     # -- images ------------------------------------------------------------
 
@@ -313,6 +325,36 @@ class Engine:
         """``docker rm -f``; a container that is already gone is fine."""
         self._quick("rm", "--force", name, ok_codes=(0, 1))
 
+    def create_marker(self, name: str, image: str, labels: Mapping[str, str]) -> tuple[bool, str]:
+        """Create (never start) a container ``name`` of the local ``image``, as a lock:
+        ``(True, its ID)``, or ``(False, the holder's ID)`` when the name is taken. An
+        ``image`` that is not here is imported empty first."""
+        argv = self.docker(*marker_args(name, image, labels))
+        for attempt in range(2):
+            result = self.run(argv, timeout=QUICK_TIMEOUT, ok_codes=(0, 1, 125))
+            if result.exit_code == 0:
+                return True, result.stdout.strip()
+            holder = name_taken_by(result.stderr)
+            if holder is not None:
+                return False, holder
+            error = classify(argv, result.exit_code, result.stdout, result.stderr)
+            if not isinstance(error, NoSuchImage) or attempt:
+                raise error
+            self.run(self.docker("image", "import", "--change", 'CMD ["lock"]', "-", image),
+                     stdin="\0" * 1024, timeout=QUICK_TIMEOUT)  # fmt: skip
+        raise AssertionError("unreachable")
+
+    def marker_labels(self, container: str) -> dict[str, str] | None:
+        """The labels of ``container``; ``None`` when it no longer exists."""
+        args = ("container", "inspect", "--format", "{{json .Config.Labels}}", container)
+        result = self._quick(*args, ok_codes=(0, 1))
+        if result.exit_code != 0:
+            if "no such container" in result.stderr.lower():
+                return None
+            raise classify(result.argv, result.exit_code, result.stdout, result.stderr)
+        labels = _json_line(result.stdout)
+        return {str(key): str(value) for key, value in labels.items()}
+
     def containers_labelled(self, label: str) -> list[str]:
         """Names of the containers (running or not) with ``label`` (``key`` or ``key=value``)."""
         args = ("container", "ls", "--all", "--filter", f"label={label}", "--format", "{{.Names}}")
@@ -336,13 +378,23 @@ class Engine:
             return self._compose
 
     def _detect_compose(self) -> ComposeCli:
+        """v2 first. A named context takes v2 only: v1 (``docker-compose``) has no
+        ``--context`` and would silently drive whatever engine DOCKER_HOST names."""
         self.children.program("docker")  # no docker at all: say that, not "no compose"
-        for prefix in (self.docker("compose"), ("docker-compose",)):
+        prefixes = [self.docker("compose")] if self.context else [self.docker("compose"), ("docker-compose",)]
+        for prefix in prefixes:
             try:
                 result = self._run_quick(prefix, "version", "--short")
             except (DockerError, DockerMissing):
                 continue
             return ComposeCli(prefix, result.stdout.strip().lstrip("v"))
+        if self.context:
+            raise DockerMissing(
+                f"`docker compose` (the v2 plugin) did not answer for context {self.context}, and "
+                "docker-compose (v1) cannot drive a docker context",
+                hint="install the compose v2 plugin (docker-compose-plugin) on this host, "
+                "or run without --context with DOCKER_HOST set",
+            )
         raise DockerMissing(
             "no compose found: neither `docker compose` (the v2 plugin) nor `docker-compose` (v1) answered",
             hint="install the compose plugin (docker-compose-plugin) or docker-compose",

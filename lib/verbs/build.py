@@ -67,17 +67,19 @@ def run(inv: Invocation, *, tag: str | None = None, only: Collection[str] | None
     resolved = runners.resolve(
         inv.engine, [u for us in found.values() for u in us], inv.target.command("pull")
     )
-    return [build_one(inv.engine, job, found[job.name], resolved, inv.events) for job in todo]
+    return [build_one(inv.engine, job, found[job.name], resolved, inv.events, inv.fleet_name) for job in todo]
 
 
-def build_one(engine: Engine, job: Job, found: list[Use], bases: dict[str, Base], events: Events) -> Built:
+def build_one(
+    engine: Engine, job: Job, found: list[Use], bases: dict[str, Base], events: Events, fleet_name: str = ""
+) -> Built:
     base = bases[found[0].lookup] if found else None
     generated = None
     dockerfile = job.file
     lines: list[int | None] = []
     if job.clawfile is not None:
         rewrites = {use.stage: bases[use.lookup].ref for use in found if not use.pinned}
-        generated = generated_path(job.file)
+        generated = generated_path(job.file, fleet_name)
         write_atomically(generated, clawfile.emit(job.clawfile, from_images=rewrites))
         lines = clawfile.source_lines(job.clawfile, from_images=rewrites)
         dockerfile = generated
@@ -122,11 +124,16 @@ def against_source(reason: str, source: Path, generated: Path | None, lines: lis
     return f"{source}:{origin}: {reason} (line {number} of {generated.name})"
 
 
-def generated_path(file: Path) -> Path:
-    """``Clawfile`` -> ``Dockerfile.generated``; ``Clawfile.dev`` -> ``Dockerfile.dev.generated``."""
+def generated_path(file: Path, engine: str = "") -> Path:
+    """``Clawfile`` -> ``Dockerfile.generated``; ``Clawfile.dev`` -> ``Dockerfile.dev.generated``.
+
+    A build on one engine of several writes its own (``Dockerfile.ENGINE.generated``): the
+    engines' bases may be at different versions, so their FROM lines may differ."""
     name = file.name
     if name == "Clawfile":
-        return file.with_name("Dockerfile.generated")
-    if name.startswith("Clawfile."):
-        return file.with_name(f"Dockerfile.{name[len('Clawfile.') :]}.generated")
-    return file.with_name(f"{name}.generated")
+        stem = "Dockerfile"
+    elif name.startswith("Clawfile."):
+        stem = f"Dockerfile.{name[len('Clawfile.') :]}"
+    else:
+        stem = name
+    return file.with_name(f"{stem}.{engine}.generated" if engine else f"{stem}.generated")

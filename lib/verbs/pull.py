@@ -8,7 +8,6 @@ error stops the remaining registry work (the run's circuit breaker).
 
 from __future__ import annotations
 
-import concurrent.futures
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,7 @@ from ..engine import digests
 from ..engine.docker import Image
 from ..errors import DockerError, InputError, NotAttempted, RegistryBlocked
 from ..events import retry_notice
-from ..invocation import Invocation
+from ..invocation import Invocation, in_parallel
 from ..runners import Runner
 from ..status import Status
 from ..upstreams import UpstreamError
@@ -292,20 +291,8 @@ def _refresh(inv: Invocation, runner: Runner, *, rebuild: bool) -> bases.Outcome
 def _run_all(
     inv: Invocation, do: Callable[[Action], Result], actions: Sequence[Action]
 ) -> tuple[Result, ...]:
-    """Run the actions on ``jobs`` threads; on Ctrl-C stop every docker child first.
-
-    The pool is never left to finish work behind the operator's back: the
-    cancellation stops it, and only cleanup still runs."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, inv.jobs), thread_name_prefix="claw-pull")
-    try:
-        futures = [pool.submit(do, action) for action in actions]
-        concurrent.futures.wait(futures)
-        return tuple(f.result() for f in futures)
-    except BaseException:
-        inv.stop()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Run the actions on ``jobs`` threads; on Ctrl-C stop every docker child first."""
+    return tuple(in_parallel(do, actions, inv.jobs, stop=inv.stop, name="claw-pull"))
 
 
 def _pull(inv: Invocation, action: Action) -> Result:

@@ -16,8 +16,10 @@ Usage as a script (the demo uses this):
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,6 +59,15 @@ class Engine:
     def nsenter(self, *argv: str) -> list[str]:
         """argv that runs a command inside the engine's network namespace."""
         return ["nsenter", f"--net=/proc/{self.unshare_pid}/ns/net", "--", *argv]
+
+    def enter(self, *argv: str) -> list[str]:
+        """argv that runs a command inside all the engine's namespaces (net, mount, pid):
+        it sees the engine's mounts, and it dies with the namespace, as the engine's own
+        processes do. For daemons started next to the engine (see ``add_engine``)."""
+        init = _child_of(self.unshare_pid)
+        if init is None:
+            raise EngineUnavailable(f"the engine's namespace (unshare {self.unshare_pid}) is gone")
+        return ["nsenter", f"--target={init}", "--net", "--mount", "--pid", "--", *argv]
 
 
 def missing_programs() -> list[str]:
@@ -117,6 +128,8 @@ def _tail(root: Path) -> str:
 
 def stop(root: Path) -> None:
     """Stop everything started for ``root`` and remove ``root``. Safe to repeat."""
+    for added in [entry.engine for entry in _added.values() if entry.engine.root.parent == root]:
+        stop_engine(added, kill=True)  # no need to stop its containers one by one: all goes
     pid_file = root / "unshare.pid"
     if pid_file.exists():
         pid = int(pid_file.read_text())
@@ -158,6 +171,141 @@ def _wait_gone(pid: int, seconds: float) -> None:
 
 
 # --------------------------------------------------------------------------
+# More engines in the same namespaces
+# --------------------------------------------------------------------------
+
+ADDED_SLOTS = range(200, 216)  # 10.N.0.0/16 per added engine: its bridge and its networks' pool
+_RESERVED = {"data", "exec", "client", "registry"}  # the first engine's own entries under its root
+
+
+@dataclass
+class _Added:
+    engine: Engine
+    process: subprocess.Popen[bytes]  # nsenter; its only child is the dockerd
+    slot: int
+
+
+_added: dict[Path, _Added] = {}  # by the added engine's root; reaped by stop_engine()
+
+
+def add_engine(engine: Engine, name: str) -> Engine:
+    """Start another dockerd next to ``engine``, for tests where claw talks to two engines.
+
+    It lives in the same namespaces (so it pulls from the same registry, at the same
+    address, and dies with them) with its own data root, exec root and socket under
+    ``engine.root / name``. Its containers get a bridge of their own, and its networks
+    a pool, in a 10.N.0.0/16 that docker0 does not use. It leaves iptables to the first
+    engine (a second dockerd managing them would flush the first one's chains); one rule
+    of ours lets its containers reach each other past the first one's FORWARD policy
+    (DROP). Stop it with ``stop_engine``."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or name in _RESERVED:
+        raise ValueError(f"not a name for an added engine: {name!r}")
+    root = engine.root / name
+    if root in _added:
+        raise ValueError(f"an engine named {name!r} is already running next to {engine.root}")
+    added = Engine(root, engine.registry, engine.unshare_pid)
+    (root / "client").mkdir(parents=True, exist_ok=True)
+    slot = _free_slot(engine, root / "slot")  # the same one again on a restart, if free
+    (root / "slot").write_text(str(slot))
+    bridge, own = f"claw{slot}", f"10.{slot}.0.0/16"
+    for command in (
+        ["ip", "link", "add", bridge, "type", "bridge"],
+        ["ip", "addr", "add", f"10.{slot}.0.1/24", "dev", bridge],
+        ["ip", "link", "set", bridge, "up"],
+        ["iptables", "-I", "FORWARD", "-s", own, "-d", own, "-j", "ACCEPT"],
+    ):
+        made = subprocess.run(engine.nsenter(*command), check=False, capture_output=True, text=True)
+        if made.returncode != 0:
+            raise EngineUnavailable(f"{' '.join(command)}: {made.stderr.strip()}")
+    argv = engine.enter(
+        "dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+        "--host", added.host, "--pidfile", str(root / "dockerd.pid"), "--log-level", "warn",
+        "--bridge", bridge, "--iptables=false", "--ip-masq=false",
+        "--default-address-pool", f"base=10.{slot}.128.0/17,size=24",
+    )  # fmt: skip
+    with (root / "dockerd.log").open("ab") as log:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    _added[root] = _Added(added, process, slot)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stop_engine(added)
+            raise EngineUnavailable(f"the added engine {name!r} exited ({process.returncode}): {_tail(root)}")
+        if _answers(added):
+            return added
+        time.sleep(0.2)
+    stop_engine(added)
+    raise EngineUnavailable(f"the added engine {name!r} did not answer in {START_TIMEOUT:g}s: {_tail(root)}")
+
+
+def stop_engine(added: Engine, *, kill: bool = False) -> None:
+    """Stop an engine from ``add_engine`` and wait until its socket no longer answers.
+
+    ``kill`` makes it a crash (SIGKILL: its socket file stays behind, refusing);
+    otherwise it shuts down as dockerd does on SIGTERM, stopping its containers
+    (which takes a while for those that ignore SIGTERM). Its data stays, so
+    ``add_engine`` with the same name starts it again. Safe to repeat."""
+    entry = _added.pop(added.root, None)
+    if entry is None:
+        return
+    daemon = _child_of(entry.process.pid)
+    if daemon is not None:
+        _signal(daemon, signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        entry.process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        if daemon is not None:
+            _signal(daemon, signal.SIGKILL)
+        entry.process.wait(5)
+    deadline = time.monotonic() + 5
+    while _listening(added.root / "docker.sock") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _child_of(added.unshare_pid) is None:  # the namespace is gone, and all of this with it
+        return
+    own = f"10.{entry.slot}.0.0/16"
+    for link in _links_in(added, ipaddress.ip_network(own)):  # its bridge and its networks' bridges
+        subprocess.run(added.nsenter("ip", "link", "del", link), check=False, capture_output=True)
+    rule = ["iptables", "-D", "FORWARD", "-s", own, "-d", own, "-j", "ACCEPT"]
+    subprocess.run(added.nsenter(*rule), check=False, capture_output=True)
+
+
+def _free_slot(engine: Engine, recorded: Path) -> int:
+    """A 10.N.0.0/16 that no interface in the namespace has an address in (docker0 and the
+    first engine's networks are in 172.16/12 and 192.168/16), preferring the recorded one."""
+    preferred = [int(recorded.read_text())] if recorded.exists() else []
+    for slot in [*preferred, *ADDED_SLOTS]:
+        if not _links_in(engine, ipaddress.ip_network(f"10.{slot}.0.0/16")):
+            return slot
+    raise EngineUnavailable(f"every 10.N.0.0/16 for N in {ADDED_SLOTS} is taken in the engine's namespace")
+
+
+def _links_in(engine: Engine, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:
+    """The interfaces in the engine's namespace with an address in ``network``."""
+    shown = subprocess.run(
+        engine.nsenter("ip", "-json", "-4", "addr", "show"), check=True, capture_output=True, text=True
+    )
+    return [
+        link["ifname"]
+        for link in json.loads(shown.stdout)
+        if any(
+            ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}").network.overlaps(network)
+            for info in link.get("addr_info", [])
+        )
+    ]
+
+
+def _listening(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------
 # Inside the namespaces (PID 1 there)
 # --------------------------------------------------------------------------
 
@@ -192,6 +340,7 @@ def _inside(root: Path) -> None:
     signal.signal(signal.SIGINT, on_term)
     (root / READY).write_text(json.dumps({"registry_port": port}))
     while not stopping and all(child.poll() is None for child in children):
+        _reap_orphans({child.pid for child in children})
         time.sleep(0.2)
     for child in reversed(children):  # dockerd first: it stops its containers
         child.terminate()
@@ -199,6 +348,17 @@ def _inside(root: Path) -> None:
             child.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+def _reap_orphans(own: set[int]) -> None:
+    """As PID 1, reap the processes whose parents died first (container shims, ssh sessions),
+    which would stay zombies until the namespace ends."""
+    me = os.getpid()
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{me}/task/{me}/children").read_text().split():
+            if int(child) not in own:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(int(child), os.WNOHANG)
 
 
 def _spawn(root: Path, log: str, argv: list[str]) -> subprocess.Popen[bytes]:

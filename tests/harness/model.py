@@ -39,6 +39,8 @@ class Model(Engine):
         self.digests: dict[str, tuple[str, ...]] = {}  # image ID -> RepoDigests
         self.pulled: list[str] = []
         self.asked_registry: list[str] = []
+        self.markers: dict[str, tuple[str, dict[str, str]]] = {}  # engine locks: ID -> name, labels
+        self.marker_count = 0
 
     def new_image(self) -> str:
         image_id = f"sha256:{len(self.created) + 1:064x}"
@@ -131,6 +133,21 @@ class Model(Engine):
 
     def containers_labelled(self, label: str) -> list[str]:
         return []
+
+    def create_marker(self, name: str, image: str, labels: Mapping[str, str]) -> tuple[bool, str]:
+        held = next((cid for cid, (held, _) in self.markers.items() if held == name), None)
+        if held is not None:
+            return False, held
+        self.marker_count += 1
+        cid = f"{self.marker_count:064x}"  # never reused, as docker's IDs
+        self.markers[cid] = (name, dict(labels))
+        return True, cid
+
+    def marker_labels(self, container: str) -> dict[str, str] | None:
+        return self.markers[container][1] if container in self.markers else None
+
+    def remove_container(self, name: str) -> None:
+        self.markers.pop(name, None)
 
     def container_image_ids(self) -> set[str]:
         return set(self.in_use)

@@ -43,7 +43,10 @@ def test_rollback_moves_latest_back_one_version_with_one_docker_tag(lab: Lab, to
     assert result.stdout.splitlines() == [f"{lab.alias}: rolled back to v2.0.0 (was v3.0.0)"]
     assert lab.tags() == {**ids, "latest": ids["v2.0.0"]}
     verbs = [" ".join(call.split()[:2]) for call in lab.calls()]
-    assert verbs == ["image ls", "image tag"], lab.calls()  # nothing built, pulled, removed
+    assert verbs == ["create --pull", "image ls", "image tag", "rm --force"], (
+        lab.calls()
+    )  # nothing built, pulled
+    assert f"--name claw-lock-runner-{lab.alias} " in lab.calls()[0], "under the engine's lock"
     again = lab.claw("pull", "--rollback", lab.alias)  # the alias works too
     assert again.stdout.splitlines() == [f"{lab.alias}: rolled back to v1.0.0 (was v2.0.0)"]
     assert lab.tags()["latest"] == ids["v1.0.0"]
@@ -103,7 +106,7 @@ def test_rollback_waits_for_a_refresh_of_the_same_alias(lab: Lab, toolchain: Too
     lab.toolchain = toolchain
     ids = {"v1.0.0": installed(lab, "1.0.0")}
     lab.release("2.0.0")
-    with locks.hold(f"runner-{lab.alias}"):  # a refresh in flight holds the alias
+    with locks.hold(f"runner-{lab.alias}", lab.engine.host):  # a refresh in flight holds the alias
         refreshing = lab.spawn("pull", "Clawfile", name="refresh")
         going_back = lab.spawn("pull", "--rollback", "openclaw:v1.0.0", name="rollback")
         deadline = time.monotonic() + 60
