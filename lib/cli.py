@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .invocation import Done, Fleet, Invocation
+    from .verbs.pull import Report
     from .verbs.up import Readiness
 
 # Heavy modules (sh, tenacity, yaml, tomlkit, json, the verbs) are imported
@@ -268,7 +269,7 @@ def pull(
         verdict(inv, report)
 
 
-def _show_pull(ui: Ui, report: Any) -> None:
+def _show_pull(ui: Ui, report: Report) -> None:
     """A pull's results, then what the operator should know of its failures."""
     for result in report.results:
         for number, line in enumerate(result.lines()):

@@ -61,8 +61,8 @@ class Ui:
     def result(self, text: str, *, fg: str | None = None) -> None:
         with self._screen.lock:
             self._clear_status()
-            styled = click.style(text, fg=fg) if fg else text
-            click.echo(self.prefix + styled, file=self.out, color=self._out_color)
+            styled = click.style(self._prefixed(text), fg=fg) if fg else self._prefixed(text)
+            click.echo(styled, file=self.out, color=self._out_color)
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -106,7 +106,13 @@ class Ui:
     def _err(self, text: str, indent: str = "") -> None:
         with self._screen.lock:
             self._clear_status()
-            click.echo(indent + self.prefix + text, file=self.err, color=self._err_color)
+            click.echo(indent + self._prefixed(text), file=self.err, color=self._err_color)
+
+    def _prefixed(self, text: str) -> str:
+        """Every line of ``text`` starting with the engine's prefix (if any)."""
+        if not self.prefix:
+            return text
+        return "\n".join(self.prefix + line for line in text.split("\n"))
 
     def _clear_status(self) -> None:
         if self._screen.status:

@@ -6,7 +6,9 @@ operator's cycle runs, each command printed before it runs:
 
     claw pull -> claw build -> claw up -d -> claw pull (up to date) -> claw pull --check
     -> (upstream release) -> claw pull --check (behind) -> claw pull -> claw up -d
-    (drift hint) -> claw build -> claw up -d -> claw down
+    (drift hint) -> claw build -> claw up -d -> claw pull --rollback -> claw up -d
+    -> claw pull --check -> claw down -> (a second engine joins) -> claw --context
+    host-a,host-b pull -> claw --context host-a,host-b build
 
 Everything is torn down at the end, also when a step fails.
 """
@@ -29,6 +31,8 @@ EXAMPLE = ROOT / "examples" / "offline"
 FIRST, SECOND = "2026.5.22", "2026.5.24"  # the two upstream releases
 SLEEP = '["sleep", "3600"]'  # what the demo's containers run
 RELEASE = None  # the step of the cycle where upstream publishes a new release
+ENGINES = ["<a second engine>"]  # the step where a second engine joins, as docker context host-b
+BOTH = ["--context", "host-a,host-b"]
 CYCLE: list[tuple[list[str] | None, str]] = [
     (["pull"], "refresh the runner base from upstream, pull pinned infra"),
     (["build"], "build the pod's service images against the runner's version tag"),
@@ -45,6 +49,9 @@ CYCLE: list[tuple[list[str] | None, str]] = [
     (["up", "-d"], "the drift hint again: the service is on the newer base, latest on the older"),
     (["pull", "--check"], "each runner's versions on the host: which is latest, which services use each"),
     (["down"], "stop and remove the pod"),
+    (ENGINES, "a second engine joins (a build host, say): docker contexts host-a and host-b"),
+    ([*BOTH, "pull"], "both engines at once: host-a is up to date, host-b installs its first base"),
+    ([*BOTH, "build"], "build on both: each engine's FROM names its own runner version"),
 ]
 
 
@@ -105,6 +112,12 @@ def main() -> int:
         for args, why in CYCLE:
             if args is RELEASE:
                 say(f"\n# {why}: published OpenClaw {SECOND} as {release(engine, SECOND)}")
+            elif args is ENGINES:
+                second = harness.add_engine(engine, "host-b")
+                for name, host in (("host-a", engine.host), ("host-b", second.host)):
+                    subprocess.run(["docker", "context", "create", name, "--docker", f"host={host}"],
+                                   env=env, check=True, capture_output=True)  # fmt: skip
+                say(f"\n# {why}\n  host-b:   {second.host}")
             else:
                 say(f"\n# {why}")
                 claw(engine, env, work, args)

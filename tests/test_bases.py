@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -33,15 +32,6 @@ from tests.harness.model import Model
 from tests.harness.recorder import Recorder
 
 RECIPE = "FROM example/openclaw-runtime:latest\n"
-
-
-@pytest.fixture
-def private_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Logs and lock files of this test under ``tmp_path``."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    return tmp_path
 
 
 @pytest.fixture

@@ -316,3 +316,17 @@ def test_rollback_of_an_unknown_runner_or_a_bad_tag_is_bad_input(
 ) -> None:
     assert claw.main(["pull", "--rollback", spec]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_engines_ui_prefixes_every_line_and_shares_the_screen() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    ui = Ui(color="never", out=out, err=err)
+    engine = ui.for_engine("host-b")
+    assert ui.for_engine("") is ui
+    engine.result("pod p is not ready:\n  agent: missing")
+    engine.warn("slow")
+    engine.progress("openclaw", "building")
+    ui.result("plain")
+    assert out.getvalue() == "[host-b] pod p is not ready:\n[host-b]   agent: missing\nplain\n"
+    assert err.getvalue() == "[host-b] warning: slow\n[host-b] openclaw: building\n"
+    assert engine._screen is ui._screen
