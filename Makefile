@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 # make test runs the suite on this many processes, each with its own private engine
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 # make bench BENCH_ARGS="--only start-up" runs one row; --record docs/performance.md writes the page
 BENCH_ARGS ?=
 

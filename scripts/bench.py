@@ -685,6 +685,10 @@ What the rows mean:
 - **--jobs**: `claw pull --rebuild` of {runners} runners whose builds wait {seconds} seconds
   each, refreshed in parallel against one at a time.
 - **start-up**: `python claw.py --version` against `python -c "import click"`.
+- **two engines**: `claw --context a,b pull --rebuild` of one runner whose build waits
+  {seconds} seconds, on the private engine and a second dockerd beside it (both on this
+  machine, sharing its registry), against `--context a` alone. The refresh on each
+  engine takes its host lock and its engine lock (a `docker create` and a `docker rm`).
 
 A row over its goal reads OVER GOAL, and the bench then exits 1.
 """

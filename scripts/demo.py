@@ -50,7 +50,7 @@ CYCLE: list[tuple[list[str] | None, str]] = [
     (["pull", "--check"], "each runner's versions on the host: which is latest, which services use each"),
     (["down"], "stop and remove the pod"),
     (ENGINES, "a second engine joins (a build host, say): docker contexts host-a and host-b"),
-    ([*BOTH, "pull"], "both engines at once: host-a is up to date, host-b installs its first base"),
+    ([*BOTH, "pull"], "both engines at once: host-a takes the release again, host-b installs its first"),
     ([*BOTH, "build"], "build on both: each engine's FROM names its own runner version"),
 ]
 
