@@ -344,9 +344,11 @@ def locked(engine: Engine, alias: str, options: Options, events: Events) -> Iter
     def took_over(owner: lock.Owner, why: str) -> None:
         events.warn(f"{alias}: took over the engine lock of {owner.describe()}: {why}")
 
-    on_this_host = lambda: _waiting(events, alias)  # noqa: E731 - named for the line below
+    def waiting_here() -> None:
+        _waiting(events, alias)
+
     with (
-        locks.hold(name, engine.where, on_wait=on_this_host, cancel=options.cancel) as held,
+        locks.hold(name, engine.where, on_wait=waiting_here, cancel=options.cancel) as held,
         lock.hold(engine, name, on_wait=waiting_for, on_takeover=took_over, cancel=options.cancel) as stale,
     ):
         yield held.abandoned or stale

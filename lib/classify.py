@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .errors import (
     DockerError,
     EngineUnreachable,
+    NoSuchContainer,
     NoSuchImage,
     NotAttempted,
     PermanentError,
@@ -79,6 +80,7 @@ RULES: tuple[Rule, ...] = (
         r"oci runtime",
     ),
     *_rules(NoSuchImage, r"no such image"),
+    *_rules(NoSuchContainer, r"no such container"),
     *_rules(
         RegistryBlocked,
         r"toomanyrequests",

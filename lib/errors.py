@@ -141,6 +141,10 @@ class NoSuchImage(DockerError):
     kind = "no such image"
 
 
+class NoSuchContainer(DockerError):
+    kind = "no such container"
+
+
 class TransientError(DockerError):
     """A network or registry hiccup: worth retrying the whole command."""
 

@@ -136,8 +136,6 @@ class Fleet:
             except ClawError as exc:
                 return Done(inv, error=exc)
 
-        if not self.several:
-            return [one(self.first)]
         return in_parallel(one, self.invocations, self.first.jobs, stop=self.stop, name="claw-engine")
 
     def stop(self) -> None:

@@ -26,6 +26,7 @@ from ..errors import (
     DockerMissing,
     DockerTimeout,
     Interrupted,
+    NoSuchContainer,
     NoSuchImage,
     PermanentError,
 )
@@ -329,30 +330,30 @@ class Engine:
         """Create (never start) a container ``name`` of the local ``image``, as a lock:
         ``(True, its ID)``, or ``(False, the holder's ID)`` when the name is taken. An
         ``image`` that is not here is imported empty first."""
-        argv = self.docker(*marker_args(name, image, labels))
-        for attempt in range(2):
-            result = self.run(argv, timeout=QUICK_TIMEOUT, ok_codes=(0, 1, 125))
-            if result.exit_code == 0:
-                return True, result.stdout.strip()
-            holder = name_taken_by(result.stderr)
-            if holder is not None:
-                return False, holder
-            error = classify(argv, result.exit_code, result.stdout, result.stderr)
-            if not isinstance(error, NoSuchImage) or attempt:
-                raise error
+        args = marker_args(name, image, labels)
+        try:
+            return self._create_marker(args)
+        except NoSuchImage:
             self.run(self.docker("image", "import", "--change", 'CMD ["lock"]', "-", image),
                      stdin="\0" * 1024, timeout=QUICK_TIMEOUT)  # fmt: skip
-        raise AssertionError("unreachable")
+            return self._create_marker(args)
+
+    def _create_marker(self, args: Sequence[str]) -> tuple[bool, str]:
+        result = self._quick(*args, ok_codes=(0, 1, 125))
+        if result.exit_code == 0:
+            return True, result.stdout.strip()
+        holder = name_taken_by(result.stderr)
+        if holder is None:
+            raise classify(result.argv, result.exit_code, result.stdout, result.stderr)
+        return False, holder
 
     def marker_labels(self, container: str) -> dict[str, str] | None:
         """The labels of ``container``; ``None`` when it no longer exists."""
-        args = ("container", "inspect", "--format", "{{json .Config.Labels}}", container)
-        result = self._quick(*args, ok_codes=(0, 1))
-        if result.exit_code != 0:
-            if "no such container" in result.stderr.lower():
-                return None
-            raise classify(result.argv, result.exit_code, result.stdout, result.stderr)
-        labels = _json_line(result.stdout)
+        try:
+            out = self._quick("container", "inspect", "--format", "{{json .Config.Labels}}", container).stdout
+        except NoSuchContainer:
+            return None
+        labels = _json_line(out)
         return {str(key): str(value) for key, value in labels.items()}
 
     def containers_labelled(self, label: str) -> list[str]:

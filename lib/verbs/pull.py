@@ -9,7 +9,7 @@ error stops the remaining registry work (the run's circuit breaker).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -248,7 +248,8 @@ def execute(inv: Invocation, actions: Sequence[Action], *, mode: Mode = Mode()) 
             return _check(inv, action, present)
         return _do(inv, action, present, rebuild=mode.rebuild)
 
-    return Report(inv.target, False, _run_all(inv, do, actions), check=mode.check)
+    results = tuple(in_parallel(do, actions, inv.jobs, stop=inv.stop, name="claw-pull"))
+    return Report(inv.target, False, results, check=mode.check)
 
 
 def _do(inv: Invocation, action: Action, present: dict[str, Image], *, rebuild: bool) -> Result:
@@ -286,13 +287,6 @@ def _refresh(inv: Invocation, runner: Runner, *, rebuild: bool) -> bases.Outcome
     why = ("--rebuild",) if rebuild else verdict.why
     inv.engine.prefetch_buildkit()  # asked while the lock and leftovers are seen to
     return bases.refresh(inv.engine, runner, inv.options, inv.events, now=checked.now, why=why)
-
-
-def _run_all(
-    inv: Invocation, do: Callable[[Action], Result], actions: Sequence[Action]
-) -> tuple[Result, ...]:
-    """Run the actions on ``jobs`` threads; on Ctrl-C stop every docker child first."""
-    return tuple(in_parallel(do, actions, inv.jobs, stop=inv.stop, name="claw-pull"))
 
 
 def _pull(inv: Invocation, action: Action) -> Result:

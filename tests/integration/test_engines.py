@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lib import runners
+from lib.engine import lock
 from tests.harness import engine as harness
 from tests.harness import sshd, toolchains, upstream
 from tests.harness.engine import Engine
@@ -58,7 +59,7 @@ def tags_on(engine: Engine, alias: str) -> dict[str, str]:
 
 def lock_containers(engine: Engine) -> list[str]:
     out = upstream.docker(
-        engine, "container", "ls", "--all", "--filter", "label=claw.lock", "--format", "{{.Names}}"
+        engine, "container", "ls", "--all", "--filter", f"label={lock.LABEL}", "--format", "{{.Names}}"
     )
     return out.split()
 
