@@ -440,6 +440,32 @@ def test_stop_all_stops_children_and_they_report_an_interruption(
     assert [type(exc) for exc in outcome] == [Interrupted]
 
 
+def test_a_child_that_answers_claws_stop_with_an_exit_status_was_interrupted(
+    fake: FakeDocker, docker_engine: Engine
+) -> None:
+    """`docker run` hands SIGTERM to its container and exits with the container's status
+    (143): claw stopped it, so it is an interruption, never a failed probe."""
+    fake.answer(["run"], sleep=30, on_term=143)
+    fake.answer(["rm"])
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            docker_engine.run_probe("img", ["v", "--version"], timeout=60)
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not fake.calls and time.monotonic() < deadline:  # logged once its handler is set
+        time.sleep(0.05)
+    docker_engine.children.stop_all()
+    worker.join(10)
+    assert [type(exc) for exc in outcome] == [Interrupted]
+    assert fake.args[-1][:2] == ["rm", "--force"]  # the probe container goes
+
+
 def test_engine_unreachable_names_host_and_context(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "ssh://ops@far")
     monkeypatch.setenv("DOCKER_CONTEXT", "prod")

@@ -45,6 +45,7 @@ class Children:
     def __init__(self, stopping: threading.Event | None = None) -> None:
         self.stopping = stopping or threading.Event()
         self._running: dict[int, sh.RunningCommand] = {}
+        self._stopped: set[int] = set()  # children claw itself stopped, by id
         self._lock = threading.Lock()
         self._programs: dict[str, sh.Command] = {}
 
@@ -54,7 +55,14 @@ class Children:
         with self._lock:
             procs = list(self._running.values())
         for proc in procs:
-            _stop(proc)
+            self._halt(proc)
+
+    def _halt(self, proc: sh.RunningCommand) -> None:
+        """Stop a child for claw's own reasons: however it then ends (killed, or a
+        docker CLI that catches the signal and exits with an error), it was interrupted."""
+        with self._lock:
+            self._stopped.add(id(proc))
+        _stop(proc)
 
     def program(self, name: str) -> sh.Command:
         """``name`` on PATH, looked up once; ``DockerMissing`` when absent."""
@@ -70,6 +78,10 @@ class Children:
             with self._lock:
                 self._programs[name] = found
         return found
+
+    def _halted(self, proc: sh.RunningCommand) -> bool:
+        with self._lock:
+            return id(proc) in self._stopped
 
     def run(
         self,
@@ -115,7 +127,7 @@ class Children:
         with self._lock:
             self._running[id(proc)] = proc
         if stoppable and self.stopping.is_set():  # stop_all ran while this one started
-            _stop(proc)
+            self._halt(proc)
         expired = threading.Event()
         timer = _deadline(proc, timeout, expired)
         try:
@@ -127,6 +139,8 @@ class Children:
                 raise Interrupted() from None
             raise PermanentError(argv, exc.exit_code, _text(exc.stdout), _text(exc.stderr)) from None
         except sh.ErrorReturnCode as exc:
+            if self._halted(proc):  # a docker CLI that catches the signal exits with an error
+                raise Interrupted() from None
             raise classify(argv, exc.exit_code, _text(exc.stdout), _text(exc.stderr)) from None
         except BaseException:
             _stop(proc)
@@ -136,6 +150,7 @@ class Children:
                 timer.cancel()
             with self._lock:
                 self._running.pop(id(proc), None)
+                self._stopped.discard(id(proc))
         return Result(argv, proc.exit_code or 0, _text(proc.stdout), _text(proc.stderr))
 
 

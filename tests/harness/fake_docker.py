@@ -3,7 +3,9 @@
 It appends its argv (as JSON) to ``$FAKE_DOCKER_LOG`` and answers from the JSON
 list in ``$FAKE_DOCKER_SCRIPT``: the first entry whose ``match`` is a prefix of
 the argv (after the program name) is used and, unless it is ``sticky``,
-consumed. An entry gives ``stdout``, ``stderr``, ``code``, ``sleep`` and ``signal`` (kill itself).
+consumed. An entry gives ``stdout``, ``stderr``, ``code``, ``sleep``, ``signal`` (kill itself)
+and ``on_term``: the exit code to end with on SIGTERM, as `docker run` does when it hands the
+signal to its container and exits with the container's status.
 Choosing and consuming an entry holds a lock, and the script is replaced whole, never
 rewritten in place, so stand-ins may run side by side and be killed at any moment.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,9 +24,11 @@ from typing import Any
 
 def main() -> int:
     argv = sys.argv[1:]
+    entry = _take(argv, Path(os.environ["FAKE_DOCKER_SCRIPT"]))
+    if entry is not None and "on_term" in entry:  # in place before the call is seen in the log
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(int(entry["on_term"])))
     with Path(os.environ["FAKE_DOCKER_LOG"]).open("a") as log:
         log.write(json.dumps([Path(sys.argv[0]).name, *argv]) + "\n")
-    entry = _take(argv, Path(os.environ["FAKE_DOCKER_SCRIPT"]))
     if entry is None:
         sys.stderr.write(f"fake docker: no scripted answer for {argv}\n")
         return 99
