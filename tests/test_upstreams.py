@@ -490,8 +490,9 @@ def test_slow_answer_times_out(world: StandIns) -> None:
 
 def test_slow_once_then_ok(world: StandIns) -> None:
     world.pypi("nanobot-ai", "0.1.4")
-    world.fault("pypi:nanobot-ai", delay=1.0, times=1)
-    assert asker(world, attempts=2, timeout=0.3).ask(parse("pypi:nanobot-ai")).value == "0.1.4"
+    world.fault("pypi:nanobot-ai", delay=3.0, times=1)
+    # a timeout a busy machine's quick answer always meets, and the slow one never does
+    assert asker(world, attempts=2, timeout=1.5).ask(parse("pypi:nanobot-ai")).value == "0.1.4"
     assert world.requests() == ["GET /pypi/nanobot-ai/json slow", "GET /pypi/nanobot-ai/json ok"]
 
 
