@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import livecheck, locks, runners, versions
+from . import clawfile, livecheck, locks, runners, versions
 from .engine import digests, lock
 from .engine.docker import Engine, Image, Listed
 from .errors import (
@@ -249,7 +249,7 @@ def ask(
     if runner.upstream:
         events.progress(alias, "asking " + ", ".join(map(str, runner.upstream)))
     answers = tuple(_answer(asker, upstream, options.cancel) for upstream in runner.upstream)
-    now = livecheck.Now(runner.recipe_sha, tuple(found), answers)
+    now = livecheck.Now(runner.recipe_sha, tuple(found), answers, downloaded=download)
     installed = Installed(latest.id, versions.resolve(alias, latest.repo_tags)) if latest else None
     return Checked(installed, now, livecheck.compare(record, now, max_age=options.max_age))
 
@@ -385,7 +385,8 @@ def refresh(
             previous = tags.installed()
             options.check()
             labels = {**base_labels(runner), **(now.labels() if now else {})}
-            image_id, version = _install(engine, runner, labels, tags, options, events, log)
+            pull = now is None or not now.here
+            image_id, version = _install(engine, runner, labels, tags, options, events, log, pull=pull)
         except NotAttempted as exc:
             return Outcome(runner, Status.NOT_ATTEMPTED, previous, reason=exc.message)
         except RegistryBlocked as exc:
@@ -447,7 +448,10 @@ def _install(
     options: Options,
     events: Events,
     log: OutputLog,
+    *,
+    pull: bool,
 ) -> tuple[str, str]:
+    """Build (``pull``: with ``--pull``), probe and tag; the new image's ID and version tag."""
     alias, temporary = runner.alias, temporary_tag(runner.alias)
 
     def sink(line: str) -> None:
@@ -455,28 +459,24 @@ def _install(
         events.output(alias, line)
 
     try:
-        events.progress(alias, f"building from {runner.recipe_path.name} (--pull --no-cache)")
+        flags = "--pull --no-cache" if pull else "--no-cache"
+        events.progress(alias, f"building from {runner.recipe_path.name} ({flags})")
         with _step("build"), tempfile.TemporaryDirectory(prefix="claw-context-") as context:
-            engine.build(
+            image_id = engine.build(
                 Path(context),
                 tag=temporary,
-                dockerfile_text=runner.recipe,
-                labels=labels,
-                pull=True,
+                dockerfile_text=clawfile.labelled(runner.recipe, labels, runner.recipe_path.name),
+                pull=pull,
                 no_cache=True,
                 on_line=sink,
                 attempts=options.retries,
                 on_retry=retry_notice(events, alias),
             )
         options.check()
-        with _step("inspect"):
-            built = engine.image(temporary)
-        if built is None:
-            raise RefreshFailed(f"inspect: {temporary} vanished right after the build")
-        version = _version(engine, runner, built.id, events, log)
+        version = _version(engine, runner, image_id, events, log)
         options.check()
-        _publish(engine, alias, built.id, version, held=tags.id_of(version))
-        return built.id, version
+        _publish(engine, alias, image_id, version, held=tags.id_of(version))
+        return image_id, version
     finally:
         with contextlib.suppress(DockerError, EngineUnreachable):  # cleanup: best effort
             engine.remove_image(temporary)

@@ -415,6 +415,18 @@ def _emitted(
     return out
 
 
+def labelled(text: str, labels: Mapping[str, str], name: str) -> str:
+    """The Dockerfile ``text`` with ``labels`` added to its final stage, as one LABEL
+    instruction at the end (an open continuation there closed first). The legacy
+    builder makes each ``--label`` a step of its own, a container and a commit each;
+    one instruction is one step, and BuildKit reads both alike."""
+    escape, items = lex(text, name)
+    body = "".join(_close_continuation(item.text, escape) if item.dangling else item.text for item in items)
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return body + (label_instruction(labels, escape) if labels else "")
+
+
 def _from_line(stage: Stage, image: str) -> str:
     alias = f" AS {stage.name}" if stage.name else ""
     return " ".join(("FROM", *stage.flags, image)) + alias + "\n"

@@ -75,6 +75,14 @@ class Now:
     recipe_sha: str
     images: tuple[Image, ...]
     answers: tuple[Answer | UpstreamError, ...]  # in the runner's upstream order
+    downloaded: bool = False  # the FROM images were pulled to learn their digests
+
+    @property
+    def here(self) -> bool:
+        """Every FROM image is on this host at the digest learned just now, so a build uses
+        exactly what is recorded. A build with ``--pull`` would ask the registry again,
+        and could build from a newer image than the one its labels name."""
+        return self.downloaded and all(image.digest and not image.error for image in self.images)
 
     def labels(self) -> dict[str, str]:
         """What a base built now records (``claw.base.from.<i>``, upstreams, OCI base)."""

@@ -68,6 +68,7 @@ def test_first_install(model: Model, runner: runners.Runner) -> None:
     assert labels["claw.base.driver"] == "openclaw"
     assert labels["claw.base.recipe-sha"] == runner.recipe_sha
     assert events.of("progress")[-1] == "probing the version: openclaw --version"
+    assert model.built_pull == [True]  # nothing was pulled beforehand: the build fetches its FROMs
 
 
 def test_upgrade_and_rebuild_lines(model: Model, runner: runners.Runner) -> None:

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from lib import clawfile
 from lib.errors import InputError
+from tests.harness.dockerfile import as_stored, docker_label_pairs, final_labels
 
 BASIC = """\
 FROM openclaw:latest
@@ -250,57 +251,6 @@ def test_mentions_claw_type() -> None:
 # --------------------------------------------------------------------------
 
 
-def docker_label_pairs(instruction: str, escape: str) -> dict[str, str]:
-    """Read a LABEL instruction the way docker's parser and shell lexer do.
-
-    Continuations (escape + newline) join lines; any other raw newline would
-    end the instruction, so it must not occur. Inside double quotes only
-    ``"``, ``$`` and the escape character are un-escaped; a bare ``$`` would be
-    expanded, so it must not occur either.
-    """
-    assert instruction.startswith("LABEL ")
-    assert instruction.endswith("\n")
-    body = instruction[len("LABEL ") : -1].replace(f"{escape}\n", "")
-    assert "\n" not in body, "a raw newline would end the LABEL instruction"
-    pairs: dict[str, str] = {}
-    i = 0
-    while i < len(body):
-        if body[i] in " \t":
-            i += 1
-            continue
-        eq = body.index("=", i)
-        key = body[i:eq]
-        assert body[eq + 1] == '"'
-        i, value = eq + 2, []
-        while body[i] != '"':
-            char = body[i]
-            assert char != "$", "an unescaped $ would be expanded"
-            if char == escape and body[i + 1] in ('"', "$", escape):
-                value.append(body[i + 1])
-                i += 2
-            else:
-                value.append(char)
-                i += 1
-        pairs[key] = "".join(value)
-        i += 1
-    return pairs
-
-
-def as_stored(value: str, escape: str) -> str:
-    """What docker stores: line breaks and other controls become visible escapes."""
-    out = []
-    for char in value:
-        if char == "\n":
-            out.append(escape + "n")
-        elif char == "\r":
-            out.append(escape + "r")
-        elif (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F:
-            out.append(f"{escape}x{ord(char):02x}")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
 HOSTILE = [
     'he said "hi"',
     "back\\slash at end\\",
@@ -406,3 +356,23 @@ def test_model_and_privilege_take_the_rest_of_the_line_verbatim(line: str, key: 
     assert parsed.labels[key] == value
     instruction = clawfile.label_instruction({key: value})
     assert docker_label_pairs(instruction, "\\") == {key: value}
+
+
+@pytest.mark.parametrize(
+    ("recipe", "body"),
+    [("FROM a\nRUN true\n", "FROM a\nRUN true\n"),
+     ("FROM a\nRUN true", "FROM a\nRUN true\n"),
+     ("FROM a\nRUN echo \\\n", "FROM a\nRUN echo \n"),
+     ("# escape=`\nFROM a\nRUN echo `\n\n# end\n", "# escape=`\nFROM a\nRUN echo \n\n# end\n"),
+     ("FROM a AS one\nLABEL claw.base.driver=old\nFROM b\nRUN <<EOF\necho hi\nEOF",
+      "FROM a AS one\nLABEL claw.base.driver=old\nFROM b\nRUN <<EOF\necho hi\nEOF\n")],
+)  # fmt: skip
+def test_labels_join_a_recipe_as_one_instruction_of_its_final_stage(recipe: str, body: str) -> None:
+    """One LABEL instruction (the legacy builder makes a step of each `--label`), never
+    swallowed by a continuation left open at the end, read back as docker reads it."""
+    labels = {"claw.base.driver": "openclaw", "claw.base.note": 'a "b" $c'}
+    text = clawfile.labelled(recipe, labels, "openclaw.Dockerfile")
+    escape, _ = clawfile.lex(recipe, "openclaw.Dockerfile")
+    assert text == body + clawfile.label_instruction(labels, escape)
+    assert final_labels(text) == labels
+    assert clawfile.labelled(recipe, {}, "openclaw.Dockerfile") == body

@@ -299,15 +299,20 @@ def test_permanent_and_blocking_errors_are_never_retried(
     assert len(fake.calls) == 1
 
 
-def test_only_a_pulling_build_is_retried(fake: FakeDocker, tmp_path: Path, docker_engine: Engine) -> None:
+def test_a_build_is_tried_again_only_when_its_caller_asks(
+    fake: FakeDocker, tmp_path: Path, docker_engine: Engine
+) -> None:
+    """A service build (one attempt) is never repeated; the refresh's, which may fetch FROM
+    images whether it pulls or not, is tried again on a transient error."""
     fake.answer(["build"], sticky=True, stderr="i/o timeout\n", code=1)
     fake.answer(["buildx"], sticky=True, stderr="docker: unknown command: docker buildx\n", code=1)
     with pytest.raises(TransientError):
-        docker_engine.build(tmp_path, dockerfile_text="FROM x\n", attempts=3)
+        docker_engine.build(tmp_path, dockerfile_text="FROM x\n")
     assert sum(call[1] == "build" for call in fake.calls) == 1
     with pytest.raises(TransientError):
-        docker_engine.build(tmp_path, dockerfile_text="FROM x\n", pull=True, attempts=3)
+        docker_engine.build(tmp_path, dockerfile_text="FROM x\n", attempts=3)
     assert sum(call[1] == "build" for call in fake.calls) == 4
+    assert not any("--pull" in call for call in fake.calls)
 
 
 def test_streaming_keeps_the_text_for_errors(fake: FakeDocker, docker_engine: Engine) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lib import config, livecheck, runners, target
+from lib.errors import PermanentError
 from lib.invocation import Invocation, make
 from lib.status import Status
 from lib.upstreams import Answer, parse
@@ -112,6 +113,18 @@ def test_a_moved_from_image_rebuilds_the_same_version(lab: Path, installed: tupl
         f"image {short_id(now)}, was {short_id(was)})"
     )
     assert model.labels[now][runners.BASE_FROM + "0"] == f"docker.io/{RUNTIME}@{NEW}"
+    assert model.built_pull[-1] is False  # built from the image just pulled, the one recorded
+
+
+def test_a_from_image_the_pull_could_not_fetch_is_pulled_by_the_build(
+    lab: Path, installed: tuple[Model, Asker]
+) -> None:
+    model, asker = installed
+    model.fail["pull"] = PermanentError(("docker", "pull", RUNTIME), 1, "", "toomanyrequests")
+    result = pulled(lab, model, asker)
+    assert result.status is Status.REBUILT
+    assert model.built_pull[-1] is True
+    assert runners.BASE_FROM + "0" not in model.labels[model.tags["openclaw:latest"]]
 
 
 def test_a_changed_recipe_rebuilds(lab: Path, installed: tuple[Model, Asker]) -> None:

@@ -286,8 +286,12 @@ class Engine:
         """Build an image and return its ID.
 
         ``dockerfile_text`` is fed on stdin (``--file -``) with ``context`` as the
-        build context. Only a build that pulls (``--pull``) is retried, and only on
-        a transient error: a failing RUN is the recipe's business."""
+        build context. ``labels`` go on with ``--label``, which the legacy builder makes a
+        step each (a container and a commit): many labels are cheaper in the Dockerfile
+        (``clawfile.labelled``), where a build ``target`` would not get them. A transient
+        error is tried again up to ``attempts`` times: the refresh asks for that (its build
+        may fetch FROM images), a service build does not (its FROM is local; a failing RUN
+        is the recipe's business)."""
         with tempfile.TemporaryDirectory(prefix="claw-build-") as tmp:
             iidfile = Path(tmp) / "iid"
             argv = self.docker(*build_args_for(
@@ -295,7 +299,7 @@ class Engine:
                 from_stdin=dockerfile_text is not None, labels=labels, pull=pull, no_cache=no_cache,
                 target=target, build_args=build_args,
             ))  # fmt: skip
-            for attempt in retrying(attempts if pull else 1, on_retry, self.retry_wait):
+            for attempt in retrying(attempts, on_retry, self.retry_wait):
                 with attempt:
                     self.run(argv, stdin=dockerfile_text, on_line=on_line, stoppable=True)
             return iidfile.read_text().strip()

@@ -16,6 +16,7 @@ from lib.engine.digests import RemoteAnswer
 from lib.engine.docker import Engine, Image, Listed
 from lib.errors import PermanentError
 from lib.upstreams import Answer, Upstream, UpstreamError, UpstreamUnreachable
+from tests.harness.dockerfile import labels_built
 
 
 class Model(Engine):
@@ -33,6 +34,7 @@ class Model(Engine):
         self.probed: list[tuple[str, ...]] = []
         self.in_use: set[str] = set()
         self.built_labels: list[Mapping[str, str]] = []
+        self.built_pull: list[bool] = []  # each build: whether it had --pull
         self.prefetched = 0
         self.labels: dict[str, dict[str, str]] = {}  # image ID -> labels
         self.registry: dict[str, str] = {}  # ref -> the digest the registry names now
@@ -59,13 +61,18 @@ class Model(Engine):
         context: Path,
         *,
         tag: str | None = None,
+        dockerfile: Path | None = None,
+        dockerfile_text: str | None = None,
         labels: Mapping[str, str] | None = None,
+        pull: bool = False,
         **_: Any,
     ) -> str:
         self._maybe_fail("build")
-        self.built_labels.append(dict(labels or {}))
+        labels = {**labels_built(dockerfile, dockerfile_text), **(labels or {})}
+        self.built_labels.append(labels)
+        self.built_pull.append(pull)
         image_id = self.new_image()
-        self.labels[image_id] = dict(labels or {})
+        self.labels[image_id] = dict(labels)
         if tag is not None:
             self.tags[tag] = image_id
         return image_id

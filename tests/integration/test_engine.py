@@ -17,8 +17,9 @@ from lib import clawfile
 from lib.engine.docker import Engine
 from lib.errors import DockerTimeout, EngineUnreachable, NoSuchImage, PermanentError, TransientError
 from tests.harness import upstream
+from tests.harness.dockerfile import as_stored
 from tests.harness.engine import Engine as PrivateEngine
-from tests.test_clawfile import HOSTILE, as_stored
+from tests.test_clawfile import HOSTILE
 
 pytestmark = pytest.mark.integration
 
@@ -92,16 +93,16 @@ RUN test -f /first
     assert not [k for k in stored if k not in {**cf.labels, **hostile}], "no label was injected"
 
 
-def test_build_from_stdin_with_build_labels_pull_and_no_cache(
+def test_build_from_stdin_with_labels_pull_and_no_cache(
     engine: PrivateEngine, tmp_path: Path, docker_engine: Engine
 ) -> None:
     ref = upstream.publish(engine, "runtime", "1.0")
-    recipe = f"FROM {ref}\nRUN echo built > /built\n"
+    recipe = f"FROM {ref}\nRUN echo built > /built \\\n"  # a continuation left open at the end
+    labels = {"claw.base.recipe-sha": "sha256:abc", "claw.base.note": 'a b "c" $d'}
     image_id = docker_engine.build(
         tmp_path,
-        dockerfile_text=recipe,
+        dockerfile_text=clawfile.labelled(recipe, labels, "recipe"),
         tag="claw-test/recipe:tmp",
-        labels={"claw.base.recipe-sha": "sha256:abc", "claw.base.note": 'a b "c" $d'},
         pull=True,
         no_cache=True,
         attempts=2,
