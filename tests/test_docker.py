@@ -337,8 +337,9 @@ def test_a_broken_sink_does_not_hide_the_result(fake: FakeDocker, docker_engine:
 def test_probe_timeout_removes_the_container(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.answer(["run"], sleep=30)
     fake.answer(["rm", "--force"])
-    with pytest.raises(DockerTimeout, match="did not finish within 0.5s"):
-        docker_engine.run_probe("img", ["x", "--version"], timeout=0.5)
+    # 2 s: long enough for the stand-in to start and be seen on a busy machine
+    with pytest.raises(DockerTimeout, match="did not finish within 2s"):
+        docker_engine.run_probe("img", ["x", "--version"], timeout=2)
     run_call, rm_call = fake.calls
     name = run_call[run_call.index("--name") + 1]
     assert name.startswith("claw-probe-")
@@ -463,8 +464,9 @@ def test_a_child_that_answers_claws_stop_with_an_exit_status_was_interrupted(
     worker = threading.Thread(target=work)
     worker.start()
     deadline = time.monotonic() + 10
-    while not fake.calls and time.monotonic() < deadline:  # logged once its handler is set
+    while not fake.armed and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert fake.armed == 1, "the stand-in answers SIGTERM with 143"
     docker_engine.children.stop_all()
     worker.join(10)
     assert [type(exc) for exc in outcome] == [Interrupted]

@@ -24,11 +24,14 @@ from typing import Any
 
 def main() -> int:
     argv = sys.argv[1:]
+    log = Path(os.environ["FAKE_DOCKER_LOG"])
+    with log.open("a") as calls:
+        calls.write(json.dumps([Path(sys.argv[0]).name, *argv]) + "\n")
     entry = _take(argv, Path(os.environ["FAKE_DOCKER_SCRIPT"]))
-    if entry is not None and "on_term" in entry:  # in place before the call is seen in the log
+    if entry is not None and "on_term" in entry:
         signal.signal(signal.SIGTERM, lambda *_: os._exit(int(entry["on_term"])))
-    with Path(os.environ["FAKE_DOCKER_LOG"]).open("a") as log:
-        log.write(json.dumps([Path(sys.argv[0]).name, *argv]) + "\n")
+        with log.with_name(f"{log.name}.armed").open("a") as armed:  # FakeDocker.armed
+            armed.write(f"{os.getpid()}\n")
     if entry is None:
         sys.stderr.write(f"fake docker: no scripted answer for {argv}\n")
         return 99
@@ -111,6 +114,12 @@ class FakeDocker:
         if not self.log.exists():
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    @property
+    def armed(self) -> int:
+        """How many stand-ins have set their SIGTERM answer (``on_term``)."""
+        armed = self.log.with_name(f"{self.log.name}.armed")
+        return len(armed.read_text().split()) if armed.exists() else 0
 
     @property
     def args(self) -> list[list[str]]:
