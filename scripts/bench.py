@@ -680,8 +680,10 @@ What the rows mean:
 - **pull / shell script**: `claw pull --rebuild` of one runner (a refresh although
   nothing moved upstream, as the script always does) against the same `build --pull
   --no-cache`, inspect, probe, two tags and `rm` typed into a shell script ({calls} docker
-  calls). The recipe's build waits {seconds} seconds, a stand-in for a real recipe's
-  downloads; the longer the build, the smaller the share of what claw adds.
+  calls). claw fetches the FROM image with `docker pull` (livecheck's question) and
+  builds from it without `--pull`; both sides label the image. The recipe's build waits
+  {seconds} seconds, a stand-in for a real recipe's downloads; the longer the build, the
+  smaller the share of what claw adds.
 - **--jobs**: `claw pull --rebuild` of {runners} runners whose builds wait {seconds} seconds
   each, refreshed in parallel against one at a time.
 - **start-up**: `python claw.py --version` against `python -c "import click"`.
