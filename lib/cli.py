@@ -554,9 +554,25 @@ def crash_log(text: str) -> Path:
     return Path(tempfile.gettempdir()) / name
 
 
+def _unraisable(unraisable: Any) -> None:
+    """A Ctrl-C (or SIGTERM) that lands in a finalizer or a weakref callback cannot
+    propagate there: Python would print it and lose it. It is delivered again instead,
+    to be raised where claw can act on it."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):  # a moment later, once this has returned
+        import _thread
+        import threading
+
+        timer = threading.Timer(0.05, _thread.interrupt_main)
+        timer.daemon = True
+        timer.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     app = App()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.unraisablehook = _unraisable
     try:
         args = list(argv) if argv is not None else None
         code = cli.main(args=args, prog_name="claw", standalone_mode=False, obj=app)
@@ -579,6 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = sys.__unraisablehook__
 
 
 def entry_point() -> None:

@@ -330,3 +330,29 @@ def test_an_engines_ui_prefixes_every_line_and_shares_the_screen() -> None:
     assert out.getvalue() == "[host-b] pod p is not ready:\n[host-b]   agent: missing\nplain\n"
     assert err.getvalue() == "[host-b] warning: slow\n[host-b] openclaw: building\n"
     assert engine._screen is ui._screen
+
+
+FINALIZER_INTERRUPTED = """
+import sys, time, weakref
+from lib import cli
+sys.unraisablehook = cli._unraisable
+class Thing: pass
+def callback(_):
+    raise KeyboardInterrupt  # a Ctrl-C that lands while a weakref callback runs
+thing = Thing(); watch = weakref.ref(thing, callback)
+try:
+    del thing
+    for _ in range(300):
+        time.sleep(0.01)
+    print("lost")
+except KeyboardInterrupt:
+    print("delivered")
+"""
+
+
+def test_a_ctrl_c_that_lands_in_a_finalizer_is_delivered_again() -> None:
+    """Python cannot raise it there: it would print 'Exception ignored' and go on."""
+    done = subprocess.run(
+        [sys.executable, "-c", FINALIZER_INTERRUPTED], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (done.stdout, done.stderr) == ("delivered\n", "")
