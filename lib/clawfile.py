@@ -402,17 +402,10 @@ def _emitted(
         number, stage = stage_of.get(index, (-1, None))
         if stage is not None and number in rewrites:
             text = _from_line(stage, rewrites[number])
-        elif item.dangling:
-            text = _close_continuation(item.text, clawfile.escape)
         else:
-            text = item.text
+            text = _as_written(item, clawfile.escape)
         out.append((text, item.lineno))
-    if out and not out[-1][0].endswith("\n"):
-        out[-1] = (out[-1][0] + "\n", out[-1][1])
-    chosen = clawfile.labels if labels is None else labels
-    if chosen:
-        out.append((label_instruction(chosen, clawfile.escape), None))
-    return out
+    return _labels_appended(out, clawfile.labels if labels is None else labels, clawfile.escape)
 
 
 def labelled(text: str, labels: Mapping[str, str], name: str) -> str:
@@ -421,10 +414,25 @@ def labelled(text: str, labels: Mapping[str, str], name: str) -> str:
     builder makes each ``--label`` a step of its own, a container and a commit each;
     one instruction is one step, and BuildKit reads both alike."""
     escape, items = lex(text, name)
-    body = "".join(_close_continuation(item.text, escape) if item.dangling else item.text for item in items)
-    if body and not body.endswith("\n"):
-        body += "\n"
-    return body + (label_instruction(labels, escape) if labels else "")
+    pieces = _labels_appended([(_as_written(item, escape), item.lineno) for item in items], labels, escape)
+    return "".join(piece for piece, _ in pieces)
+
+
+def _as_written(item: Item, escape: str) -> str:
+    """An item's text, a continuation left open at the end of the file closed."""
+    return _close_continuation(item.text, escape) if item.dangling else item.text
+
+
+def _labels_appended(
+    pieces: list[tuple[str, int | None]], labels: Mapping[str, str], escape: str
+) -> list[tuple[str, int | None]]:
+    """``pieces`` of a Dockerfile, the last ended by a newline, then one LABEL instruction
+    of ``labels`` (none when there are none)."""
+    if pieces and not pieces[-1][0].endswith("\n"):
+        pieces[-1] = (pieces[-1][0] + "\n", pieces[-1][1])
+    if labels:
+        pieces.append((label_instruction(labels, escape), None))
+    return pieces
 
 
 def _from_line(stage: Stage, image: str) -> str:
