@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import gc
+import hashlib
+import json
 import os
 import re
 import signal
@@ -11,7 +14,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -480,20 +484,25 @@ def test_connection_refused() -> None:
 
 def test_slow_answer_times_out(world: StandIns) -> None:
     world.npm("openclaw", "2026.5.22")
-    world.fault("npm:openclaw", delay=3.0)
-    started = time.monotonic()
-    with pytest.raises(UpstreamUnreachable) as caught:
-        asker(world, attempts=1, timeout=0.3).ask(parse("npm:openclaw"))
-    assert time.monotonic() - started < 2.0
+    held = world.hold("npm:openclaw")  # no answer at all until the ask is over
+    try:
+        with pytest.raises(UpstreamUnreachable) as caught:
+            asker(world, attempts=1, timeout=0.3).ask(parse("npm:openclaw"))
+        assert held.arrived() == 1  # asked, then gave up on the answer
+    finally:
+        held.release()
     assert caught.value.reason == "npm:openclaw: registry unreachable (no answer within 0.3s)"
 
 
 def test_slow_once_then_ok(world: StandIns) -> None:
     world.pypi("nanobot-ai", "0.1.4")
-    world.fault("pypi:nanobot-ai", delay=3.0, times=1)
-    # a timeout a busy machine's quick answer always meets, and the slow one never does
-    assert asker(world, attempts=2, timeout=1.5).ask(parse("pypi:nanobot-ai")).value == "0.1.4"
-    assert world.requests() == ["GET /pypi/nanobot-ai/json slow", "GET /pypi/nanobot-ai/json ok"]
+    held = world.hold("pypi:nanobot-ai", times=1)  # the first answer never comes in time
+    try:
+        # the timeout is all the first attempt costs; the quick answer meets it on any machine
+        assert asker(world, attempts=2, timeout=3.0).ask(parse("pypi:nanobot-ai")).value == "0.1.4"
+    finally:
+        held.release()
+    assert world.requests() == ["GET /pypi/nanobot-ai/json held", "GET /pypi/nanobot-ai/json ok"]
 
 
 def test_ask_all(world: StandIns) -> None:
@@ -512,25 +521,34 @@ def test_ask_all(world: StandIns) -> None:
 
 
 def test_ask_all_stops_at_an_interrupt(world: StandIns) -> None:
+    held = []
     for name in ("a", "b", "c"):
         world.npm(name, "1.0")
-        world.fault(f"npm:{name}", delay=2.0)  # margins a busy machine keeps
+        held.append(world.hold(f"npm:{name}"))  # every answer waits for the test
     main = threading.main_thread().ident
     assert main is not None
+
+    def interrupt() -> None:  # once `a` is being asked, Ctrl-C
+        held[0].wait()
+        signal.pthread_kill(main, signal.SIGINT)
+
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
-    started = time.monotonic()
-    timer.start()
+    interrupter = threading.Thread(target=interrupt, name="interrupter", daemon=True)
+    interrupter.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             asker(world).ask_all([parse("npm:a"), parse("npm:b"), parse("npm:c")], jobs=1)
-        interrupted = time.monotonic() - started
+        assert held[0].arrived() == 1  # interrupted while `a` was unanswered: it did not wait for it
     finally:
-        timer.cancel()
         signal.signal(signal.SIGINT, previous)
-    assert interrupted < 1.5  # did not wait for `a`
-    time.sleep(2.8 - interrupted)  # `a` answered at 2 s: a queued `b` would have been asked by now
-    assert world.requests() == ["GET /a slow"]
+        for hold in held:
+            hold.release()
+    interrupter.join(timeout=60)
+    for thread in threading.enumerate():  # `a` answered: a queued `b` would be asked now, or never
+        if thread.name.startswith("claw-livecheck"):
+            thread.join(timeout=60)
+            assert not thread.is_alive(), thread
+    assert world.requests() == ["GET /a held"]
 
 
 # --------------------------------------------------------------------------
@@ -594,6 +612,73 @@ def test_user_agent_names_claw() -> None:
 # --------------------------------------------------------------------------
 # The stand-ins themselves: real git clients, and the separate process
 # --------------------------------------------------------------------------
+
+
+def fetch(world: StandIns, path: str) -> tuple[int, Any]:
+    """GET ``path`` of the stand-ins: the status and the JSON document (None for a 404)."""
+    try:
+        with urllib.request.urlopen(world.url + path, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code, None
+
+
+def test_standin_npm_versions_engines_integrity_and_unpublish(world: StandIns) -> None:
+    world.npm("openclaw", "1.0.0")
+    world.npm("openclaw", "2.0.0", engines={"node": ">=22"})
+    world.npm("@scope/tool", "0.1.0")
+    status, document = fetch(world, "/openclaw")
+    assert (status, document["dist-tags"]) == (200, {"latest": "2.0.0"})
+    assert "engines" not in document["versions"]["1.0.0"]
+    assert document["versions"]["2.0.0"]["engines"] == {"node": ">=22"}
+    digest = hashlib.sha512(b"openclaw@2.0.0").digest()
+    assert document["versions"]["2.0.0"]["dist"]["integrity"] == "sha512-" + base64.b64encode(digest).decode()
+    assert document["versions"]["2.0.0"]["dist"]["shasum"] == hashlib.sha1(b"openclaw@2.0.0").hexdigest()
+    assert fetch(world, "/openclaw/2.0.0") == (200, document["versions"]["2.0.0"])
+    assert fetch(world, "/openclaw/latest") == (200, document["versions"]["2.0.0"])
+    assert fetch(world, "/@scope%2ftool/0.1.0")[1]["version"] == "0.1.0"
+    assert fetch(world, "/@scope/tool/0.1.0")[1]["version"] == "0.1.0"
+    assert fetch(world, "/openclaw/9.9.9")[0] == 404
+    world.unpublish("npm:openclaw", "2.0.0")  # the latest: the one before it takes its place
+    assert fetch(world, "/openclaw/2.0.0")[0] == 404
+    status, document = fetch(world, "/openclaw")
+    assert (list(document["versions"]), document["dist-tags"]["latest"]) == (["1.0.0"], "1.0.0")
+    world.unpublish("npm:openclaw", "1.0.0")
+    assert fetch(world, "/openclaw")[0] == 404
+    with pytest.raises(KeyError):
+        world.unpublish("npm:openclaw", "1.0.0")
+
+
+def test_standin_pypi_requires_python_and_unpublish(world: StandIns) -> None:
+    world.pypi("nanobot-ai", "0.1.4")
+    assert fetch(world, "/pypi/nanobot-ai/json")[1]["info"]["requires_python"] is None
+    world.pypi("nanobot-ai", "0.2.0", requires_python=">=3.11")
+    _, document = fetch(world, "/pypi/nanobot-ai/json")
+    assert (document["info"]["version"], document["info"]["requires_python"]) == ("0.2.0", ">=3.11")
+    world.unpublish("pypi:nanobot-ai", "0.2.0")
+    _, document = fetch(world, "/pypi/nanobot-ai/json")
+    assert (document["info"]["version"], list(document["releases"])) == ("0.1.4", ["0.1.4"])
+
+
+def test_standin_holds_an_answer_until_released(world: StandIns) -> None:
+    world.npm("openclaw", "1.0.0")
+    held = world.hold("gate:step", times=1)
+    answers: list[tuple[int, Any]] = []
+    asking = threading.Thread(target=lambda: answers.append(fetch_text(world, "/gate/step")))
+    asking.start()
+    held.wait()
+    assert answers == []  # arrived, and held
+    held.release()
+    asking.join(timeout=60)
+    assert answers == [(200, "open\n")]
+    assert fetch_text(world, "/gate/step") == (200, "open\n")  # held once only
+    assert world.requests() == ["GET /gate/step held", "GET /gate/step ok"]
+
+
+def fetch_text(world: StandIns, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(world.url + path, timeout=120) as answer:
+        return answer.status, answer.read().decode()
 
 
 def test_standin_serves_real_git_clients(world: StandIns, tmp_path: Path) -> None:

@@ -2,8 +2,11 @@
 
 One HTTP server answers
     GET /<package>                 the npm registry (scoped names as /@scope%2fname)
+    GET /<package>/<version>       one version's document (or a dist-tag's), 404 when unknown
     GET /pypi/<project>/json       PyPI's JSON API
     GET|POST /git/<repo>.git/...   git smart HTTP, served by the real `git http-backend`
+    GET /gate/<name>               ``open``: a step of a test (a build's RUN, say) that the
+                                   test holds with ``hold("gate:<name>")``
 and, as a proxy, absolute-form requests (answered as if addressed to it) and CONNECT
 (logged and refused with 502: it cannot speak TLS for another host).
 
@@ -12,7 +15,12 @@ Everything it serves lives in one directory: ``state.json`` (packages and faults
 arrival: ``GET /openclaw ok``). The server reads ``state.json`` at every request, so
 a test changes what it serves by rewriting that file (``StandIns`` does), also when
 the server runs in another network namespace. Faults are keyed ``npm:<package>``,
-``pypi:<project>``, ``git:<repo>``.
+``pypi:<project>``, ``git:<repo>``, ``gate:<name>``.
+
+A fault may hold its answers (``StandIns.hold``): a held request writes a marker
+``holds/<fault>.<n>`` when it arrives (the test waits for it, see ``Held``) and gets
+its answer only when the test releases it (``holds/<fault>.released``), or after the
+hold's limit, a safety net that lets nothing hang for ever.
 
     python -m tests.harness.standins --directory DIR --port-file F [--host H] [--port N]
 """
@@ -20,6 +28,8 @@ the server runs in another network namespace. Faults are keyed ``npm:<package>``
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import http.server
 import json
 import os
@@ -35,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import flaky
+from tests.harness.waiting import TIMEOUT, wait_for
 
-STATE, LOG, REPOS = "state.json", "requests.log", "git"
+STATE, LOG, REPOS, HOLDS = "state.json", "requests.log", "git", "holds"
 _REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -66,7 +77,8 @@ class _Server(http.server.ThreadingHTTPServer):
         return json.loads(path.read_text()) if path.exists() else {}
 
     def fault(self, key: str) -> dict[str, Any] | None:
-        """The fault planned for ``key``, if it has answers left (counted here)."""
+        """The fault planned for ``key``, if it has answers left (counted here); ``n`` is
+        which of its answers this is (1, 2, ...)."""
         fault = self.state().get("faults", {}).get(key)
         if fault is None:
             return None
@@ -75,7 +87,20 @@ class _Server(http.server.ThreadingHTTPServer):
             if fault.get("times") is not None and used >= fault["times"]:
                 return None
             self.used[fault["id"]] = used + 1
-        return dict(fault)
+        return {**fault, "n": used + 1}
+
+    def hold(self, fault: dict[str, Any]) -> bool:
+        """Say that this request is held, and wait for its release (or the hold's limit);
+        False when the server is stopping."""
+        holds = self.directory / HOLDS
+        holds.mkdir(exist_ok=True)
+        (holds / f"{fault['id']}.{fault['n']}").touch()
+        released = holds / f"{fault['id']}.released"
+        deadline = time.monotonic() + fault["hold"]
+        while not released.exists() and time.monotonic() < deadline:
+            if self.stopping.wait(0.02):
+                return False
+        return True
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client that gave up (a timeout, an interrupted test) is not the server's problem
@@ -115,6 +140,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if fault and fault.get("delay") and self.server.stopping.wait(fault["delay"]):
             self.close_connection = True
             return
+        if fault and fault.get("hold") and not self.server.hold(fault):
+            self.close_connection = True
+            return
         if fault and (fault.get("status") or fault.get("body") is not None):
             self.close_connection = True  # a request body may be left unread
             body = (fault.get("body") or "").encode()
@@ -124,7 +152,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif key.startswith("pypi:"):
             self._pypi(key[len("pypi:") :])
         elif key.startswith("npm:"):
-            self._npm(key[len("npm:") :])
+            self._npm(key[len("npm:") :], _npm_rest(path))
+        elif key.startswith("gate:"):
+            self._send(200, b"open\n", "text/plain")
         else:
             self._send(404, _json_body({"error": "Not found"}))
 
@@ -136,21 +166,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return f"pypi:{urllib.parse.unquote(match[1])}"
         if match := re.match(r"/git/([^/]+?)(?:\.git)?(?:/|$)", path):
             return f"git:{match[1]}"
-        name = urllib.parse.unquote(path[1:])
-        return f"npm:{name}" if name and not name.startswith("-/") else ""
+        if match := re.fullmatch(r"/gate/([^/]+)", path):
+            return f"gate:{match[1]}"
+        name = _npm_name(path)
+        return f"npm:{name}" if name and name != "-" else ""
 
-    def _npm(self, package: str) -> None:
+    def _npm(self, package: str, rest: list[str]) -> None:
         known = self.server.state().get("npm", {}).get(package)
-        if known is None:
+        if known is None or len(rest) > 1:
             self._send(404, _json_body({"error": "Not found"}))
             return
         base = f"http://{self.headers.get('Host', 'localhost')}/{package.replace('/', '%2f')}/-"
-        tail = package.rsplit("/", 1)[-1]
-        versions = {
-            v: {"name": package, "version": v, "dist": {"tarball": f"{base}/{tail}-{v}.tgz"}}
-            for v in known["versions"]
-        }
-        document = {"_id": package, "name": package, "dist-tags": {"latest": known["latest"]}}
+        versions = {v: _npm_version(package, v, known, base) for v in known["versions"]}
+        tags = {"latest": known["latest"]}
+        if rest:  # one version, by its number or a dist-tag
+            wanted = tags.get(rest[0], urllib.parse.unquote(rest[0]))
+            if wanted in versions:
+                self._send(200, _json_body(versions[wanted]))
+            else:
+                self._send(404, _json_body({"error": f"version not found: {wanted}"}))
+            return
+        document = {"_id": package, "name": package, "dist-tags": tags}
         self._send(
             200, _json_body({**document, "versions": versions, "modified": "2026-01-01T00:00:00.000Z"})
         )
@@ -161,7 +197,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if known is None:
             self._send(404, _json_body({"message": "Not Found"}))
             return
-        info = {"name": project, "version": known["latest"], "summary": "", "requires_python": None}
+        requires = known.get("requires_python", {}).get(known["latest"])
+        info = {"name": project, "version": known["latest"], "summary": "", "requires_python": requires}
         releases: dict[str, list[object]] = {v: [] for v in known["versions"]}
         self._send(200, _json_body({"info": info, "last_serial": 1, "releases": releases, "urls": []}))
 
@@ -213,10 +250,52 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+def _npm_name(path: str) -> str:
+    """The package a registry path names: ``/name``, ``/@scope%2fname`` or ``/@scope/name``,
+    maybe followed by ``/<version>``."""
+    parts = path[1:].split("/")
+    if parts[0].startswith("@") and "%2f" not in parts[0].lower() and len(parts) > 1:
+        return urllib.parse.unquote(f"{parts[0]}/{parts[1]}")
+    return urllib.parse.unquote(parts[0])
+
+
+def _npm_rest(path: str) -> list[str]:
+    """What follows the package's name in a registry path (``[version]``, or nothing)."""
+    parts = path[1:].split("/")
+    scoped = parts[0].startswith("@") and "%2f" not in parts[0].lower() and len(parts) > 1
+    return [part for part in parts[2 if scoped else 1 :] if part]
+
+
+def integrity(package: str, version: str) -> str:
+    """The ``dist.integrity`` the stand-in serves for a version (derived from its name)."""
+    digest = hashlib.sha512(f"{package}@{version}".encode()).digest()
+    return "sha512-" + base64.b64encode(digest).decode()
+
+
+def shasum(package: str, version: str) -> str:
+    """The ``dist.shasum`` the stand-in serves for a version (derived from its name)."""
+    return hashlib.sha1(f"{package}@{version}".encode()).hexdigest()
+
+
+def _npm_version(package: str, version: str, known: dict[str, Any], base: str) -> dict[str, Any]:
+    tail = package.rsplit("/", 1)[-1]
+    dist = {
+        "tarball": f"{base}/{tail}-{version}.tgz",
+        "integrity": integrity(package, version),
+        "shasum": shasum(package, version),
+    }
+    document: dict[str, Any] = {"name": package, "version": version, "dist": dist}
+    engines = known.get("engines", {}).get(version)
+    if engines is not None:
+        document["engines"] = engines
+    return document
+
+
 def _outcome(fault: dict[str, Any] | None) -> str:
     if fault is None:
         return "ok"
-    words = ["slow"] if fault.get("delay") else []
+    words = ["held"] if fault.get("hold") else []
+    words += ["slow"] if fault.get("delay") else []
     words += [str(fault["status"])] if fault.get("status") else []
     words += ["garbage"] if fault.get("body") is not None else []
     return "+".join(words) or "ok"
@@ -281,6 +360,35 @@ class Repo:
         self.git("symbolic-ref", "HEAD", f"refs/heads/{branch}")
 
 
+@dataclass(frozen=True)
+class Held:
+    """The test's side of a held answer: how many requests arrived, and their release."""
+
+    directory: Path
+    id: int
+    key: str
+
+    def arrived(self) -> int:
+        """How many requests have reached the hold so far."""
+        return len(list(self.directory.glob(f"{self.id}.[0-9]*")))
+
+    def wait(
+        self, count: int = 1, *, timeout: float = TIMEOUT, describe: str | Callable[[], str] = "",
+        alive: subprocess.Popen[str] | None = None,
+    ) -> None:  # fmt: skip
+        """Until ``count`` requests are held (``describe`` and ``alive`` as in ``wait_for``)."""
+
+        def held() -> bool:
+            return self.arrived() >= count
+
+        wait_for(held, timeout, describe or f"{count} request(s) for {self.key} held", alive=alive)
+
+    def release(self) -> None:
+        """Answer every held request (and every later one) of this hold."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / f"{self.id}.released").touch()
+
+
 @dataclass
 class StandIns:
     url: str  # http://host:port, as seen from where the server runs
@@ -302,22 +410,46 @@ class StandIns:
             scratch.write_text(json.dumps(state, indent=1))
             os.replace(scratch, path)
 
-    def _release(self, kind: str, name: str, version: str) -> None:
+    def _release(self, kind: str, name: str, version: str, extra: tuple[str, object] | None = None) -> None:
         def change(state: dict[str, Any]) -> None:
             known = state.setdefault(kind, {}).setdefault(name, {"latest": version, "versions": []})
             known["latest"] = version
             if version not in known["versions"]:
                 known["versions"].append(version)
+            if extra is not None:  # a field of this version: its engines, its requires_python
+                known.setdefault(extra[0], {})[version] = extra[1]
 
         self._change(change)
 
-    def npm(self, package: str, version: str) -> None:
-        """Publish ``version`` of an npm package and make it ``dist-tags.latest``."""
-        self._release("npm", package, version)
+    def npm(self, package: str, version: str, *, engines: dict[str, str] | None = None) -> None:
+        """Publish ``version`` of an npm package and make it ``dist-tags.latest``; its
+        document says ``engines`` when given. Every version carries ``dist.integrity``
+        and ``dist.shasum`` (``integrity()``, ``shasum()``)."""
+        self._release("npm", package, version, None if engines is None else ("engines", dict(engines)))
 
-    def pypi(self, project: str, version: str) -> None:
-        """Publish ``version`` of a PyPI project (``info.version``)."""
-        self._release("pypi", project, version)
+    def pypi(self, project: str, version: str, *, requires_python: str | None = None) -> None:
+        """Publish ``version`` of a PyPI project (``info.version``); ``info.requires_python``
+        is the latest version's ``requires_python`` (None when not given)."""
+        self._release("pypi", project, version, ("requires_python", requires_python))
+
+    def unpublish(self, key: str, version: str) -> None:
+        """Make one version of ``npm:<package>`` or ``pypi:<project>`` disappear from its
+        document (npm then answers 404 for ``GET /<package>/<version>``). When it was the
+        latest, the last published version left becomes latest; with none left, the
+        package answers 404."""
+        kind, _, name = key.partition(":")
+
+        def change(state: dict[str, Any]) -> None:
+            known = state.get(kind, {}).get(name)
+            if known is None or version not in known["versions"]:
+                raise KeyError(f"{key} has no version {version}")
+            known["versions"].remove(version)
+            if not known["versions"]:
+                del state[kind][name]
+            elif known["latest"] == version:
+                known["latest"] = known["versions"][-1]
+
+        self._change(change)
 
     def forget(self, key: str) -> None:
         """Remove ``npm:<package>`` or ``pypi:<project>``: it answers 404 from now on."""
@@ -326,17 +458,33 @@ class StandIns:
 
     def fault(
         self, key: str, *, status: int | None = None, body: str | None = None,
-        delay: float = 0.0, times: int | None = None,
-    ) -> None:  # fmt: skip
+        delay: float = 0.0, times: int | None = None, hold: float | None = None,
+    ) -> int:  # fmt: skip
         """Answer ``key`` with ``status`` and/or ``body`` (garbage), after ``delay`` seconds,
-        for the next ``times`` requests (None: until healed), then normally again."""
+        for the next ``times`` requests (None: until healed), then normally again. With
+        ``hold`` (seconds, the safety net), each answer waits until released (``hold()``).
+        Returns the fault's id."""
+        made = 0
 
         def change(state: dict[str, Any]) -> None:
-            state["serial"] = state.get("serial", 0) + 1
-            plan = {"id": state["serial"], "status": status, "body": body, "delay": delay, "times": times}
+            nonlocal made
+            state["serial"] = made = state.get("serial", 0) + 1
+            plan = {"id": made, "status": status, "body": body, "delay": delay, "times": times, "hold": hold}
             state.setdefault("faults", {})[key] = plan
 
         self._change(change)
+        return made
+
+    def hold(
+        self, key: str, *, times: int | None = None, status: int | None = None, body: str | None = None,
+        limit: float = TIMEOUT,
+    ) -> Held:  # fmt: skip
+        """Hold the answers to ``key`` (the next ``times`` requests; None: all) until the
+        test releases them; each held request says so (``Held.wait``). ``status`` and
+        ``body`` are answered once released, as ``fault`` would. Past ``limit`` seconds a
+        held request is answered anyway (a safety net: the test's outcome shows it)."""
+        made = self.fault(key, status=status, body=body, times=times, hold=limit)
+        return Held(self.directory / HOLDS, made, key)
 
     def heal(self, key: str) -> None:
         self._change(lambda state: state.get("faults", {}).pop(key, None))
