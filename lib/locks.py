@@ -50,14 +50,17 @@ def hold(
     *,
     on_wait: Callable[[], None] | None = None,
     cancel: threading.Event | None = None,
+    poll: float | None = None,
 ) -> Iterator[Held]:
     """Hold the host lock ``name`` of the engine ``where``; call ``on_wait`` once if
     someone else has it.
 
-    Waiting polls, so a cancelled run (``cancel`` set) stops waiting at once. While held,
+    Waiting polls (every ``poll`` seconds, ``POLL`` when not given), so a cancelled run
+    (``cancel`` set) stops waiting at once. While held,
     the file holds the holder's pid; it is emptied when the holder ends, however it ends,
     except when it is killed: the next holder then finds it ``abandoned``."""
     stop = cancel or threading.Event()  # never set when nobody can cancel
+    interval = POLL if poll is None else poll
     handle = _open(path_for(name, where))
     try:
         waited = False
@@ -69,7 +72,7 @@ def hold(
                 if not waited and on_wait is not None:
                     on_wait()
                 waited = True
-                if stop.wait(POLL):
+                if stop.wait(interval):
                     raise Interrupted() from None
         held = Held(abandoned=bool(os.pread(handle, 64, 0).strip()))
         _write(handle, f"{os.getpid()}\n")

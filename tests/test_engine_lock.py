@@ -4,12 +4,13 @@ two docker calls it stands on, against the stand-in docker with docker's own wor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,34 @@ from tests.harness.recorder import Recorder
 NAME = "runner-openclaw"
 
 
+SAFETY = 60.0  # seconds: only a lock bug keeps a test waiting this long
+
+
+class DockerLike(Model):
+    """The in-memory engine, removing a container by name or by ID, as docker does."""
+
+    def remove_container(self, name: str) -> None:
+        for cid, (held, _) in list(self.markers.items()):
+            if name in (cid, held):
+                del self.markers[cid]
+
+
 @pytest.fixture
 def model(private_state: Path) -> Model:
-    return Model()
+    return DockerLike()
+
+
+@contextlib.contextmanager
+def safety_net(action: Callable[[], None]) -> Iterator[None]:
+    """Run ``action`` if the block is still running after ``SAFETY`` seconds, so that a
+    lock bug ends the wait (and the test fails) instead of hanging the run."""
+    timer = threading.Timer(SAFETY, action)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def held_by(model: Model, owner: lock.Owner) -> str:
@@ -43,7 +69,9 @@ def held_by(model: Model, owner: lock.Owner) -> str:
 
 def elsewhere(**changes: Any) -> lock.Owner:
     """A live owner on another host."""
-    return dataclasses.replace(lock.Owner.me(), host="host-b", place="another-boot/pid:[1]", **changes)
+    return dataclasses.replace(
+        lock.Owner.me(), **{"host": "host-b", "place": "another-boot/pid:[1]", **changes}
+    )
 
 
 def dead_here() -> lock.Owner:
@@ -72,26 +100,73 @@ def test_a_name_docker_would_refuse_gets_a_legal_distinct_container_name() -> No
 
 
 def test_a_live_holder_is_waited_for_and_named_until_it_lets_go(model: Model) -> None:
+    """Told whom it waits for once per holder however many times it tries, and the
+    lock is claw's only after the last holder let go."""
     theirs = held_by(model, elsewhere())
-    waits: list[lock.Owner] = []
-    threading.Timer(1.5, model.remove_container, args=(theirs,)).start()
-    started = time.monotonic()
-    with lock.hold(model, NAME, on_wait=waits.append, on_takeover=lambda *a: pytest.fail("took over")):
-        waited = time.monotonic() - started
-        assert theirs not in model.markers
-    assert [w.host for w in waits] == ["host-b"], "told once whom it waits for"
-    assert waited >= 1.0
+    seen: list[str] = []
+    attempts = 0
+    create = model.create_marker
+
+    def attempt(name: str, image: str, labels: Mapping[str, str]) -> tuple[bool, str]:
+        nonlocal attempts, theirs
+        attempts += 1
+        if attempts == 3:  # host-b lets go, and host-c takes it first
+            model.remove_container(theirs)
+            _, theirs = create(lock.container_name(NAME), lock.IMAGE, elsewhere(host="host-c").labels(NAME))
+            seen.append("host-b let go, host-c took it")
+        if attempts == 4:
+            model.remove_container(theirs)
+            seen.append("host-c let go")
+        return create(name, image, labels)
+
+    model.create_marker = attempt  # type: ignore[method-assign]
+    cancel = threading.Event()
+    with safety_net(cancel.set):
+        try:
+            with lock.hold(
+                model,
+                NAME,
+                on_wait=lambda owner: seen.append(f"waiting for {owner.host}"),
+                on_takeover=lambda *_: pytest.fail("took over a live holder's lock"),
+                cancel=cancel,
+                poll=0.01,
+            ):
+                seen.append("acquired")
+                ((_, labels),) = model.markers.values()
+                assert lock.Owner.from_labels(labels).host == lock.Owner.me().host
+        except Interrupted:
+            pytest.fail(f"no lock {SAFETY:g} s after its holders let go; saw {seen}")
+    assert seen == [
+        "waiting for host-b",
+        "host-b let go, host-c took it",
+        "waiting for host-c",
+        "host-c let go",
+        "acquired",
+    ]
+    assert attempts == 4, "tried again while host-b held it, without saying so again"
     assert model.markers == {}
 
 
 def test_a_cancelled_wait_stops_at_once_and_leaves_the_holders_lock(model: Model) -> None:
+    """Cancelled while it waits, it stops without waiting out its poll (an hour here)."""
     theirs = held_by(model, elsewhere())
     cancel = threading.Event()
-    threading.Timer(0.3, cancel.set).start()
+    seen: list[str] = []
+
+    def waiting(owner: lock.Owner) -> None:
+        seen.append(f"waiting for {owner.host}")
+        cancel.set()
+
     started = time.monotonic()
-    with pytest.raises(Interrupted), lock.hold(model, NAME, cancel=cancel):
+    # a wait that ignored the cancel gets the lock once the holder goes, and fails below
+    with (
+        safety_net(lambda: model.remove_container(theirs)),
+        pytest.raises(Interrupted),
+        lock.hold(model, NAME, on_wait=waiting, cancel=cancel, poll=3600),
+    ):
         pytest.fail("got a lock someone else holds")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < SAFETY, "the cancel ended the wait, not the poll"
+    assert seen == ["waiting for host-b"]
     assert list(model.markers) == [theirs]
 
 
@@ -126,11 +201,15 @@ def test_a_live_owner_elsewhere_is_never_provably_gone_however_its_pid_looks() -
 
 
 def test_a_holder_whose_lock_was_taken_over_removes_only_its_own(model: Model) -> None:
+    """Its lock taken over (past the bound) and the name now another claw's: releasing
+    removes its own container by ID, never the new owner's of the same name."""
     with lock.hold(model, NAME):
         (mine,) = model.markers
         model.remove_container(mine)  # taken over by someone after the bound...
-        theirs = held_by(model, elsewhere())  # ...who holds it now
-    assert list(model.markers) == [theirs]
+        theirs = held_by(model, elsewhere())  # ...who holds it now, under the same name
+        assert mine not in model.markers
+        assert model.markers[theirs][0] == lock.container_name(NAME)
+    assert list(model.markers) == [theirs], "the new owner's lock is still there"
 
 
 def test_refresh_and_rollback_hold_the_engine_lock(model: Model, tmp_path: Path) -> None:
@@ -154,18 +233,28 @@ def test_refresh_and_rollback_hold_the_engine_lock(model: Model, tmp_path: Path)
     assert model.markers == {}
 
 
-def test_a_refresh_waiting_on_another_host_says_whom_it_waits_for(model: Model, tmp_path: Path) -> None:
+def test_a_refresh_waiting_on_another_host_says_whom_it_waits_for(
+    model: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     recipe = tmp_path / "openclaw.Dockerfile"
     recipe.write_text("FROM busybox\n")
     runner = runners.Runner("openclaw", "openclaw", "FROM busybox\n", recipe, ("openclaw", "--version"), 5)
     theirs = held_by(model, elsewhere())
-    threading.Timer(1.2, model.remove_container, args=(theirs,)).start()
-    events = Recorder()
-    assert bases.refresh(model, runner, Options(), events).status is Status.INSTALLED
+    monkeypatch.setattr(lock, "POLL", 0.01)
+
+    def told(kind: str, name: str, text: str) -> None:
+        if text.startswith("waiting"):  # said whom it waits for: host-b lets go
+            model.remove_container(theirs)
+
+    events = Recorder(on_event=told)
+    options = Options()
+    with safety_net(options.cancel.set):
+        assert bases.refresh(model, runner, options, events).status is Status.INSTALLED
     (waiting,) = [text for text in events.of("progress") if text.startswith("waiting")]
     assert waiting.startswith("waiting: pid ")
     assert "on host-b (since " in waiting
     assert waiting.endswith("is refreshing this runner on this engine")
+    assert model.markers == {}
 
 
 # --------------------------------------------------------------------------
@@ -214,3 +303,14 @@ def test_marker_labels_of_a_container_that_went_is_none(fake: FakeDocker) -> Non
     fake.answer(["container", "inspect"], stdout='{"claw.lock":"x","claw.lock.pid":"12"}\n')
     assert quick().marker_labels(HOLDER_ID) is None
     assert quick().marker_labels(HOLDER_ID) == {"claw.lock": "x", "claw.lock.pid": "12"}
+
+
+def test_the_release_removes_the_lock_container_by_its_id(fake: FakeDocker) -> None:
+    """By ID, never by name: the name may be another claw's by then."""
+    mine = "9c0f3f6d2b8e41aa" * 4
+    fake.answer(["create"], stdout=f"{mine}\n")
+    fake.answer(["rm", "--force"])
+    with lock.hold(quick(), NAME):
+        pass
+    assert fake.args[-1] == ["rm", "--force", mine]
+    assert not fake.pending

@@ -113,11 +113,14 @@ def hold(
     on_wait: Callable[[Owner], None] | None = None,
     on_takeover: Callable[[Owner, str], None] | None = None,
     cancel: threading.Event | None = None,
+    poll: float | None = None,
 ) -> Iterator[bool]:
     """Hold the engine lock ``name``; yields whether a stale lock was taken over (its
     owner's work may be half done). ``on_wait`` is told whom we wait for, again when
-    the holder changes; ``on_takeover`` whom we took over from, and why."""
+    the holder changes; ``on_takeover`` whom we took over from, and why. While a live
+    owner holds it, it is tried again every ``poll`` seconds (``POLL`` when not given)."""
     stop = cancel or threading.Event()
+    interval = POLL if poll is None else poll
     me, target = Owner.me(), container_name(name)
     took_over, told = False, None
     while True:
@@ -138,7 +141,7 @@ def hold(
         if told != found and on_wait is not None:
             on_wait(owner)
         told = found
-        if stop.wait(POLL):
+        if stop.wait(interval):
             raise Interrupted()
     try:
         yield took_over
