@@ -17,7 +17,6 @@ import pytest
 
 from lib import bases, locks, runners
 from lib.classify import Breaker
-from lib.engine.docker import Image
 from lib.errors import (
     DockerError,
     DockerTimeout,
@@ -252,7 +251,7 @@ def test_engine_trouble_before_the_state_is_known(model: Model, runner: runners.
 
 def test_keep_removes_the_oldest_versions_but_not_those_in_use(model: Model, runner: runners.Runner) -> None:
     first = install(model, runner, "1.0.0")
-    model.in_use.add(first)
+    model.start_container("team-web-1", first)  # a container of the oldest version
     for version in ("2.0.0", "3.0.0"):
         install(model, runner, version)
     model.probe_output = "4.0.0"
@@ -397,18 +396,12 @@ def test_generations_list_latest_the_pin_and_the_services_using_each(
     assert found[0].to_json()["latest"] is True
 
 
-def test_users_names_the_service_images_built_on_each_base(
-    model: Model, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_users_names_the_service_images_built_on_each_base(model: Model) -> None:
     base = "sha256:" + "b" * 64
     built = {runners.RUNNER_IMAGE_ID: base}
-    images = [
-        Image("sha256:" + "1" * 64, ("web:2", "web:latest"), built),
-        Image("sha256:" + "2" * 64, (), built),  # an older build, its tag moved on
-    ]
-    monkeypatch.setattr(
-        model, "images_with_label", lambda key: images if key == runners.RUNNER_IMAGE_ID else []
-    )
+    model.add("web:2", "web:latest", labels=built, image_id="sha256:" + "1" * 64)
+    model.add(labels=built, image_id="sha256:" + "2" * 64)  # an older build, its tag moved on
+    model.add("web:1", labels={"team": "red"})  # not built on a runner base
     assert bases.users(model) == {base: ("an untagged image 222222222222", "web:2", "web:latest")}
 
 

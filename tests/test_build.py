@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lib import clawfile, runners, target
-from lib.engine.docker import Engine, Image, Listed
+from lib.engine.docker import Image
 from lib.errors import ClawError, InputError
 from lib.files import write_atomically
 from lib.verbs import build
+from tests.harness.model import Model
 
 TABLE = dict(runners.builtin())
 OPENCLAW_ID = "sha256:" + "a" * 64
@@ -42,33 +41,6 @@ def test_which_froms_name_a_runner(source: str, found: list[tuple[int, str, str,
     assert written(source) == found
 
 
-class Host(Engine):
-    """The images of a host, in memory; any docker call not answered here fails the test."""
-
-    def __init__(self, images: dict[str, Image], listed: Sequence[Listed] = ()) -> None:
-        super().__init__()
-        self.images, self.listed = images, list(listed)
-        self.inspected: list[list[str]] = []
-        self.listings: list[list[str]] = []
-
-    def run(self, argv: Sequence[str], **options: Any) -> Any:
-        raise AssertionError(f"unexpected docker call: {list(argv)}")
-
-    def inspect_images(self, refs: Iterable[str]) -> dict[str, Image]:
-        wanted = list(refs)
-        self.inspected.append(wanted)
-        return {ref: self.images[ref] for ref in wanted if ref in self.images}
-
-    def list_images(self, patterns: Sequence[str]) -> list[Listed]:
-        self.listings.append(list(patterns))
-        return [row for row in self.listed if row.repository in patterns]
-
-
-def listed(*refs: str) -> list[Listed]:
-    rows = [ref.rsplit(":", 1) for ref in refs]
-    return [Listed(repository, tag, OPENCLAW_ID, "2026-01-01 00:00:00 +0000 UTC") for repository, tag in rows]
-
-
 def uses_of(source: str) -> list[runners.Use]:
     return runners.uses(clawfile.parse(source), TABLE)
 
@@ -79,7 +51,7 @@ def test_resolve_uses_the_version_tag_and_one_call() -> None:
         ("openclaw:latest", "openclaw:v0.5.0", "openclaw:claw-refresh-1-1"),
         {"claw.base.recipe-sha": "sha256:abc"},
     )
-    host = Host({"openclaw:latest": latest})
+    host = Model({"openclaw:latest": latest})
     uses = uses_of("FROM openclaw\nCLAW_TYPE openclaw\n") * 3
     bases = runners.resolve(host, uses, "claw pull")
     assert len(host.inspected) == 1
@@ -96,10 +68,7 @@ def test_resolve_uses_the_version_tag_and_one_call() -> None:
 
 
 def test_resolve_lists_every_problem_and_the_fix() -> None:
-    host = Host(
-        {"openclaw:latest": Image("sha256:1", ("openclaw:latest",))},
-        listed("openclaw:latest", "openclaw:claw-refresh-1-1"),
-    )
+    host = Model({"openclaw:latest": Image(OPENCLAW_ID, ("openclaw:latest", "openclaw:claw-refresh-1-1"))})
     uses = uses_of("FROM openclaw AS a\nFROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n")
     with pytest.raises(ClawError) as caught:
         runners.resolve(host, uses, "claw pull -f pod.yml")
@@ -118,10 +87,9 @@ PIN_FIX = (
 
 
 def test_a_pinned_version_not_here_names_the_versions_here_and_the_fix() -> None:
-    host = Host(
-        {"openclaw:latest": Image(OPENCLAW_ID, ("openclaw:latest", "openclaw:v0.10.0"))},
-        listed("openclaw:v0.10.0", "openclaw:latest", "openclaw:v0.5.0", "openclaw:claw-refresh-1-1"),
-    )
+    host = Model()
+    host.add("openclaw:v0.5.0")  # older than the image latest names
+    host.add("openclaw:v0.10.0", "openclaw:latest", "openclaw:claw-refresh-1-1", image_id=OPENCLAW_ID)
     uses = uses_of("FROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n")
     with pytest.raises(ClawError) as caught:
         runners.resolve(host, uses, "claw pull")

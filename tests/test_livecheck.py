@@ -15,11 +15,12 @@ import pytest
 
 from lib import config, livecheck, runners, target
 from lib.errors import PermanentError
-from lib.invocation import Invocation, make
+from lib.invocation import Invocation
 from lib.status import Status
 from lib.upstreams import Answer, parse
 from lib.verbs import pull
 from lib.versions import short_id
+from tests.harness.invocations import invocation as on_engine
 from tests.harness.model import Asker, Model, unreachable
 from tests.harness.recorder import Recorder
 
@@ -44,9 +45,7 @@ def invocation(lab: Path, model: Model, asker: Asker, *, max_age: str = "7d") ->
         f'[pull]\nmax_age = "{max_age}"\n'
     )
     cfg = config.parse(text, lab / "claw.toml")
-    made = dataclasses.replace(make(cfg, Recorder(), target.read_clawfile(lab / "Clawfile")), engine=model)
-    vars(made)["asker"] = asker
-    return made
+    return on_engine(target.read_clawfile(lab / "Clawfile"), model, asker, cfg=cfg)
 
 
 def pulled(

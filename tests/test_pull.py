@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from lib import config, infra, target
-from lib.engine.docker import Engine, Image, Listed
+from lib.engine.docker import Engine
 from lib.errors import InputError, PermanentError, RegistryBlocked
-from lib.invocation import Invocation, make
+from lib.invocation import Invocation
 from lib.status import Status
 from lib.verbs import pull
+from tests.harness.invocations import invocation as on_engine
 from tests.harness.model import Asker, Model
-from tests.harness.recorder import Recorder
 
 POD = """\
 x-claw: {pod: team}
@@ -52,41 +51,20 @@ def pod_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-class Registry(Engine):
-    """An engine whose images are ``present`` and whose registry answers pulls (or ``errors``)."""
-
-    def __init__(self, present: Iterable[str] = (), listed: Sequence[Listed] = ()) -> None:
-        super().__init__()
-        self.present = set(present)
-        self.listed = list(listed)
-        self.asked: list[list[str]] = []
-        self.pulled: list[str] = []
-        self.errors: dict[str, Exception] = {}
-        self.prefetched = 0
-
-    def inspect_images(self, refs: Iterable[str]) -> dict[str, Image]:
-        return {r: Image(f"sha256:{r}", (r,)) for r in refs if r in self.present}
-
-    def list_images(self, patterns: Sequence[str]) -> list[Listed]:
-        self.asked.append(list(patterns))
-        return list(self.listed)
-
-    def pull(self, ref: str, **_: object) -> None:
-        if ref in self.errors:
-            raise self.errors[ref]
-        self.pulled.append(ref)
-
-    def prefetch_buildkit(self) -> None:
-        self.prefetched += 1
+def registry(*present: str, published: Iterable[str] = ()) -> Model:
+    """An engine holding ``present``, whose registry has them and ``published``."""
+    model = Model()
+    for ref in present:
+        model.add(ref)
+    model.publish(*present, *published)
+    return model
 
 
 def invocation(
     where: target.Target, engine: Engine, *, cfg: config.Config | None = None, jobs: int = 2
 ) -> Invocation:
     """The invocation the CLI would build for ``where``, on ``engine``, asking no real upstream."""
-    made = dataclasses.replace(make(cfg or config.Config(), Recorder(), where, jobs=jobs), engine=engine)
-    vars(made)["asker"] = Asker({"npm:openclaw": "2026.5.22"})
-    return made
+    return on_engine(where, engine, Asker({"npm:openclaw": "2026.5.22"}), cfg=cfg, jobs=jobs)
 
 
 def pod_target(pod_dir: Path) -> target.Target:
@@ -98,7 +76,7 @@ def kinds(actions: Iterable[pull.Action]) -> list[tuple[str, str, str]]:
 
 
 def test_pod_plan(pod_dir: Path) -> None:
-    actions = pull.plan(invocation(pod_target(pod_dir), Registry()), no_runners=False)
+    actions = pull.plan(invocation(pod_target(pod_dir), registry()), no_runners=False)
     pins = infra.defaults()
     assert kinds(actions) == [
         ("infra", "clawdash", pins["clawdash"]),
@@ -110,18 +88,18 @@ def test_pod_plan(pod_dir: Path) -> None:
 
 
 def test_pod_plan_without_runners(pod_dir: Path) -> None:
-    actions = pull.plan(invocation(pod_target(pod_dir), Registry()), no_runners=True)
+    actions = pull.plan(invocation(pod_target(pod_dir), registry()), no_runners=True)
     assert [a.kind for a in actions] == ["infra", "infra", "infra", "image"]
 
 
 def test_infra_overrides_from_config(pod_dir: Path) -> None:
     cfg = config.Config(infra={"cllama": "mirror.internal/cllama:v0.4.1"})
-    actions = pull.plan(invocation(pod_target(pod_dir), Registry(), cfg=cfg), no_runners=True)
+    actions = pull.plan(invocation(pod_target(pod_dir), registry(), cfg=cfg), no_runners=True)
     assert ("infra", "cllama", "mirror.internal/cllama:v0.4.1") in kinds(actions)
 
 
 def test_clawfile_plan(pod_dir: Path) -> None:
-    inv = invocation(target.read_clawfile(pod_dir / "helper/Clawfile"), Registry())
+    inv = invocation(target.read_clawfile(pod_dir / "helper/Clawfile"), registry())
     assert kinds(pull.plan(inv, no_runners=False)) == [("runner", "nanobot", "nanobot:latest")]
     none = pull.plan(inv, no_runners=True)
     assert none == ()
@@ -129,34 +107,29 @@ def test_clawfile_plan(pod_dir: Path) -> None:
 
 def test_clawfile_of_an_unknown_driver(tmp_path: Path) -> None:
     (tmp_path / "Clawfile").write_text("FROM mybot\nCLAW_TYPE mybot\n")
-    inv = invocation(target.read_clawfile(tmp_path / "Clawfile"), Registry())
+    inv = invocation(target.read_clawfile(tmp_path / "Clawfile"), registry())
     with pytest.raises(InputError, match="Clawfile:2: no runner for CLAW_TYPE 'mybot'"):
         pull.plan(inv, no_runners=False)
 
 
 def test_bare_plan_is_all_infra_and_the_aliases_present() -> None:
-    engine = Registry(
-        listed=[
-            Listed("nanobot", "v0.1.0", "sha256:1", ""),
-            Listed("picoclaw", "claw-refresh-1-2", "sha256:2", ""),  # a leftover is not an install
-        ]
-    )
+    engine = registry("nanobot:v0.1.0", "picoclaw:claw-refresh-1-2")  # a leftover is not an install
     actions = pull.plan(invocation(target.BareTarget(), engine), no_runners=False)
     assert [a.name for a in actions if a.kind == "infra"] == list(infra.defaults())
     assert [a.name for a in actions if a.kind == "runner"] == ["nanobot"]
-    assert len(engine.asked) == 1
-    assert "nanoclaw-orchestrator" in engine.asked[0]
+    assert len(engine.listings) == 1
+    assert "nanoclaw-orchestrator" in engine.listings[0]
 
 
-def execute(registry: Registry, *actions: pull.Action, jobs: int, dry_run: bool = False) -> pull.Report:
-    inv = invocation(target.BareTarget(), registry, jobs=jobs)
+def execute(engine: Model, *actions: pull.Action, jobs: int, dry_run: bool = False) -> pull.Report:
+    inv = invocation(target.BareTarget(), engine, jobs=jobs)
     return pull.execute(inv, actions, mode=pull.Mode(dry_run=dry_run))
 
 
 def test_present_infra_is_not_pulled_and_images_always_are() -> None:
-    registry = Registry(present={"r/cllama:1", "postgres:16"})
+    engine = registry("r/cllama:1", "postgres:16", published=["r/clawdash:1"])
     report = execute(
-        registry,
+        engine,
         pull.Action(pull.Kind.INFRA, "cllama", "r/cllama:1"),
         pull.Action(pull.Kind.INFRA, "clawdash", "r/clawdash:1"),
         pull.Action(pull.Kind.IMAGE, "db", "postgres:16"),
@@ -167,17 +140,17 @@ def test_present_infra_is_not_pulled_and_images_always_are() -> None:
         "clawdash: pulled r/clawdash:1",
         "db: pulled postgres:16",
     ]
-    assert sorted(registry.pulled) == ["postgres:16", "r/clawdash:1"]
+    assert sorted(engine.pulled) == ["postgres:16", "r/clawdash:1"]
     assert not report.failed
 
 
 def test_a_rate_limit_stops_the_rest_and_says_why() -> None:
-    registry = Registry()
-    registry.errors["r/a:1"] = RegistryBlocked(
+    engine = registry(published=["r/a:1", "r/b:1"])
+    engine.fail["pull r/a:1"] = RegistryBlocked(
         ("docker", "pull"), 1, "", "toomanyrequests: slow down", hint="log in"
     )
     report = execute(
-        registry,
+        engine,
         pull.Action(pull.Kind.INFRA, "a", "r/a:1"),
         pull.Action(pull.Kind.IMAGE, "b", "r/b:1"),
         jobs=1,
@@ -188,14 +161,14 @@ def test_a_rate_limit_stops_the_rest_and_says_why() -> None:
         == "b: not attempted: the registry refused an earlier request (toomanyrequests: slow down)"
     )
     assert report.hints == ("log in",)
-    assert registry.pulled == []
+    assert engine.pulled == []
 
 
 def test_a_permanent_failure_does_not_stop_the_others() -> None:
-    registry = Registry()
-    registry.errors["r/a:1"] = PermanentError(("docker", "pull"), 1, "", "manifest unknown")
+    engine = registry(published=["r/a:1", "r/b:1"])
+    engine.fail["pull r/a:1"] = PermanentError(("docker", "pull"), 1, "", "manifest unknown")
     report = execute(
-        registry,
+        engine,
         pull.Action(pull.Kind.IMAGE, "a", "r/a:1"),
         pull.Action(pull.Kind.IMAGE, "b", "r/b:1"),
         jobs=1,
@@ -205,15 +178,15 @@ def test_a_permanent_failure_does_not_stop_the_others() -> None:
 
 
 def test_dry_run_pulls_nothing_and_the_json_names_every_action() -> None:
-    registry = Registry(present={"r/cllama:1"})
+    engine = registry("r/cllama:1", published=["postgres:16"])
     report = execute(
-        registry,
+        engine,
         pull.Action(pull.Kind.INFRA, "cllama", "r/cllama:1"),
         pull.Action(pull.Kind.IMAGE, "db", "postgres:16"),
         jobs=2,
         dry_run=True,
     )
-    assert registry.pulled == []
+    assert engine.pulled == []
     document = json.loads(json.dumps(report.to_json()))
     assert document["dry_run"] is True
     assert document["ok"] is True
@@ -225,35 +198,35 @@ def test_dry_run_pulls_nothing_and_the_json_names_every_action() -> None:
 
 def test_only_keeps_the_actions_whose_ref_is_in_it(pod_dir: Path) -> None:
     pins = infra.defaults()
-    registry = Registry()
+    engine = registry(published=[pins["cllama"], "postgres:16", "not/in-the-plan:1"])
     wanted = {pins["cllama"], "postgres:16", "not/in-the-plan:1"}
-    report = pull.run(invocation(pod_target(pod_dir), registry), only=wanted)
+    report = pull.run(invocation(pod_target(pod_dir), engine), only=wanted)
     assert [(r.action.name, r.action.ref) for r in report.results] == [
         ("cllama", pins["cllama"]),
         ("db,cache", "postgres:16"),
     ]  # in the plan's order; a ref the plan does not have adds nothing
-    assert sorted(registry.pulled) == sorted([pins["cllama"], "postgres:16"])
+    assert sorted(engine.pulled) == sorted([pins["cllama"], "postgres:16"])
     assert [r.status for r in report.results] == [Status.PULLED, Status.PULLED]
-    assert registry.prefetched == 0  # no runner left to build
+    assert engine.prefetched == 0  # no runner left to build
 
 
 def test_only_can_keep_just_the_runner(pod_dir: Path) -> None:
-    registry = Registry()
+    engine = registry()
     report = pull.run(
-        invocation(pod_target(pod_dir), registry), only={"openclaw:latest"}, mode=pull.Mode(dry_run=True)
+        invocation(pod_target(pod_dir), engine), only={"openclaw:latest"}, mode=pull.Mode(dry_run=True)
     )
     (result,) = report.results
     assert result.action.kind is pull.Kind.RUNNER
     assert result.status is Status.WOULD_REFRESH
     assert result.line.endswith("; not installed)")
-    assert registry.pulled == []
+    assert engine.pulled == []
 
 
 def test_an_empty_only_does_nothing(pod_dir: Path) -> None:
-    registry = Registry()
-    report = pull.run(invocation(pod_target(pod_dir), registry), only=set())
+    engine = registry()
+    report = pull.run(invocation(pod_target(pod_dir), engine), only=set())
     assert report.results == ()
-    assert registry.pulled == []
+    assert engine.pulled == []
 
 
 @pytest.mark.parametrize("status", list(Status))
@@ -292,5 +265,5 @@ def test_a_refreshed_runner_round_trips_in_json(tmp_path: Path, monkeypatch: pyt
 
 def test_pull_leaves_a_hermes_clawfile_alone(tmp_path: Path) -> None:
     (tmp_path / "Clawfile").write_text("FROM ghcr.io/mostlydev/hermes-base:v1\nCLAW_TYPE hermes\n")
-    inv = invocation(target.read_clawfile(tmp_path / "Clawfile"), Registry())
+    inv = invocation(target.read_clawfile(tmp_path / "Clawfile"), registry())
     assert pull.plan(inv, no_runners=False) == ()

@@ -6,21 +6,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from lib import cli, compose_file, config, infra, invocation, pod, runners, target
+from lib import cli, compose_file, infra, invocation, pod, runners, target
 from lib.engine.argv import ComposeCli, compose_up_args
-from lib.engine.docker import Engine, EngineInfo, Image
-from lib.engine.process import Result
+from lib.engine.docker import Image
 from lib.errors import InputError
 from lib.invocation import Invocation
 from lib.verbs import up
-from tests.harness.recorder import Recorder
+from tests.harness.invocations import invocation as on_engine
+from tests.harness.invocations import making
+from tests.harness.model import Model
 
 BASE_OLD = "sha256:" + "1" * 64
 BASE_NEW = "sha256:" + "2" * 64
@@ -50,42 +50,6 @@ def pod_file(tmp_path: Path) -> Path:
     return tmp_path / "claw-pod.yml"
 
 
-class Host(Engine):
-    """The images of a host, in memory; counts the inspect calls. Pulls and builds add
-    images; any docker call not answered here fails the test."""
-
-    def __init__(self, images: dict[str, Image]) -> None:
-        super().__init__()
-        self.images = dict(images)
-        self.calls = 0
-        self.done: list[str] = []  # what changed the host or started the pod, in order
-
-    def run(self, argv: Sequence[str], **options: Any) -> Result:
-        raise AssertionError(f"unexpected docker call: {list(argv)}")
-
-    def check(self) -> EngineInfo:
-        return EngineInfo("27.0.0", "27.0.0", "1.46")
-
-    def inspect_images(self, refs: Iterable[str]) -> dict[str, Image]:
-        self.calls += 1
-        return {r: self.images[r] for r in refs if r in self.images}
-
-    def pull(self, ref: str, **options: Any) -> None:
-        self.done.append(f"pull {ref}")
-        self.images[ref] = Image("sha256:" + "5" * 64, (ref,))
-
-    def build(self, context: Path, **options: Any) -> str:
-        tag = options["tag"]
-        self.done.append(f"build {tag}")
-        image_id = "sha256:" + "9" * 64
-        self.images[tag] = Image(image_id, (tag,), dict(options["labels"] or {}))
-        return image_id
-
-    def compose_up(self, **options: Any) -> Result:
-        self.done.append(f"compose up {options['project']}")
-        return Result(("docker", "compose", "up"), 0, "", "")
-
-
 def service_image(base_id: str, against: str) -> Image:
     labels = {"claw.runner.image-id": base_id, "claw.runner.built-against": against}
     return Image("sha256:" + "9" * 64, ("claw-local/team-analyst:latest",), labels)
@@ -102,25 +66,24 @@ def all_present(base_id: str = BASE_OLD) -> dict[str, Image]:
     }
 
 
-def invocation_for(pod_file: Path, host: Host) -> Invocation:
-    where = target.resolve(None, str(pod_file), pod_file.parent)
-    return dataclasses.replace(invocation.make(config.Config(), Recorder(), where), engine=host)
+def invocation_for(pod_file: Path, host: Model) -> Invocation:
+    return on_engine(target.resolve(None, str(pod_file), pod_file.parent), host)
 
 
-def check(pod_file: Path, host: Host) -> up.Readiness:
+def check(pod_file: Path, host: Model) -> up.Readiness:
     return up.check(invocation_for(pod_file, host))
 
 
 def test_ready_pod_without_drift(pod_file: Path) -> None:
-    images = Host(all_present())
+    images = Model(all_present())
     readiness = check(pod_file, images)
     assert readiness.ready
     assert readiness.drift == ()
-    assert images.calls == 1
+    assert len(images.inspected) == 1
 
 
 def test_drift_line(pod_file: Path) -> None:
-    (drift,) = check(pod_file, Host(all_present(base_id=BASE_NEW))).drift
+    (drift,) = check(pod_file, Model(all_present(base_id=BASE_NEW))).drift
     assert drift.line("claw build") == (
         "analyst: built against openclaw:v0.5.0 (image 111111111111), current is openclaw:v0.5.2 "
         "(image 222222222222); consider running: claw build"
@@ -144,7 +107,7 @@ def test_drift_names_what_moved_between_the_two_bases(pod_file: Path) -> None:
     service = "claw-local/team-analyst:latest"
     images[service] = with_records(images[service], "npm:openclaw@2026.5.22", "a")
     images["openclaw:latest"] = with_records(images["openclaw:latest"], "npm:openclaw@2026.5.24", "b")
-    (drift,) = check(pod_file, Host(images)).drift
+    (drift,) = check(pod_file, Model(images)).drift
     assert drift.line("claw build") == (
         "analyst: built against openclaw:v0.5.0 (image 111111111111), current is openclaw:v0.5.2 "
         "(image 222222222222: npm:openclaw 2026.5.22 → 2026.5.24; node:22-slim moved); consider running: claw build"
@@ -157,13 +120,7 @@ def test_up_check_json_gives_each_service_its_provenance(
     images = all_present(base_id=BASE_NEW)
     service = "claw-local/team-analyst:latest"
     images[service] = with_records(images[service], "npm:openclaw@2026.5.22", "a")
-    host = Host(images)
-    made = invocation.make
-
-    def with_host(*args: Any, **kwargs: Any) -> Invocation:
-        return dataclasses.replace(made(*args, **kwargs), engine=host)
-
-    monkeypatch.setattr(invocation, "make", with_host)
+    monkeypatch.setattr(invocation, "make", making(Model(images)))
     monkeypatch.chdir(pod_file.parent)
     assert cli.main(["up", "--check", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -194,7 +151,7 @@ def test_a_pinned_from_gets_no_drift_hint(pod_file: Path) -> None:
     (pod_file.parent / "analyst" / "Clawfile").write_text("FROM openclaw:v0.5.0\nCLAW_TYPE openclaw\n")
     images = all_present(base_id=BASE_NEW)
     images["openclaw:v0.5.0"] = Image(BASE_OLD, ("openclaw:v0.5.0",))
-    assert check(pod_file, Host(images)).drift == ()
+    assert check(pod_file, Model(images)).drift == ()
 
 
 @pytest.mark.parametrize(
@@ -208,7 +165,7 @@ def test_a_pinned_from_gets_no_drift_hint(pod_file: Path) -> None:
 def test_each_missing_image_and_its_fix(pod_file: Path, gone: str, subject: str, fix: str) -> None:
     images = all_present()
     del images[gone]
-    readiness = check(pod_file, Host(images))
+    readiness = check(pod_file, Model(images))
     assert [(p.subject, p.fix) for p in readiness.problems] == [(subject, fix)]
     where = target.PodTarget(Path("pods/claw-pod.yml"), True, readiness.pod)
     assert readiness.not_ready(where).hint == f"run: claw {fix} -f pods/claw-pod.yml"
@@ -218,7 +175,7 @@ def test_pull_comes_first_and_a_missing_runner_needs_pull(pod_file: Path) -> Non
     images = all_present()
     del images["claw-local/team-analyst:latest"]
     del images["openclaw:latest"]
-    readiness = check(pod_file, Host(images))
+    readiness = check(pod_file, Model(images))
     (problem,) = readiness.problems
     assert problem.fix == "pull"
     assert "its runner base openclaw:latest is missing" in problem.text
@@ -232,10 +189,10 @@ def test_pull_comes_first_and_a_missing_runner_needs_pull(pod_file: Path) -> Non
 def test_the_number_of_inspect_calls_does_not_grow_with_the_pod(tmp_path: Path) -> None:
     services = "".join(f"  s{i}:\n    image: nginx:1.{i}\n" for i in range(200))
     (tmp_path / "claw-pod.yml").write_text(f"services:\n{services}")
-    images = Host({})
+    images = Model()
     readiness = check(tmp_path / "claw-pod.yml", images)
     assert len(readiness.problems) == 200
-    assert images.calls == 1
+    assert len(images.inspected) == 1
 
 
 SIDECAR_NAME = "services:\n  cllama:\n    image: x\n  a:\n    image: y\n    x-claw: {cllama: passthrough}\n"
@@ -244,13 +201,13 @@ SIDECAR_NAME = "services:\n  cllama:\n    image: x\n  a:\n    image: y\n    x-cl
 def test_check_makes_the_compose_file_checks_before_any_docker_call(tmp_path: Path) -> None:
     path = tmp_path / "claw-pod.yml"
     path.write_text(SIDECAR_NAME)
-    host = Host({})
+    host = Model()
     with pytest.raises(InputError) as caught:
         check(path, host)
     assert caught.value.message.startswith(
         f"{path}: services.cllama: the name is taken by the cllama sidecar"
     )
-    assert host.calls == 0
+    assert host.inspected == []
 
 
 def test_up_check_refuses_a_service_named_like_a_sidecar_with_exit_2(
@@ -296,13 +253,9 @@ def test_up_fix_reads_the_pod_and_each_clawfile_once(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("CLAW_CONFIG", raising=False)
 
-    host = Host({"openclaw:latest": Image(BASE_OLD, ("openclaw:latest", "openclaw:v0.5.2"))})
-    make = invocation.make
-
-    def with_host(*args: Any, **kwargs: Any) -> Invocation:
-        return dataclasses.replace(make(*args, **kwargs), engine=host)
-
-    monkeypatch.setattr(invocation, "make", with_host)
+    host = Model({"openclaw:latest": Image(BASE_OLD, ("openclaw:latest", "openclaw:v0.5.2"))})
+    host.publish("nginx:1.27")
+    monkeypatch.setattr(invocation, "make", making(host))
     reads: Counter[Path] = Counter()
     read_text = Path.read_text
 
@@ -329,7 +282,8 @@ def test_up_fix_reads_the_pod_and_each_clawfile_once(
         Path("analyst/Clawfile"): 1,
         Path("worker/Dockerfile.worker"): 1,
     }
-    built = host.images["claw-local/team-analyst:latest"]
+    built = host.image("claw-local/team-analyst:latest")
+    assert built is not None
     assert built.labels[runners.RUNNER_BUILT_AGAINST] == "openclaw:v0.5.2"
 
 
@@ -403,7 +357,7 @@ def test_compose_errors_about_the_generated_file_name_the_pod(pod_file: Path) ->
     error = DockerError(
         ("docker", "compose", "up"), 1, "", f"services.web.ports contains an invalid type ({file})\n"
     )
-    the_pod = invocation_for(pod_file, Host({})).pod_target().pod
+    the_pod = invocation_for(pod_file, Model()).pod_target().pod
     said = up._against_pod(error, the_pod, file)
     assert said.message == (
         f"{pod_file}: compose refused the pod: services.web.ports contains an invalid type "
