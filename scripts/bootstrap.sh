@@ -31,25 +31,40 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # apt-get that waits for another apt run (unattended-upgrades, say) instead of failing at
-# once. DPkg::Lock::Timeout makes apt wait for dpkg's locks; the package lists' and the
-# download cache's locks, which apt-get does not wait for, are retried here within the
-# same time.
+# once. DPkg::Lock::Timeout makes apt wait for dpkg's locks; for the package lists' and the
+# download cache's locks, which apt-get does not wait for, the lock apt names is waited
+# for here (apt's locks are fcntl locks: the waiter blocks until the holder lets go) and
+# apt-get tried again, within the same time.
 LOCK_WAIT=300
+# Block until the fcntl lock on the file $1 is free, for at most $2 seconds (SIGALRM ends
+# the wait, and the next attempt then reports apt's own words).
+wait_for_lock() {
+    "${sudo[@]}" "${PYTHON:-python3}" -c '
+import fcntl, signal, sys
+signal.alarm(max(1, int(sys.argv[2])))
+with open(sys.argv[1], "a") as lock:
+    fcntl.lockf(lock, fcntl.LOCK_EX)
+' "$1" "$2" 2>/dev/null || true
+}
 apt_get() {
-    local deadline=$((SECONDS + LOCK_WAIT)) errors status waiting=
+    local deadline=$((SECONDS + LOCK_WAIT)) errors status waiting= lock
     while true; do
         status=0
         errors=$("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
             apt-get -o DPkg::Lock::Timeout="$LOCK_WAIT" "$@" 2>&1 >/dev/null) || status=$?
-        if ((status == 0)) || [[ $errors != *"Could not get lock"* ]] || ((SECONDS >= deadline)); then
+        lock=
+        if [[ $errors =~ Could\ not\ get\ lock\ ([^[:space:]]+) ]]; then
+            lock=${BASH_REMATCH[1]%.}
+        fi
+        if ((status == 0)) || [ -z "$lock" ] || ((SECONDS >= deadline)); then
             [ -z "$errors" ] || printf '%s\n' "$errors" >&2
             return "$status"
         fi
         if [ -z "$waiting" ]; then
-            echo "bootstrap: another apt run holds a lock; waiting for it (up to ${LOCK_WAIT}s)" >&2
+            echo "bootstrap: another apt run holds $lock; waiting for it (up to ${LOCK_WAIT}s)" >&2
             waiting=1
         fi
-        sleep 5
+        wait_for_lock "$lock" $((deadline - SECONDS))
     done
 }
 

@@ -5,7 +5,11 @@ claw runs on the system Python of the hosts operators have (Ubuntu 22.04: 3.10, 
 .venv's Python and, through this script, the unit tests under each other one found: on
 PATH as ``python3.X``, else in pyenv's versions folder. Each gets a venv of its own under
 ``.cache/pythons/`` with the runtime and test requirements, made again only when they
-change. The runs go side by side, and the script exits 1 if any failed.
+change. The runs go side by side (`make test` runs them before its main run, so that they
+do not compete with the integration tests for the CPUs). Each Python ends with one line,
+its pytest summary; a failed one adds its failures (pytest's failure section) or, for a
+venv that could not be made, what pip said. pip's chatter of a venv made well (index
+warnings, say) stays in ``.cache/pythons/venv-3.X.log``. The script exits 1 if any failed.
 
     python -m scripts.pythons
 """
@@ -42,19 +46,43 @@ def find(minor: int) -> Path | None:
     return None
 
 
+class Failed(Exception):
+    """A step failed; the message is what it said."""
+
+
+def quietly(argv: list[str], log: Path) -> None:
+    """Run ``argv`` with its output in ``log``; Failed with the output's end when it fails."""
+    with log.open("a") as out:
+        code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    if code != 0:
+        said = "\n".join(log.read_text().splitlines()[-20:])
+        raise Failed(f"`{' '.join(argv[:4])} ...` exited {code}:\n{said}")
+
+
 def venv(python: Path, minor: int) -> Path:
-    """``.cache/pythons/3.<minor>``, made (again) when the requirements changed."""
+    """``.cache/pythons/3.<minor>``, made (again) when the requirements changed; what the
+    making said goes to ``.cache/pythons/venv-3.<minor>.log``."""
     folder = CACHE / f"3.{minor}"
     digest = hashlib.sha256(b"".join((ROOT / name).read_bytes() for name in REQUIREMENTS)).hexdigest()
     stamp = folder / ".requirements"
     if stamp.exists() and stamp.read_text() == digest:
         return folder / "bin" / "python"
     shutil.rmtree(folder, ignore_errors=True)
-    subprocess.run([str(python), "-m", "venv", str(folder)], check=True)
+    log = CACHE / f"venv-3.{minor}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    quietly([str(python), "-m", "venv", str(folder)], log)
     pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(ROOT / "requirements-test.txt")], check=True)
+    quietly([*pip, "-r", str(ROOT / "requirements-test.txt")], log)
     stamp.write_text(digest)
     return folder / "bin" / "python"
+
+
+def failures(log: str) -> str:
+    """pytest's failure section of ``log`` (from its FAILURES or ERRORS header on), else its end."""
+    lines = log.splitlines()
+    headers = [i for i, line in enumerate(lines) if line.strip("= ") in ("FAILURES", "ERRORS")]
+    return "\n".join(lines[headers[0] :] if headers else lines[-40:])
 
 
 def others() -> list[tuple[int, Path]]:
@@ -63,34 +91,41 @@ def others() -> list[tuple[int, Path]]:
     return [(minor, found) for minor in wanted if (found := find(minor)) is not None]
 
 
-def run() -> int:
+def shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def run(pytest: tuple[str, ...] = PYTEST) -> int:
+    """Each other Python's unit tests, side by side: one line each, and what failed."""
     found = others()
     missing = [f"3.{m}" for m in MINORS if m != sys.version_info[1] and m not in dict(found)]
     if missing:
         print(f"pythons: not on this host, so not tested: {', '.join(missing)}", flush=True)
     runs = []
+    failed = 0
     for minor, python in found:
         log = CACHE / f"unit-3.{minor}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            interpreter = venv(python, minor)
+        except Failed as exc:
+            print(f"pythons: 3.{minor}: could not make its venv: {exc}", flush=True)
+            failed += 1
+            continue
         with log.open("w") as out:
-            try:
-                interpreter = venv(python, minor)
-            except subprocess.CalledProcessError as exc:
-                print(f"pythons: 3.{minor}: could not make its venv: {exc}", flush=True)
-                return 1
             process = subprocess.Popen(
-                [str(interpreter), *PYTEST], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+                [str(interpreter), *pytest], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
             )
-            runs.append((minor, python, process, log))
-    failed = 0
+        runs.append((minor, python, process, log))
     for minor, python, process, log in runs:
         code = process.wait()
-        summary = next((line for line in reversed(log.read_text().splitlines()) if " in " in line), "")
-        verdict = "passed" if code == 0 else f"FAILED (exit {code}; log: {log.relative_to(ROOT)})"
+        said = log.read_text()
+        summary = next((line for line in reversed(said.splitlines()) if " in " in line), "")
+        verdict = "passed" if code == 0 else f"FAILED (exit {code}; log: {shown(log)})"
         print(f"pythons: unit tests under {python} (3.{minor}): {verdict}: {summary.strip('= ')}", flush=True)
-        failed += code != 0
         if code != 0:
-            print(log.read_text()[-4000:], flush=True)
+            failed += 1
+            print(failures(said), flush=True)
     return 1 if failed else 0
 
 

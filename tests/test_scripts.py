@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from scripts import demo
+from scripts import demo, pythons
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# apt-get as another apt run meets it: while someone holds the lock $APT_LOCK (an fcntl
+# lock, as apt's), it fails with apt's words naming that lock.
 APT_GET = """#!/bin/sh
 echo "$*" >> "$APT_LOG"
-if [ ! -e "$APT_LOG.locked-once" ]; then
-    touch "$APT_LOG.locked-once"
-    echo "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 4242 (apt-get)" >&2
+if ! "$PYTHON" -c 'import fcntl, sys; fcntl.lockf(open(sys.argv[1], "a"), fcntl.LOCK_EX | fcntl.LOCK_NB)' \\
+        "$APT_LOCK" 2>/dev/null; then
+    echo "E: Could not get lock $APT_LOCK. It is held by process 4242 (apt-get)" >&2
     exit 100
 fi
 exit 0
@@ -31,14 +35,20 @@ def bin_with(tmp_path: Path, *present: str) -> Path:
     for name in present:
         (folder / name).write_text("#!/bin/sh\nexit 0\n")
         (folder / name).chmod(0o755)
-    for tool in ("bash", "env", "id", "sleep", "touch", "cat"):
+    for tool in ("bash", "env", "id", "cat"):  # no sleep: bootstrap waits for the lock, not for a time
         found = shutil.which(tool)
         assert found is not None
         (folder / tool).symlink_to(found)
     return folder
 
 
-def test_bootstrap_waits_for_another_apt_run(tmp_path: Path) -> None:
+def waiters(lock: Path) -> list[str]:
+    """The processes blocked on an fcntl lock of ``lock`` (``->`` lines of /proc/locks)."""
+    inode = f":{lock.stat().st_ino} "
+    return [line for line in Path("/proc/locks").read_text().splitlines() if "->" in line and inode in line]
+
+
+def test_bootstrap_waits_for_the_lock_another_apt_run_holds(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("bootstrap installs as root; without root it says so (tested below)")
     folder = bin_with(
@@ -55,13 +65,32 @@ def test_bootstrap_waits_for_another_apt_run(tmp_path: Path) -> None:
     )  # fmt: skip  (busybox is missing)
     (folder / "apt-get").write_text(APT_GET)
     (folder / "apt-get").chmod(0o755)
-    log = tmp_path / "apt.log"
-    env = {"PATH": str(folder), "APT_LOG": str(log), "PYTHON": sys.executable, "SSHD": str(folder / "sshd")}
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "bootstrap.sh")], env=env, capture_output=True, text=True, timeout=120
+    log, lock = tmp_path / "apt.log", tmp_path / "lists.lock"
+    env = {"PATH": str(folder), "APT_LOG": str(log), "APT_LOCK": str(lock), "PYTHON": sys.executable,
+           "SSHD": str(folder / "sshd")}  # fmt: skip
+    held = lock.open("a")
+    fcntl.lockf(held, fcntl.LOCK_EX)  # another apt run, until the test lets go
+    bootstrap = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "bootstrap.sh")], env=env, stderr=subprocess.PIPE, text=True
     )
-    assert result.returncode == 0, result.stderr
-    assert "another apt run holds a lock; waiting for it" in result.stderr
+    try:
+        assert bootstrap.stderr is not None
+        said = [bootstrap.stderr.readline(), bootstrap.stderr.readline()]
+        assert said == [
+            "bootstrap: installing Debian packages: busybox-static\n",
+            f"bootstrap: another apt run holds {lock}; waiting for it (up to 300s)\n",
+        ]
+        deadline = time.monotonic() + 60  # a safety net: the wait below is for bootstrap to block
+        while not waiters(lock):
+            assert bootstrap.poll() is None, bootstrap.stderr.read()
+            assert time.monotonic() < deadline, f"bootstrap never waited on {lock}: {log.read_text()}"
+            time.sleep(0.01)
+        assert log.read_text().splitlines() == ["-o DPkg::Lock::Timeout=300 update -qq"]
+    finally:
+        held.close()  # the other apt run ends
+    rest = bootstrap.communicate(timeout=60)[1]
+    assert bootstrap.returncode == 0, rest
+    assert rest == ""
     calls = log.read_text().splitlines()
     assert len(calls) == 3, calls  # update (locked), update again, install
     assert all("-o DPkg::Lock::Timeout=300" in call for call in calls)
@@ -93,3 +122,81 @@ def test_demo_without_root_is_one_line(
     captured = capsys.readouterr()
     assert captured.err == "claw demo: the private Docker engine needs root (run as root, or with sudo)\n"
     assert captured.out == ""
+
+
+# A Python as the venv step meets it: it says what a package index without some packages
+# says, and otherwise does what it is asked (making a venv copies it in).
+NOISY_PYTHON = """#!/bin/sh
+echo "WARNING: Location 'file:///nowhere/simple/pluggy/' is ignored: it is neither a file nor a directory." >&2
+if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi
+exit "${NOISY_EXIT:-0}"
+"""
+
+
+def test_a_venv_made_well_keeps_pips_chatter_in_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    python = tmp_path / "python3.12"
+    python.write_text(NOISY_PYTHON)
+    python.chmod(0o755)
+    monkeypatch.setattr(pythons, "CACHE", tmp_path / "cache")
+    made = pythons.venv(python, 12)
+    assert made == tmp_path / "cache" / "3.12" / "bin" / "python"
+    assert capfd.readouterr() == ("", "")
+    log = (tmp_path / "cache" / "venv-3.12.log").read_text()
+    assert log.count("is neither a file nor a directory") == 2  # venv, pip install
+    assert pythons.venv(python, 12) == made  # the requirements did not change: made once
+    assert (tmp_path / "cache" / "venv-3.12.log").read_text() == log
+
+
+def test_a_venv_that_cannot_be_made_says_what_pip_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = tmp_path / "python3.12"
+    python.write_text(NOISY_PYTHON)
+    python.chmod(0o755)
+    monkeypatch.setattr(pythons, "CACHE", tmp_path / "cache")
+    monkeypatch.setenv("NOISY_EXIT", "1")
+    with pytest.raises(pythons.Failed, match="exited 1:\nWARNING: Location 'file:///nowhere/simple/pluggy/'"):
+        pythons.venv(python, 12)
+
+
+UNIT_TESTS = """
+def test_fine():
+    pass
+
+def test_broken():
+    print("what the test printed")
+    assert 1 + 1 == 3
+"""
+
+
+def test_another_python_that_fails_shows_its_summary_and_failures_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "test_some.py").write_text(UNIT_TESTS)
+    (tmp_path / "suite" / "pytest.ini").write_text("[pytest]\n")
+    other = 13 if sys.version_info[1] != 13 else 12
+    monkeypatch.setattr(pythons, "MINORS", (sys.version_info[1], other))
+    monkeypatch.setattr(pythons, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(pythons, "others", lambda: [(other, Path("/opt/python3"))])
+    monkeypatch.setattr(pythons, "venv", lambda python, minor: Path(sys.executable))
+    suite = tmp_path / "suite"
+    code = pythons.run(
+        ("-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(suite / "pytest.ini"), str(suite))
+    )
+    assert code == 1
+    lines = capsys.readouterr().out.splitlines()
+    log = tmp_path / "cache" / f"unit-3.{other}.log"
+    assert lines[0].startswith(
+        f"pythons: unit tests under /opt/python3 (3.{other}): FAILED (exit 1; log: {log}): 1 failed, 1 passed in "
+    )
+    assert lines[1].strip("= ") == "FAILURES"  # the progress lines before it stay in the log
+    assert "what the test printed" in lines
+    assert any(line.startswith("E       assert (1 + 1) == 3") for line in lines)
+    assert lines[-2].startswith("FAILED ")
+    assert "test_some.py::test_broken" in lines[-2]
+    assert lines[-1].startswith("1 failed, 1 passed in ")
+    assert "[100%]" in log.read_text()
+    assert not any("[100%]" in line for line in lines)
