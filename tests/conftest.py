@@ -6,11 +6,18 @@
 - Every other test runs with ``DOCKER_HOST`` pointing at a socket that does
   not exist, so an accidental docker call fails instead of reaching a daemon.
 - With ``CI`` set, a skipped test is a failed test: nothing may skip there.
+- The reliability tally (``tally(kind)``, gathered from the workers of a parallel run)
+  closes the run in one line and, after a whole run that passed, goes to
+  ``.cache/tally.json``, from which ``python -m scripts.tally`` writes the figures of
+  ``docs/reliability.md``.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import platform
 import signal
 import tempfile
 from collections import Counter
@@ -26,6 +33,8 @@ from tests.harness.engine import Engine
 from tests.harness.fake_docker import FakeDocker
 
 CI = bool(os.environ.get("CI"))
+ROOT = Path(__file__).resolve().parent.parent
+TALLY_FILE = ROOT / ".cache" / "tally.json"
 _tally: Counter[str] = Counter()
 
 
@@ -115,6 +124,7 @@ def _engine_lines() -> list[str]:
 
 
 _worker_engines: list[str] = []  # the engines of a parallel run's workers, for the summary
+_workers: set[str] = set()  # the workers that handed in their figures
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -130,13 +140,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
-    figures = getattr(node, "workeroutput", {}).get("claw", {})
+    output = getattr(node, "workeroutput", {})
+    figures = output.get("claw", {})
+    _workers.add(str(output.get("workerid", len(_workers))))
     _tally.update(figures.get("tally", {}))
     _worker_engines.extend(figures.get("engines", []))
     toolchains.DESCRIBED.update(figures.get("toolchains", {}))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
     if _tally:
         counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(_tally.items()))
         terminalreporter.write_line(f"reliability tally: {counts}")
@@ -144,6 +156,46 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
     for toolchain, described in sorted(toolchains.DESCRIBED.items()):
         terminalreporter.write_line(f"toolchain {toolchain}: {' | '.join(described.splitlines())}")
+    record = tally_record(terminalreporter, exitstatus)
+    target = os.environ.get("CLAW_TALLY_FILE")
+    if target or (record["whole"] and exitstatus == 0):
+        path = Path(target) if target else TALLY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        terminalreporter.write_line(f"reliability tally written to {path}")
+
+
+def whole(config: pytest.Config) -> bool:
+    """Whether the run took every test of the configured paths: no path, -k, -m or --deselect
+    given (workers of a parallel run deselect on their own, unseen by the main process)."""
+    option = config.option
+    chosen = (
+        getattr(option, "keyword", ""),
+        getattr(option, "markexpr", ""),
+        getattr(option, "deselect", None),
+    )
+    return config.args_source == pytest.Config.ArgsSource.TESTPATHS and not any(chosen)
+
+
+def tally_record(reporter: pytest.TerminalReporter, exitstatus: int) -> dict[str, Any]:
+    """The run's tally and what it ran, as ``scripts/tally.py`` reads it."""
+    config = reporter.config
+    outcomes = {
+        name: len(reporter.stats.get(key, []))
+        for name, key in (("passed", "passed"), ("failed", "failed"), ("errors", "error"),
+                          ("skipped", "skipped"), ("xfailed", "xfailed"), ("xpassed", "xpassed"),
+                          ("deselected", "deselected"))
+    }  # fmt: skip
+    return {
+        "tally": dict(sorted(_tally.items())),
+        "tests": outcomes,
+        "exitstatus": int(exitstatus),
+        "whole": whole(config) and not outcomes["deselected"],
+        "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "processes": len(_workers) or 1,
+        "toolchains": dict(sorted(toolchains.DESCRIBED.items())),
+    }
 
 
 @pytest.fixture
