@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import flaky, shim, toolchains, upstream
+from tests.harness import flaky, shim, standins, toolchains, upstream, waiting
 from tests.harness.engine import Engine
+from tests.harness.standins import Held, StandIns
 
 ROOT = Path(__file__).resolve().parents[2]
 _numbers = itertools.count(1)
@@ -141,6 +142,13 @@ class Lab:
         self.env["CLAW_SHIM_LOG"] = str(self.dir / "docker-calls.log")
         self.env.update(settings)
 
+    def hold(self, pattern: str, *, after: bool = False) -> shim.Hold:
+        """Hold claw's docker calls matching ``pattern`` (a shell pattern of the argv)
+        until the test releases them: before docker runs, or ``after`` it has."""
+        held = shim.Hold(self.dir / f"hold-{next(_numbers)}", pattern, after)
+        self.with_shim(**held.env())
+        return held
+
     def calls(self) -> list[str]:
         log = self.dir / "docker-calls.log"
         return log.read_text().splitlines() if log.exists() else []
@@ -161,6 +169,49 @@ class Running:
     def stderr(self) -> str:
         return self.err.read_text()
 
+    def output(self) -> str:
+        """Both streams, for a failing assertion."""
+        return f"stdout:\n{self.stdout()}\nstderr:\n{self.stderr()}"
+
+    def wait_for(self, condition: Callable[[], object], what: str) -> None:
+        """Until ``condition`` holds; fails with claw's output if claw ends first."""
+        waiting.wait_for(condition, describe=lambda: f"{what}; {self.output()}", alive=self.process)
+
+    def says(self, text: str) -> None:
+        """Until claw's stderr (its progress lines) contains ``text``."""
+        self.wait_for(lambda: text in self.stderr(), repr(text))
+
+
+@dataclass
+class Gates:
+    """Build steps that wait for the test. ``step(engine, name)`` is a RUN instruction
+    that fetches ``/gate/<name>`` from stand-ins in the engine's namespace (at the address
+    of the engine's bridge, which the builds of engines added next to it reach as well),
+    so a build is in that step for as long as the test holds the gate (``hold(name)``);
+    the hold's marker says the step has begun."""
+
+    world: StandIns
+
+    def hold(self, name: str) -> Held:
+        return self.world.hold(f"gate:{name}")
+
+    def step(self, engine: Engine, name: str) -> str:
+        bridge = upstream.docker(
+            engine,
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            '{{index .Options "com.docker.network.bridge.name"}}',
+        )
+        shown = subprocess.run(
+            engine.nsenter("ip", "-json", "-4", "addr", "show", "dev", bridge),
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        gateway = json.loads(shown.stdout)[0]["addr_info"][0]["local"]
+        port = self.world.url.rsplit(":", 1)[1]
+        return f"RUN wget -q -O /dev/null http://{gateway}:{port}/gate/{name}\n"
+
 
 @pytest.fixture
 def lab(engine: Engine, tmp_path: Path) -> Lab:
@@ -168,6 +219,18 @@ def lab(engine: Engine, tmp_path: Path) -> Lab:
     made = Lab(engine, tmp_path, alias=f"openclaw-t{n}", runtime=f"runtime-t{n}", registry=engine.registry)
     made.write()
     return made
+
+
+def start_gates(engine: Engine, directory: Path) -> Gates:
+    """Gates for builds on ``engine`` (and the engines added next to it)."""
+    return Gates(standins.start(engine.nsenter(), directory, host="0.0.0.0"))
+
+
+@pytest.fixture
+def gates(lab: Lab) -> Iterator[Gates]:
+    made = start_gates(lab.engine, lab.dir / "gates")
+    yield made
+    made.world.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from lib.engine import lock
 from tests.harness import engine as harness
 from tests.harness import sshd, toolchains, upstream
 from tests.harness.engine import Engine
-from tests.integration.conftest import Lab
+from tests.integration.conftest import Gates, Lab
 
 pytestmark = pytest.mark.integration
 
@@ -117,20 +116,18 @@ def test_pull_on_two_engines_build_on_one_up_on_both(
     assert running(lab.engine, lab) == running(second, lab) == []
 
 
-def test_an_engine_stopped_mid_run_fails_alone(lab: Lab, engine: Engine) -> None:
+def test_an_engine_stopped_mid_run_fails_alone(lab: Lab, engine: Engine, gates: Gates) -> None:
     doomed = harness.add_engine(engine, f"doomed-{lab.alias}")
     try:
         a, c = context(lab, "a", lab.engine.host), context(lab, "c", doomed.host)
-        lab.write("RUN sleep 4\n")
+        lab.write(gates.step(lab.engine, lab.alias))  # both engines' builds reach this gate
+        held = gates.hold(lab.alias)
         lab.release("1.0.0")
         run = lab.spawn("--context", f"{a},{c}", "pull", "Clawfile", name="both")
-        deadline = time.monotonic() + 60
-        while f"[{c}] {lab.alias}: building" not in run.stderr():
-            assert time.monotonic() < deadline, run.stderr()
-            assert run.process.poll() is None, run.stderr()
-            time.sleep(0.1)
+        held.wait(2, describe=run.output, alive=run.process)  # both builds are in that step
         harness.stop_engine(doomed, kill=True)
-        assert run.wait() == 1, run.stdout() + run.stderr()
+        held.release()
+        assert run.wait() == 1, run.output()
     finally:
         harness.stop_engine(doomed)
     lines = run.stdout().splitlines()
@@ -141,44 +138,49 @@ def test_an_engine_stopped_mid_run_fails_alone(lab: Lab, engine: Engine) -> None
     assert set(lab.tags()) == {"v1.0.0", "latest"}
 
 
-def test_two_hosts_refreshing_one_alias_on_one_engine_take_turns(lab: Lab, tmp_path: Path) -> None:
+def test_two_hosts_refreshing_one_alias_on_one_engine_take_turns(
+    lab: Lab, tmp_path: Path, gates: Gates
+) -> None:
     lab.release("1.0.0")
     assert lab.claw("pull", "Clawfile").returncode == 0
-    lab.write("RUN sleep 3\n")
+    lab.write(gates.step(lab.engine, lab.alias))  # the first host builds until the second waits
+    held = gates.hold(lab.alias)
     lab.release("1.1.0")
     runs = []
     for host in ("host-1", "host-2"):
         (tmp_path / host).mkdir()
         lab.env["TMPDIR"] = str(tmp_path / host)  # its own host locks: another host
         runs.append(lab.spawn("pull", "Clawfile", name=host))
-        if not runs[1:]:
-            deadline = time.monotonic() + 60
-            while not lock_containers(lab.engine):
-                assert time.monotonic() < deadline, runs[0].stderr()
-                time.sleep(0.05)
+        if len(runs) == 1:
+            held.wait(describe=runs[0].output, alive=runs[0].process)  # it holds the engine lock
+            assert lock_containers(lab.engine) == [f"claw-lock-runner-{lab.alias}"]
+    runs[1].says("waiting: pid ")
+    assert held.arrived() == 1, "the second host waits for the lock, not in the build"
+    held.release()
     codes = [run.wait() for run in runs]
-    assert codes == [0, 0], [run.stderr() for run in runs]
+    assert codes == [0, 0], [run.output() for run in runs]
     waiting = [line for line in runs[1].stderr().splitlines() if "waiting: pid " in line]
-    assert waiting, runs[1].stderr()
     assert f"waiting: pid {runs[0].process.pid} on " in waiting[0]
     assert waiting[0].endswith("is refreshing this runner on this engine")
+    said = f"{lab.alias}: installed v1.1.0 (was v1.0.0; recipe changed; {lab.runtime_ref} moved)"
+    assert runs[0].stdout().strip() == said, runs[0].output()
+    assert runs[1].stdout().startswith(f"{lab.alias}: rebuilt v1.1.0 (same version;"), runs[1].output()
     tags = lab.tags()
     assert tags["latest"] == tags["v1.1.0"]
     assert not [tag for tag in tags if tag.startswith("claw-refresh-")]
     assert lock_containers(lab.engine) == []
 
 
-def test_a_lock_left_by_a_killed_holder_is_taken_over(lab: Lab) -> None:
-    lab.write("RUN sleep 30\n")
+def test_a_lock_left_by_a_killed_holder_is_taken_over(lab: Lab, gates: Gates) -> None:
+    lab.write(gates.step(lab.engine, lab.alias))
+    held = gates.hold(lab.alias)
     lab.release("1.0.0")
     holder = lab.spawn("pull", "Clawfile", name="killed")
-    deadline = time.monotonic() + 60
-    while f"{lab.alias}: building" not in holder.stderr():
-        assert time.monotonic() < deadline, holder.stderr()
-        time.sleep(0.1)
+    held.wait(describe=holder.output, alive=holder.process)  # in its build, under the lock
     assert lock_containers(lab.engine) == [f"claw-lock-runner-{lab.alias}"]
     os.killpg(holder.process.pid, signal.SIGKILL)
     holder.wait()
+    held.release()
     assert lock_containers(lab.engine) == [f"claw-lock-runner-{lab.alias}"], "a killed holder cannot let go"
     lab.write()
     after = lab.claw("pull", "Clawfile")
