@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from lib.errors import (
     RegistryBlocked,
     TransientError,
 )
-from tests.harness.fake_docker import FakeDocker
+from tests.harness.fake_docker import SAFETY, FakeDocker
 
 
 def quick(context: str | None = None, **options: Any) -> Engine:
@@ -40,6 +39,14 @@ def quick(context: str | None = None, **options: Any) -> Engine:
 def docker_engine(fake: FakeDocker) -> Engine:
     """The default engine (no context), talking to the stand-in."""
     return quick()
+
+
+@pytest.fixture(autouse=True)
+def _no_held_stand_in_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    fake: FakeDocker | None = request.getfixturevalue("fake") if "fake" in request.fixturenames else None
+    yield
+    if fake is not None:
+        fake.release()
 
 
 @pytest.fixture
@@ -335,15 +342,18 @@ def test_a_broken_sink_does_not_hide_the_result(fake: FakeDocker, docker_engine:
 
 
 def test_probe_timeout_removes_the_container(fake: FakeDocker, docker_engine: Engine) -> None:
-    fake.answer(["run"], sleep=30)
+    """The probe never answers (held, never released): claw's timeout stops it, however
+    far the stand-in got, and the probe's container goes by the name it was given."""
+    fake.answer(["run"], hold="never")
     fake.answer(["rm", "--force"])
-    # 2 s: long enough for the stand-in to start and be seen on a busy machine
-    with pytest.raises(DockerTimeout, match="did not finish within 2s"):
-        docker_engine.run_probe("img", ["x", "--version"], timeout=2)
-    run_call, rm_call = fake.calls
-    name = run_call[run_call.index("--name") + 1]
+    with pytest.raises(DockerTimeout, match=r"did not finish within 0\.5s") as caught:
+        docker_engine.run_probe("img", ["x", "--version"], timeout=0.5)
+    run = list(caught.value.argv)
+    name = run[run.index("--name") + 1]
     assert name.startswith("claw-probe-")
-    assert rm_call == ["docker", "rm", "--force", name]
+    *before, removed = fake.calls
+    assert removed == ["docker", "rm", "--force", name]
+    assert before in ([], [run]), "the probe (if it got as far as saying so), then its removal"
 
 
 def test_probe_exit_codes_are_errors(
@@ -424,7 +434,7 @@ def test_a_child_killed_by_someone_else_is_a_failure(fake: FakeDocker, docker_en
 def test_stop_all_stops_children_and_they_report_an_interruption(
     fake: FakeDocker, docker_engine: Engine
 ) -> None:
-    fake.answer(["pull"], sleep=30)
+    fake.answer(["pull"], hold="pull")  # never released: only claw's stop ends it
     outcome: list[BaseException] = []
 
     def work() -> None:
@@ -434,15 +444,11 @@ def test_stop_all_stops_children_and_they_report_an_interruption(
             outcome.append(exc)
 
     worker = threading.Thread(target=work)
-    started = time.monotonic()
     worker.start()
-    while not fake.calls and time.monotonic() - started < 10:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    fake.wait_held("pull")
     docker_engine.children.stop_all()
-    worker.join(10)
-    assert not worker.is_alive()
-    assert time.monotonic() - started < 10
+    worker.join(SAFETY)
+    assert not worker.is_alive(), f"the pull still runs {SAFETY:g} s after stop_all"
     assert [type(exc) for exc in outcome] == [Interrupted]
 
 
@@ -451,7 +457,7 @@ def test_a_child_that_answers_claws_stop_with_an_exit_status_was_interrupted(
 ) -> None:
     """`docker run` hands SIGTERM to its container and exits with the container's status
     (143): claw stopped it, so it is an interruption, never a failed probe."""
-    fake.answer(["run"], sleep=30, on_term=143)
+    fake.answer(["run"], hold="probe", on_term=143)  # never released: it answers the stop
     fake.answer(["rm"])
     outcome: list[BaseException] = []
 
@@ -463,12 +469,11 @@ def test_a_child_that_answers_claws_stop_with_an_exit_status_was_interrupted(
 
     worker = threading.Thread(target=work)
     worker.start()
-    deadline = time.monotonic() + 10
-    while not fake.armed and time.monotonic() < deadline:
-        time.sleep(0.05)
+    fake.wait_held("probe")  # said after it armed its answer to SIGTERM
     assert fake.armed == 1, "the stand-in answers SIGTERM with 143"
     docker_engine.children.stop_all()
-    worker.join(10)
+    worker.join(SAFETY)
+    assert not worker.is_alive(), f"the probe still runs {SAFETY:g} s after stop_all"
     assert [type(exc) for exc in outcome] == [Interrupted]
     assert fake.args[-1][:2] == ["rm", "--force"]  # the probe container goes
 
@@ -616,8 +621,8 @@ def test_each_engine_finds_its_own_compose(fake: FakeDocker) -> None:
 
 def test_stopping_one_engines_children_leaves_the_other_engine_working(fake: FakeDocker) -> None:
     alpha, beta = quick("alpha"), quick("beta")
-    fake.answer(["--context", "alpha", "pull"], sleep=30)
-    fake.answer(["--context", "beta", "pull"], sleep=3, stdout="pulled\n")
+    fake.answer(["--context", "alpha", "pull"], hold="alpha")  # never released
+    fake.answer(["--context", "beta", "pull"], hold="beta", stdout="pulled\n")
     outcomes: dict[str, BaseException | None] = {}
 
     def work(engine: Engine) -> None:
@@ -628,19 +633,20 @@ def test_stopping_one_engines_children_leaves_the_other_engine_working(fake: Fak
         else:
             outcomes[engine.name] = None
 
-    workers = [threading.Thread(target=work, args=(engine,)) for engine in (alpha, beta)]
-    started = time.monotonic()
-    for worker in workers:
+    workers = {engine.name: threading.Thread(target=work, args=(engine,)) for engine in (alpha, beta)}
+    for worker in workers.values():
         worker.start()
-    while fake.pending and time.monotonic() - started < 10:
-        time.sleep(0.05)
-    assert not fake.pending, "both pulls took their answers and are running"
-    assert len(fake.calls) == 2
+    fake.wait_held("alpha", "beta")
+    assert len(fake.calls) == 2, "both pulls are running"
     alpha.children.stop_all()
-    for worker in workers:
-        worker.join(20)
-    assert not any(worker.is_alive() for worker in workers)
+    workers["alpha"].join(SAFETY)
+    assert not workers["alpha"].is_alive(), f"alpha's pull still runs {SAFETY:g} s after its stop"
     assert type(outcomes["alpha"]) is Interrupted
+    assert workers["beta"].is_alive(), "beta's pull still runs"
+    assert "beta" not in outcomes
+    fake.release("beta")
+    workers["beta"].join(SAFETY)
+    assert not workers["beta"].is_alive(), f"beta's pull still runs {SAFETY:g} s after its release"
     assert outcomes["beta"] is None, "beta's pull ran to its end"
     assert alpha.children.stopping.is_set()
     assert not beta.children.stopping.is_set()

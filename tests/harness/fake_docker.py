@@ -3,9 +3,13 @@
 It appends its argv (as JSON) to ``$FAKE_DOCKER_LOG`` and answers from the JSON
 list in ``$FAKE_DOCKER_SCRIPT``: the first entry whose ``match`` is a prefix of
 the argv (after the program name) is used and, unless it is ``sticky``,
-consumed. An entry gives ``stdout``, ``stderr``, ``code``, ``sleep``, ``signal`` (kill itself)
-and ``on_term``: the exit code to end with on SIGTERM, as `docker run` does when it hands the
-signal to its container and exits with the container's status.
+consumed. An entry gives ``stdout``, ``stderr``, ``code``, ``signal`` (kill itself),
+``on_term``: the exit code to end with on SIGTERM, as `docker run` does when it hands the
+signal to its container and exits with the container's status, and ``hold``: a name under
+which the stand-in says it is held (``FakeDocker.wait_held``) and then waits, before it
+answers, until the test releases that name (``FakeDocker.release``); a name never released
+is a docker that never answers, until it is killed. The test learns that a call is running
+from the marker, never from a delay.
 Choosing and consuming an entry holds a lock, and the script is replaced whole, never
 rewritten in place, so stand-ins may run side by side and be killed at any moment.
 """
@@ -21,6 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+HOLD_LIMIT = 600.0  # seconds a held stand-in waits for its release before it gives up
+SAFETY = 60.0  # seconds the test side waits for a marker: only a bug takes this long
+
 
 def main() -> int:
     argv = sys.argv[1:]
@@ -35,12 +42,28 @@ def main() -> int:
     if entry is None:
         sys.stderr.write(f"fake docker: no scripted answer for {argv}\n")
         return 99
-    time.sleep(entry.get("sleep", 0))
+    if "hold" in entry and not _held(log, str(entry["hold"])):
+        sys.stderr.write(f"fake docker: {entry['hold']} was never released\n")
+        return 98
     if entry.get("signal"):
         os.kill(os.getpid(), int(entry["signal"]))
     sys.stdout.write(entry.get("stdout", ""))
     sys.stderr.write(entry.get("stderr", ""))
     return int(entry.get("code", 0))
+
+
+def _held(log: Path, name: str) -> bool:
+    """Say that this call is held under ``name``, and wait until the test releases it
+    (False: not within ``HOLD_LIMIT``, a bound for a stand-in its test forgot)."""
+    with log.with_name(f"{log.name}.held").open("a") as held:  # FakeDocker.held
+        held.write(f"{name}\n")
+    released = (log.with_name(f"{log.name}.release.{name}"), log.with_name(f"{log.name}.release-all"))
+    deadline = time.monotonic() + HOLD_LIMIT
+    while not any(path.exists() for path in released):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _take(argv: list[str], script_path: Path) -> dict[str, Any] | None:
@@ -120,6 +143,29 @@ class FakeDocker:
         """How many stand-ins have set their SIGTERM answer (``on_term``)."""
         armed = self.log.with_name(f"{self.log.name}.armed")
         return len(armed.read_text().split()) if armed.exists() else 0
+
+    @property
+    def held(self) -> list[str]:
+        """The names of the calls held so far (``hold``), in the order they were held."""
+        held = self.log.with_name(f"{self.log.name}.held")
+        return held.read_text().split() if held.exists() else []
+
+    def wait_held(self, *names: str, timeout: float = SAFETY) -> None:
+        """Wait until the calls held under ``names`` are all running and held; fails with
+        what was asked past ``timeout`` (a safety net)."""
+        deadline = time.monotonic() + timeout
+        while not set(names) <= set(self.held):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"not held within {timeout:g}s: {sorted(set(names) - set(self.held))}; "
+                    f"calls {self.calls}; answers not taken {self.pending}"
+                )
+            time.sleep(0.01)
+
+    def release(self, name: str = "") -> None:
+        """Let the call held under ``name`` answer (every held call, without a name)."""
+        suffix = f"release.{name}" if name else "release-all"
+        self.log.with_name(f"{self.log.name}.{suffix}").touch()
 
     @property
     def args(self) -> list[list[str]]:
