@@ -27,9 +27,10 @@ import pytest
 
 from lib.engine import lock
 from tests.harness import engine as harness
-from tests.harness import hold, upstream
+from tests.harness import shim, upstream
 from tests.harness.engine import Engine
 from tests.harness.toolchains import Toolchain
+from tests.harness.waiting import wait_for
 from tests.integration.conftest import Lab, Running, version_script
 from tests.integration.test_engines import context, lock_containers, tags_on
 
@@ -40,24 +41,8 @@ STARTED = "claw-test-42-started"
 SLOW_STEP = "RUN echo claw-test-$((6 * 7))-started && sleep 600\n"
 
 
-def until(done: Callable[[], bool], what: str, *runs: Running, timeout: float = 120) -> None:
-    """Wait for the event ``done`` while each of ``runs`` is still running."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        for run in runs:
-            if run.process.poll() is not None:
-                pytest.fail(f"{what}: claw ended first ({run.process.returncode}):\n{output(run)}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:g}s (a safety net):\n" + "\n".join(map(output, runs)))
-        time.sleep(0.05)
-
-
 def output(run: Running) -> str:
     return f"--- stdout\n{run.stdout()}--- stderr\n{run.stderr()}"
-
-
-def ended(run: Running) -> Callable[[], str | None]:
-    return lambda: None if run.process.poll() is None else f"exit {run.process.returncode}\n{output(run)}"
 
 
 def refresh_log_says(lab: Lab, run: Running, text: str) -> bool:
@@ -91,13 +76,41 @@ def finished(run: Running, timeout: float = 120) -> int:
         pytest.fail(f"claw did not end within {timeout:g}s (a safety net):\n{output(run)}")
 
 
-def holding(lab: Lab, pattern: str) -> hold.Hold:
-    """claw's docker calls go through a stand-in that records them and holds the first
-    call matching ``pattern``, for the claw processes started from now on."""
-    folder, held = hold.install(lab.dir / "hold", pattern)
-    lab.env["PATH"] = hold.path_with(folder)
-    lab.env.update(held.env(lab.dir / "docker-calls.log"))
+def holding(lab: Lab, pattern: str) -> shim.Hold:
+    """claw's docker calls go through the recording shim, which holds those matching
+    ``pattern`` until released, for the claw processes started from now on."""
+    held = shim.Hold(lab.dir / "held", pattern)
+    lab.with_shim(**held.env())
     return held
+
+
+def still_held(held: shim.Hold) -> bool:
+    """A held call is waiting now: its marker is there and its process alive."""
+    pids = [int(marker.name.rpartition(".")[2]) for marker in held.directory.glob("held.*")]
+    return bool(pids) and not (held.directory / "released").exists() and all(map(alive, pids))
+
+
+def alive(pid: int) -> bool:
+    """``pid`` runs (a zombie counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def group_members(pgid: int) -> list[str]:
+    """The live processes of process group ``pgid``, as ``pid command line``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, NotADirectoryError):
+            continue
+        if entry.name.isdigit() and int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(f"{entry.name} {command.strip()}")
+    return found
 
 
 # --------------------------------------------------------------------------
@@ -150,7 +163,11 @@ def test_the_engine_lock_is_released_by_id_and_a_dead_owners_lock_taken_over(
     assert lock_containers(lab.engine) == [name]
     lab.release("2.0.0")
     taken = spawned("pull", "Clawfile", name="taken")
-    until(lambda: taken.process.poll() is not None or "waiting: pid " in taken.stderr(), "its end", taken)
+
+    def ended_or_waiting() -> bool:
+        return taken.process.poll() is not None or "waiting: pid " in taken.stderr()
+
+    wait_for(ended_or_waiting, describe=lambda: output(taken))
     assert "waiting: pid " not in taken.stderr(), "it waits for an owner that is gone:\n" + output(taken)
     assert finished(taken) == 0, output(taken)
     assert taken.stdout().splitlines() == [
@@ -300,19 +317,23 @@ def test_ctrl_c_of_the_run_on_one_engine_stops_only_its_own_children(
     lab.release("1.0.0")
     lab.write(SLOW_STEP)
     stopped = spawned("pull", "Clawfile", name="stopped")  # the lab's engine
-    until(lambda: refresh_log_says(lab, stopped, STARTED), "the slow step of its build started", stopped)
-    builds = hold.group_members(stopped.process.pid)
+
+    def slow_step_runs() -> bool:
+        return refresh_log_says(lab, stopped, STARTED)
+
+    wait_for(slow_step_runs, describe=lambda: output(stopped), alive=stopped.process)
+    builds = group_members(stopped.process.pid)
     assert any(" build " in member for member in builds), builds
 
     lab.write()  # the other run's recipe has no slow step
     held = holding(lab, f"--context {other} build *")
     going = spawned("--context", other, "pull", "Clawfile", name="going")
-    held.wait(ended(going))
+    held.wait(describe=lambda: output(going), alive=going.process)
 
     stopped.process.send_signal(signal.SIGINT)
     assert finished(stopped) == 130, output(stopped)
-    assert hold.group_members(stopped.process.pid) == [], "its docker build went with it"
-    assert held.holding(), "the other engine's build call was left alone"
+    assert group_members(stopped.process.pid) == [], "its docker build went with it"
+    assert still_held(held), "the other engine's build call was left alone"
     assert going.process.poll() is None, output(going)
     assert lab.tags() == {}
     assert lock_containers(lab.engine) == []
@@ -347,7 +368,7 @@ def test_the_build_uses_the_from_image_livecheck_pulled_though_the_registry_move
     lab.release("1.0.0")
     held = holding(lab, "build *")
     run = spawned("pull", "Clawfile", name="held")
-    held.wait(ended(run))  # livecheck has pulled the FROM image; the build waits
+    held.wait(describe=lambda: output(run), alive=run.process)  # livecheck pulled; the build waits
     pulled, digest = (
         lab.docker("image", "inspect", "--format", "{{.Id}}", lab.runtime_ref),
         repo_digest(lab, lab.runtime_ref),
