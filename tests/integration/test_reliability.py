@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
@@ -23,7 +22,7 @@ from tests.conftest import tally
 from tests.harness import engine as harness
 from tests.harness import flaky, upstream
 from tests.harness.toolchains import BUILDKIT, LEGACY, Toolchain
-from tests.integration.conftest import ROOT, Lab, Running
+from tests.integration.conftest import ROOT, Gates, Lab, start_gates
 
 pytestmark = pytest.mark.integration
 
@@ -101,25 +100,6 @@ def test_a_failure_at_each_step(lab: Lab, step: str, toolchain: Toolchain) -> No
 # --------------------------------------------------------------------------
 
 
-def wait_for(condition: Callable[[], bool], run: Running, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert run.process.poll() is None, f"claw ended before {what}: {run.stderr()}"
-        assert time.monotonic() < deadline, f"never reached {what}: {run.stderr()}"
-        time.sleep(0.1)
-
-
-SLOW_STEP = "RUN echo claw-test-slow-step-started && sleep 120\n"  # longer than any test waits
-
-
-def in_build(lab: Lab) -> bool:
-    """This lab's refresh is in its slow build step. Read from claw's own refresh log, which
-    both builders stream the step's output into (BuildKit runs no container `docker ps`
-    would show, and another test's build may be sleeping there)."""
-    logs = (lab.dir / "state" / "claw" / "logs").glob(f"refresh-{lab.alias}-*.log")
-    return any("claw-test-slow-step-started" in log.read_text(errors="replace") for log in logs)
-
-
 def in_probe(lab: Lab) -> bool:
     return bool(lab.docker("ps", "--quiet", "--filter", f"label=claw.probe={lab.alias}"))
 
@@ -134,21 +114,24 @@ INTERRUPTED = [(*case, LEGACY) for case in INTERRUPTIONS] + [
 
 
 @pytest.mark.parametrize(("moment", "how", "toolchain"), INTERRUPTED, indirect=["toolchain"])
-def test_interrupted_or_killed_at_any_moment(lab: Lab, moment: str, how: str, toolchain: Toolchain) -> None:
+def test_interrupted_or_killed_at_any_moment(
+    lab: Lab, gates: Gates, moment: str, how: str, toolchain: Toolchain
+) -> None:
     lab.toolchain = toolchain
     before = install(lab, "1.0.0")
+    held = gates.hold(lab.alias)
     if moment == "probe":
         lab.release(script="#!/bin/sh\nsleep 30\necho 'OpenClaw 2.0.0'\n")
-    else:  # a slow step: the pull cannot be over before the signal lands, however busy the host
-        lab.write(recipe_extra=SLOW_STEP)
+    else:  # a step the test holds: the pull cannot be over before the signal lands
+        lab.write(recipe_extra=gates.step(lab.engine, lab.alias))
         lab.release("2.0.0")
     run = lab.spawn("pull", "Clawfile", name=f"{moment}-{how}")
     if moment == "build":
-        wait_for(lambda: in_build(lab), run, "the slow build step")
+        held.wait(describe=run.output, alive=run.process)
     elif moment == "probe":
-        wait_for(lambda: in_probe(lab), run, "the probe")
+        run.wait_for(lambda: in_probe(lab), "the probe")
     else:
-        wait_for(lambda: "building" in run.stderr(), run, "the build")
+        run.says("building")
     if how == "SIGKILL":
         os.killpg(run.process.pid, signal.SIGKILL)  # claw and its docker children, as a supervisor would
         run.wait()
@@ -158,24 +141,27 @@ def test_interrupted_or_killed_at_any_moment(lab: Lab, moment: str, how: str, to
         assert run.stderr().rstrip().endswith("error: interrupted")
         assert "Traceback" not in run.stderr()
         assert leftovers(lab) == []  # claw cleaned up on its way out
+    held.release()
     tally("interruptions")
     assert_whole(lab, before, "v2.0.0")
     lab.write()
     assert_next_pull_cleans_up(lab, "3.0.0")
 
 
-def test_interrupted_while_waiting_for_another_refresh(lab: Lab) -> None:
+def test_interrupted_while_waiting_for_another_refresh(lab: Lab, gates: Gates) -> None:
     before = install(lab, "1.0.0")
-    lab.write(recipe_extra=SLOW_STEP)
+    lab.write(recipe_extra=gates.step(lab.engine, lab.alias))
+    held = gates.hold(lab.alias)
     lab.release("2.0.0")
     first = lab.spawn("pull", "Clawfile", name="first")
-    wait_for(lambda: in_build(lab), first, "the first build")
+    held.wait(describe=first.output, alive=first.process)
     second = lab.spawn("pull", "Clawfile", name="second")
-    wait_for(lambda: "waiting: another claw pull" in second.stderr(), second, "the wait")
+    second.says("waiting: another claw pull")
     second.process.send_signal(signal.SIGINT)
     assert second.wait() == 130, second.stdout() + second.stderr()
     first.process.send_signal(signal.SIGINT)
     assert first.wait() == 130, first.stdout() + first.stderr()
+    held.release()
     tally("interruptions", 2)
     assert lab.tags() == before
     assert leftovers(lab) == []
@@ -236,28 +222,25 @@ def test_parallel_builds_of_one_pod(lab: Lab) -> None:
 # --------------------------------------------------------------------------
 
 
-def test_engine_stopped_in_the_middle_of_a_refresh(
-    lab: Lab, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_engine_stopped_in_the_middle_of_a_refresh(lab: Lab) -> None:
     doomed = harness.start()
+    gates = start_gates(doomed, lab.dir / "doomed-gates")
     try:
         runtime = upstream.publish(
             doomed, "runtime", "latest", {"usr/local/bin/openclaw": "#!/bin/sh\necho 1.0\n"}
         )
-        lab.recipe.write_text(f"FROM {runtime}\nRUN sleep 30\n")
+        held = gates.hold("doomed")
+        lab.recipe.write_text(f"FROM {runtime}\n{gates.step(doomed, 'doomed')}")
         env = {**lab.environment(), **doomed.env}
         with (lab.dir / "doomed.err").open("w") as err:
             process = subprocess.Popen(
                 [sys.executable, str(ROOT / "claw.py"), "pull", "Clawfile"],
                 cwd=lab.dir, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
             )  # fmt: skip
-            deadline = time.monotonic() + 60
-            while "building" not in (lab.dir / "doomed.err").read_text():
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            time.sleep(1)
+        held.wait(describe=lambda: (lab.dir / "doomed.err").read_text(), alive=process)  # in the build
     finally:
         harness.stop(doomed.root)
+        gates.world.stop()
     out, _ = process.communicate(timeout=120)
     tally("engine faults")
     err_text = (lab.dir / "doomed.err").read_text()
