@@ -9,7 +9,8 @@ reaches the internet: runtimes come from the private registry.
 The rows (``--list`` prints them, ``--only NAME`` runs some of them):
 
   docker-calls   docker calls of `claw up --check` on pods of 1, 10, 50 and 200 services,
-                 counted by a recording shim in front of the real docker (must not grow);
+                 counted by a recording shim in front of the real docker (must not grow),
+                 on the legacy builder with compose v1 (legacy+v1);
   check-200      `claw up --check` at 200 services over one `docker image inspect` of
                  their refs (goal <= 1.5);
   verb-start-up  `claw up --check` of a 1-service pod over the floor: a Python process on
@@ -26,13 +27,16 @@ The rows (``--list`` prints them, ``--only NAME`` runs some of them):
   livecheck      `claw pull` with nothing new upstream over `claw pull` of a new release
                  (goal <= 0.15);
   livecheck-calls  docker calls of that unchanged pull (goal: <= one per FROM image plus
-                 one, no build);
+                 one, no build), on legacy+v1;
   engines        `claw --context a,b pull --rebuild` of one runner on two engines (a second
                  dockerd beside the first) over `--context a` alone (goal <= 1.3).
 
 A row is a function from a Bench to a Figure, listed in ROWS; the private engine
 starts when the first row that needs it asks for ``bench.engine``. A row over its
-goal prints OVER GOAL and the bench exits 1.
+goal prints OVER GOAL and the bench exits 1. A row run on a named toolchain (``under``)
+carries its id in its name and in each of its notes; the page's header names the
+builder each row used. The script of the pull row's baseline counts its own docker
+calls (``docker_calls_in``).
 
     python -m scripts.bench [--only NAME ...] [--record docs/performance.md]
 """
@@ -45,6 +49,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -67,7 +72,6 @@ RUNNERS = ("openclaw", "nanobot", "microclaw", "nullclaw")
 LIVE, LIVE_RUNTIME = "picoclaw", "bench-live-runtime"  # the livecheck rows' own runner and upstream
 BUILD_SECONDS = 5  # a stand-in for the network wait of a real recipe, which takes minutes
 INSPECT = ("docker", "image", "inspect", "--format", "{{json .}}")  # the call `up --check` makes
-SCRIPT_CALLS = 5  # docker calls in the shell script of the pull row (see pull_over_script)
 
 
 def say(text: str) -> None:
@@ -87,6 +91,7 @@ class Figure:
     added: float | None = None  # median seconds claw adds over the baseline
     baseline: float | None = None  # median seconds of the baseline
     notes: tuple[str, ...] = ()  # facts measured by the same run, for the record
+    builder: str | None = None  # the builder `docker build` used for the row (None: no engine)
 
     def row(self) -> str:
         spread = f"{self.low:.2f}-{self.high:.2f}"
@@ -343,22 +348,34 @@ def verb_start_up(bench: Bench) -> Figure:
     )  # fmt: skip
 
 
-def pull_over_script(bench: Bench) -> Figure:
-    recipe = bench.work / "openclaw.Dockerfile"
-    context = bench.work / "empty"
-    context.mkdir(exist_ok=True)
-    script = bench.work / "refresh.sh"
-    script.write_text(f"""\
+def refresh_script(work: Path) -> str:
+    """The pull row's baseline: a refresh typed as raw docker commands (build, inspect, probe,
+    two tags, rm of the temporary tag), on the recipe and empty context under ``work``."""
+    return f"""\
 set -e
 tmp=openclaw:raw-$$
-docker build --iidfile {bench.work}/iid --force-rm --pull --no-cache --tag "$tmp" --file - \\
-  --label claw.base.driver=openclaw --label claw.base.recipe-sha=sha256:0 {context} < {recipe}
+docker build --iidfile {work}/iid --force-rm --pull --no-cache --tag "$tmp" --file - \\
+  --label claw.base.driver=openclaw --label claw.base.recipe-sha=sha256:0 {work / "empty"} \\
+  < {work / "openclaw.Dockerfile"}
 id=$(docker image inspect --format '{{{{.Id}}}}' "$tmp")
 docker run --rm --init --network none --pull never --name "raw-probe-$$" --entrypoint openclaw "$id" --version
 docker image tag "$id" openclaw:v2026.5.22
 docker image tag "$id" openclaw:latest
 docker image rm "$tmp"
-""")
+"""
+
+
+def docker_calls_in(script: str) -> int:
+    """How many docker commands a shell script runs, read from its text: ``docker`` where a
+    command starts (a line's start, after ``$(``, ``;``, ``&&``, ``||`` or ``|``)."""
+    return len(re.findall(r"(?:^|\$\(|;|&&|\|\||\|)\s*docker\s", script, flags=re.MULTILINE))
+
+
+def pull_over_script(bench: Bench) -> Figure:
+    (bench.work / "empty").mkdir(exist_ok=True)
+    text = refresh_script(bench.work)
+    script = bench.work / "refresh.sh"
+    script.write_text(text)
     # --rebuild: refresh although nothing moved upstream, as the script always does
     calls = bench.calls(lambda env: bench.claw("pull", "--rebuild", "openclaw", env=env))
     kinds = Counter(" ".join(verb(call)) for call in calls)
@@ -369,7 +386,7 @@ docker image rm "$tmp"
         lambda: bench.run(["sh", str(script)]),
         runs=5, goal=1.10,
         notes=[f"docker calls of `claw pull --rebuild <Clawfile>`: {len(calls)} ({summary}); "
-               f"the script's: {SCRIPT_CALLS}"],
+               f"the script's: {docker_calls_in(text)}"],
     )  # fmt: skip
 
 
@@ -471,9 +488,11 @@ def under(toolchain_id: str, measure: Callable[[Bench], Figure]) -> Callable[[Be
         bench.toolchain = toolchains.prepare(toolchain_id, config, plugins)
         try:
             figure = measure(bench)
+            used = builder(bench)
         finally:
             bench.toolchain = None
-        return replace(figure, name=f"{figure.name} [{toolchain_id}]")
+        notes = tuple(f"[{toolchain_id}] {note}" for note in figure.notes)
+        return replace(figure, name=f"{figure.name} [{toolchain_id}]", notes=notes, builder=used)
 
     return measured
 
@@ -485,8 +504,8 @@ class Row:
     engine: bool = True  # whether it does (an engine needs root)
 
 
-ROWS: list[Row] = [
-    Row("docker-calls", docker_calls),
+ROWS: list[Row] = [  # a row that counts docker calls runs on a named toolchain: the count is its
+    Row("docker-calls", under(toolchains.LEGACY, docker_calls)),
     Row("check-200", check_over_inspect),
     Row("verb-start-up", verb_start_up),
     Row("pull", under(toolchains.LEGACY, pull_over_script)),
@@ -494,9 +513,18 @@ ROWS: list[Row] = [
     Row("jobs", parallel_refresh),
     Row("start-up", start_up, engine=False),
     Row("livecheck", livecheck),
-    Row("livecheck-calls", livecheck_calls),
+    Row("livecheck-calls", under(toolchains.LEGACY, livecheck_calls)),
     Row("engines", two_engines),
 ]
+
+
+def measured(row: Row, bench: Bench) -> Figure:
+    """The row's figure and the builder its builds used (a row on no named toolchain: the
+    one of the host's docker configuration)."""
+    figure = row.measure(bench)
+    if row.engine and figure.builder is None:
+        figure = replace(figure, builder=builder(bench))
+    return figure
 
 
 # --------------------------------------------------------------------------
@@ -559,7 +587,6 @@ def machine(bench: Bench, load: float) -> str:
     if bench.started:
         facts.append(f"docker CLI {bench.docker('version', '--format', '{{.Client.Version}}')}")
         facts.append(f"engine {bench.docker('version', '--format', '{{.Server.Version}}')}")
-        facts.append(builder(bench))
     facts.append(f"1-minute load average before the run {load:.2f}")
     return ", ".join(facts)
 
@@ -604,7 +631,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         for row in rows:
             say(f"measuring: {row.name}")
-            figure = row.measure(bench)
+            figure = measured(row, bench)
             say(f"  {figure.row()}")
             figures.append(figure)
         about = machine(bench, load)
@@ -616,13 +643,11 @@ def main(argv: Sequence[str]) -> int:
         return 1
     finally:
         bench.close()
-    table = "\n".join([TABLE_HEAD, *(f.row() for f in figures)])
-    notes = [note for f in figures for note in f.notes]
     now = datetime.datetime.now(datetime.timezone.utc)
     stamp = now.strftime("%Y-%m-%d %H:%M UTC")
-    say(f"\n{table}\n\n" + "".join(f"- {note}\n" for note in notes) + f"\n{stamp}; {about}")
+    say(f"\n{table(figures)}\n\n{facts(figures)}\n{stamp}; {about}; {builders(figures)}")
     if args.record:
-        args.record.write_text(record(stamp, about, table, notes))
+        args.record.write_text(record(stamp, about, figures))
         say(f"written: {args.record}")
     over = [f.name for f in figures if not f.ok]
     if over:
@@ -630,11 +655,37 @@ def main(argv: Sequence[str]) -> int:
     return 1 if over else 0
 
 
-def record(stamp: str, about: str, table: str, notes: Sequence[str]) -> str:
-    facts = "".join(f"- {note}\n" for note in notes)
+def builders(figures: Sequence[Figure]) -> str:
+    """Which builder each row's builds used, for the page's header: the builder of most rows
+    named once, each other one with its rows."""
+    by: dict[str, list[str]] = {}
+    for figure in figures:
+        if figure.builder is not None:
+            by.setdefault(figure.builder, []).append(figure.name)
+    if not by:
+        return "no row used the engine"
+    (most, _), *others = sorted(by.items(), key=lambda item: -len(item[1]))
+    if not others:
+        return f"builder: {most} for every row on the engine"
+    named = "; ".join(f"{used} for {', '.join(f'`{name}`' for name in names)}" for used, names in others)
+    return f"builders: {named}; {most} for the other rows on the engine"
+
+
+def table(figures: Sequence[Figure]) -> str:
+    return "\n".join([TABLE_HEAD, *(f.row() for f in figures)])
+
+
+def facts(figures: Sequence[Figure]) -> str:
+    """The notes of ``figures``, a list item each."""
+    return "".join(f"- {note}\n" for f in figures for note in f.notes)
+
+
+def record(stamp: str, about: str, figures: Sequence[Figure]) -> str:
+    """The page ``--record`` writes: the header, the table of ``figures``, their notes."""
     return RECORD.format(
-        stamp=stamp, machine=about, table=table, facts=facts, sizes=", ".join(map(str, SIZES)),
-        largest=SIZES[-1], seconds=BUILD_SECONDS, runners=len(RUNNERS), calls=SCRIPT_CALLS,
+        stamp=stamp, machine=about, builders=builders(figures), table=table(figures), facts=facts(figures),
+        sizes=", ".join(map(str, SIZES)), largest=SIZES[-1], seconds=BUILD_SECONDS, runners=len(RUNNERS),
+        calls=docker_calls_in(refresh_script(Path("work"))),
     )  # fmt: skip
 
 
@@ -649,7 +700,10 @@ order alternating from pair to pair), with the interquartile range; "difference"
 median of the per-pair differences (what claw adds, or for --jobs what it saves), over
 the baseline's median time.
 
-Measured {stamp} on {machine}.
+Measured {stamp} on {machine}; {builders}. A row or a note marked
+`[legacy+v1]` or `[buildkit+v2]` ran on that toolchain (its own docker configuration: the
+legacy builder with compose v1, or BuildKit with compose v2); docker calls are counted
+on the toolchain named beside them.
 
 {table}
 
