@@ -134,23 +134,31 @@ class Asker:
         if stopping.is_set():
             raise UpstreamError(upstream, "not asked: interrupted")
         try:
-            value = self._value(upstream)
+            value, integrity, runtime = self._value(upstream)
             if not value_ok(upstream.kind, value):
                 what = "a commit sha" if upstream.kind == "git" else "a plain version string"
                 raise _Failure(f"answer not understood (not {what})")
         except _Failure as exc:
             kind = UpstreamUnreachable if exc.transient else UpstreamError
             raise kind(upstream, exc.detail, max_attempts=exc.cap) from exc.__cause__
-        return Answer(upstream, value)
+        return Answer(upstream, value, integrity=integrity, runtime=runtime)
 
-    def _value(self, upstream: Upstream) -> str:
+    def _value(self, upstream: Upstream) -> tuple[str, str | None, str | None]:
+        """The answer, with the integrity and the runtime range the same document gives."""
         url = self.url(upstream)
         where = "git server" if upstream.kind == "git" else "registry"
         if upstream.kind == "npm":
-            return _field(self._fetch(url, NPM_ACCEPT, where), "npm registry's", "dist-tags", "latest")
+            document = _document(self._fetch(url, NPM_ACCEPT, where), "npm registry's")
+            version = _field(document, "npm registry's", "dist-tags", "latest")
+            return version, *_npm_extras(document, version)
         if upstream.kind == "pypi":
-            return _field(self._fetch(url, "application/json", where), "PyPI JSON API's", "info", "version")
-        return _resolve(_advertised(self._fetch(url, "*/*", where)), upstream.ref)
+            document = _document(self._fetch(url, "application/json", where), "PyPI JSON API's")
+            version = _field(document, "PyPI JSON API's", "info", "version")
+            info = document["info"]  # a table: _field read info.version from it
+            declared = _text(info.get("requires_python")) if isinstance(info, dict) else None
+            return version, None, f"python {declared}" if declared else None
+        commit = _resolve(_advertised(self._fetch(url, "*/*", where)), upstream.ref)
+        return commit, commit, None
 
     def _fetch(self, url: str, accept: str, where: str) -> bytes:
         headers = {"User-Agent": USER_AGENT, "Accept": accept, "Cache-Control": "no-cache"}
@@ -224,17 +232,41 @@ def _network_failure(reason: object, where: str, timeout: float) -> _Failure:
 # Reading the answers
 
 
-def _field(body: bytes, api: str, section: str, key: str) -> str:
-    """``document[section][key]`` of a JSON answer, a string."""
+def _document(body: bytes, api: str) -> dict[str, object]:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
         raise _Failure(f"answer is not the {api} shape (not JSON)") from None
-    part = document.get(section) if isinstance(document, dict) else None
+    return document if isinstance(document, dict) else {}  # _field then names what is missing
+
+
+def _field(document: Mapping[str, object], api: str, section: str, key: str) -> str:
+    """``document[section][key]`` of a JSON answer, a string."""
+    part = document.get(section)
     value = part.get(key) if isinstance(part, dict) else None
     if not isinstance(value, str):
         raise _Failure(f"answer is not the {api} shape (no {section}.{key})")
     return value
+
+
+def _npm_extras(document: Mapping[str, object], version: str) -> tuple[str | None, str | None]:
+    """``dist.integrity`` and ``engines.node`` of ``version``, when the document has them
+    (the abbreviated document npm serves for installs carries both)."""
+    versions = document.get("versions")
+    entry = versions.get(version) if isinstance(versions, dict) else None
+    if not isinstance(entry, dict):
+        return None, None
+    dist, engines = entry.get("dist"), entry.get("engines")
+    integrity = _text(dist.get("integrity")) if isinstance(dist, dict) else None
+    node = _text(engines.get("node")) if isinstance(engines, dict) else None
+    return integrity, f"node {node}" if node else None
+
+
+def _text(value: object) -> str | None:
+    """A short printable string from an answer, else None (answers are untrusted)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 256 or not value.isprintable():
+        return None
+    return value.strip()
 
 
 _NOT_SMART = "answer is not a git smart-HTTP ref advertisement"

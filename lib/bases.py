@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import clawfile, livecheck, locks, runners, versions
+from . import clawfile, livecheck, lockfile, locks, runners, versions
 from .engine import digests, lock
+from .engine.argv import BuildArg
 from .engine.docker import Engine, Image, Listed
 from .errors import (
     ClawError,
@@ -80,13 +81,17 @@ class Outcome:
     steady: tuple[str, ...] = ()  # what held, for an up-to-date line
     doing: str = "refresh"  # what failed, for the line: refresh | rollback
     direction: str = "back"  # where a rollback moved latest: back | forward (to a newer version)
+    locked: str | None = None  # claw.lock: the lock-<hash> tag of the base
+    available: tuple[str, ...] = ()  # claw.lock: what upstream has beyond the lock, for the line
+    warning: str | None = None  # something the operator should know of a base that did build
 
     @property
     def failed(self) -> bool:
         return self.status.failed
 
     def line(self) -> str:
-        return f"{self.runner.alias}: {self._says()}"
+        warning = f" (warning: {self.warning})" if self.warning else ""
+        return f"{self.runner.alias}: {self._says()}{warning}"
 
     def _says(self) -> str:
         before = self.previous
@@ -97,6 +102,12 @@ class Outcome:
         assert not isinstance(before, Unknown)  # only failures lack a previous state
         if self.status is Status.PINNED:
             return f"pinned at {self.version}"
+        if self.status is Status.BUILT_LOCKED:
+            return f"built {self.version} from claw.lock ({self.locked})"
+        if self.status is Status.LOCKED:
+            beyond = "; ".join(f"{text} available" for text in self.available)
+            update = f"{beyond}; claw pull --update-lock={self.runner.driver}" if beyond else ""
+            return f"locked at {self.version}" + (f" ({update})" if update else "")
         if self.status in (Status.ROLLED_BACK, Status.WOULD_ROLL_BACK) and before is not None:
             was = before.version or f"untagged, image {short_id(before.image_id)}"
             if self.status is Status.WOULD_ROLL_BACK:
@@ -248,8 +259,9 @@ def ask(
             found.append(_remote(engine, image, recorded, options, events, alias))
     if runner.upstream:
         events.progress(alias, "asking " + ", ".join(map(str, runner.upstream)))
-    answers = tuple(_answer(asker, upstream, options.cancel) for upstream in runner.upstream)
-    now = livecheck.Now(runner.recipe_sha, tuple(found), answers, downloaded=download)
+    answers = tuple(answer(asker, upstream, options.cancel) for upstream in runner.upstream)
+    before = stamp(datetime.datetime.now(datetime.timezone.utc))  # just after the last answer
+    now = livecheck.Now(runner.recipe_sha, tuple(found), answers, downloaded=download, before=before)
     installed = Installed(latest.id, versions.resolve(alias, latest.repo_tags)) if latest else None
     return Checked(installed, now, livecheck.compare(record, now, max_age=options.max_age))
 
@@ -293,7 +305,7 @@ def _remote(
     return livecheck.Image(image, answer.digest, unchanged=answer.moved is False, moved=answer.moved is True)
 
 
-def _answer(asker: Asker, upstream: Upstream, cancel: threading.Event) -> Answer | UpstreamError:
+def answer(asker: Asker, upstream: Upstream, cancel: threading.Event) -> Answer | UpstreamError:
     """Ask in a thread of its own, so that Ctrl-C stops the wait at once (an HTTP GET
     in flight is simply abandoned: it changes nothing)."""
     box: list[Answer | UpstreamError | BaseException] = []
@@ -362,6 +374,53 @@ def current(engine: Engine, runner: Runner) -> Installed | None:
     return Tags.read(engine, runner.alias).installed()
 
 
+@dataclass(frozen=True)
+class _Build:
+    """What one refresh builds: the Dockerfile text (labels appended), its build arguments,
+    whether the build pulls its FROM images, and, for a build from claw.lock, the entry."""
+
+    text: str
+    args: tuple[BuildArg, ...]
+    pull: bool
+    entry: lockfile.BaseEntry | None = None
+
+
+def _fresh(runner: Runner, now: livecheck.Now | None) -> _Build:
+    """A refresh from what livecheck has just learned (``now``): its answers as build
+    arguments, its FROM digests recorded; built with ``--pull`` unless livecheck pulled
+    every FROM image (then the build uses exactly what the labels record)."""
+    labels = {**base_labels(runner), **(now.labels() if now else {})}
+    text = clawfile.labelled(runner.recipe, labels, runner.recipe_path.name)
+    args = tuple(now.build_args()) if now else ()
+    return _Build(text, args, pull=now is None or not now.here)
+
+
+def _from_lock(runner: Runner, entry: lockfile.BaseEntry) -> _Build:
+    """A build of exactly ``entry`` (SPEC §12.3): every FROM and ``COPY --from`` image
+    rewritten to its locked digest ref, the locked answers and time fence as the build
+    arguments, the entry's input fields and hash as the base's labels."""
+    locked_refs = list(entry.froms)
+    images: dict[str, str] = {}
+    for image in runner.images:
+        ref = next((r for r in locked_refs if _same_image(r, image)), None)
+        if ref is None:
+            raise RefreshFailed(f"claw.lock records no digest for the recipe's image {image}")
+        locked_refs.remove(ref)
+        images[image] = ref
+    labels = {**base_labels(runner), **entry.inputs(), runners.BASE_LOCK: entry.hash}
+    if entry.froms:
+        name, _, digest = entry.froms[-1].rpartition("@")
+        labels.update({runners.OCI_BASE_NAME: name, runners.OCI_BASE_DIGEST: digest})
+    text = clawfile.with_images(runner.recipe, runner.recipe_path.name, images)
+    text = clawfile.labelled(text, labels, runner.recipe_path.name)
+    return _Build(text, tuple(entry.answers()), pull=False, entry=entry)
+
+
+def _same_image(locked_ref: str, image: str) -> bool:
+    name = locked_ref.rpartition("@")[0]
+    return digests.canonical_name(name) == digests.canonical_name(image.partition("@")[0])
+
+
 def refresh(
     engine: Engine,
     runner: Runner,
@@ -370,9 +429,12 @@ def refresh(
     *,
     now: livecheck.Now | None = None,
     why: tuple[str, ...] = (),
+    entry: lockfile.BaseEntry | None = None,
 ) -> Outcome:
     """Refresh one runner base, recording ``now`` (what livecheck learned) in its labels;
-    ``why`` says what moved. Failures become an Outcome; Ctrl-C raises Interrupted."""
+    ``why`` says what moved. With ``entry``, build exactly that claw.lock entry instead:
+    tagged ``<alias>:lock-<hash>``, never ``latest``. Failures become an Outcome; Ctrl-C
+    raises Interrupted."""
     alias = runner.alias
 
     with (
@@ -384,9 +446,12 @@ def refresh(
             tags = _clean_leftovers(engine, alias, probes=abandoned)
             previous = tags.installed()
             options.check()
-            labels = {**base_labels(runner), **(now.labels() if now else {})}
-            pull = now is None or not now.here
-            image_id, version = _install(engine, runner, labels, tags, options, events, log, pull=pull)
+            if entry is not None:
+                build = _from_lock(runner, entry)
+                _fetch_locked(engine, runner, entry, options, events)
+            else:
+                build = _fresh(runner, now)
+            image_id, version = _install(engine, runner, build, tags, options, events, log)
         except NotAttempted as exc:
             return Outcome(runner, Status.NOT_ATTEMPTED, previous, reason=exc.message)
         except RegistryBlocked as exc:
@@ -397,10 +462,50 @@ def refresh(
         except RefreshFailed as exc:
             return _failed(runner, previous, exc.message, log, exc.hint)
         log.discard()
+        warning = _probe_differs(runner, version, build.args)
+        if entry is not None:
+            return Outcome(
+                runner, Status.BUILT_LOCKED, previous, version, image_id, locked=entry.tag, warning=warning
+            )
         removed = _prune(engine, runner, options.keep, image_id, version, tags, events)  # under the lock
     same = isinstance(previous, Installed) and previous.version == version
     status = Status.REBUILT if same else Status.INSTALLED
-    return Outcome(runner, status, previous, version, image_id, removed=removed, why=why)
+    return Outcome(runner, status, previous, version, image_id, removed=removed, why=why, warning=warning)
+
+
+def _probe_differs(runner: Runner, version: str, args: tuple[BuildArg, ...]) -> str | None:
+    """A probe that names another release than the runner's first upstream answered, when
+    the recipe takes that answer: worth a warning, not a failure (SPEC §12.1). A recipe
+    that ignores it is marked ``upstream-pinned=false`` instead (docs/decisions.md)."""
+    first = runner.upstream[0] if runner.upstream else None
+    if first is None or first.kind == "git" or first in runner.unpinned:
+        return None
+    answered = dict(args).get(first.arg)
+    if answered is None or not versions.is_version_tag(version):
+        return None
+    if versions.same_release(version, answered, first.kind):
+        return None
+    return f"the probe says {version}, {first} answered {answered}"
+
+
+def _fetch_locked(
+    engine: Engine, runner: Runner, entry: lockfile.BaseEntry, options: Options, events: Events
+) -> None:
+    """Pull each locked FROM digest that is not here. One that cannot be fetched any more
+    fails the runner, naming it: a locked input is never replaced by another."""
+    here = engine.inspect_images(entry.froms)
+    for ref in entry.froms:
+        if ref in here:
+            continue
+        options.check()
+        events.progress(runner.alias, f"pulling the locked {ref}")
+        try:
+            engine.pull(ref, attempts=options.retries, on_retry=retry_notice(events, runner.alias))
+        except DockerError as exc:
+            raise RefreshFailed(
+                f"the locked {ref} cannot be fetched ({exc.reason})",
+                hint=f"run: claw pull --update-lock={runner.driver} (locks what upstream has now)",
+            ) from None
 
 
 def _failed(
@@ -417,13 +522,19 @@ def temporary_tag(alias: str) -> str:
 
 def base_labels(runner: Runner, when: datetime.datetime | None = None) -> dict[str, str]:
     """The runner base's own labels (``claw.base.*``: never the services' ``claw.runner.*``)."""
-    utc = datetime.timezone.utc
-    moment = (when or datetime.datetime.now(utc)).astimezone(utc)
-    return {
+    labels = {
         runners.BASE_DRIVER: runner.driver,
         runners.BASE_RECIPE_SHA: runner.recipe_sha,
-        runners.BASE_REFRESHED_AT: moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        runners.BASE_REFRESHED_AT: stamp(when or datetime.datetime.now(datetime.timezone.utc)),
     }
+    if runner.unpinned:  # the recipe installs whatever upstream serves, not the answer
+        labels[runners.BASE_UPSTREAM_PINNED] = "false"
+    return labels
+
+
+def stamp(moment: datetime.datetime) -> str:
+    """RFC 3339 UTC to the second, as the labels and the lock write times."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _clean_leftovers(engine: Engine, alias: str, *, probes: bool = True) -> Tags:
@@ -443,15 +554,13 @@ def _clean_leftovers(engine: Engine, alias: str, *, probes: bool = True) -> Tags
 def _install(
     engine: Engine,
     runner: Runner,
-    labels: dict[str, str],
+    build: _Build,
     tags: Tags,
     options: Options,
     events: Events,
     log: OutputLog,
-    *,
-    pull: bool,
 ) -> tuple[str, str]:
-    """Build (``pull``: with ``--pull``), probe and tag; the new image's ID and version tag."""
+    """Build, probe and tag; the new image's ID and version tag."""
     alias, temporary = runner.alias, temporary_tag(runner.alias)
 
     def sink(line: str) -> None:
@@ -459,15 +568,17 @@ def _install(
         events.output(alias, line)
 
     try:
-        flags = "--pull --no-cache" if pull else "--no-cache"
-        events.progress(alias, f"building from {runner.recipe_path.name} ({flags})")
+        flags = "--pull --no-cache" if build.pull else "--no-cache"
+        source = f"claw.lock ({build.entry.tag})" if build.entry else runner.recipe_path.name
+        events.progress(alias, f"building from {source} ({flags})")
         with _step("build"), tempfile.TemporaryDirectory(prefix="claw-context-") as context:
             image_id = engine.build(
                 Path(context),
                 tag=temporary,
-                dockerfile_text=clawfile.labelled(runner.recipe, labels, runner.recipe_path.name),
-                pull=pull,
+                dockerfile_text=build.text,
+                pull=build.pull,
                 no_cache=True,
+                build_args=build.args,
                 on_line=sink,
                 attempts=options.retries,
                 on_retry=retry_notice(events, alias),
@@ -475,7 +586,10 @@ def _install(
         options.check()
         version = _version(engine, runner, image_id, events, log)
         options.check()
-        _publish(engine, alias, image_id, version, held=tags.id_of(version))
+        if build.entry is not None:
+            _publish_locked(engine, alias, image_id, version, build.entry, tags)
+        else:
+            _publish(engine, alias, image_id, version, held=tags.id_of(version))
         return image_id, version
     finally:
         with contextlib.suppress(DockerError, EngineUnreachable):  # cleanup: best effort
@@ -521,6 +635,22 @@ def _publish(engine: Engine, alias: str, image_id: str, version: str, *, held: s
             else:
                 engine.remove_image(version_ref)
         raise
+
+
+def _publish_locked(
+    engine: Engine, alias: str, image_id: str, version: str, entry: lockfile.BaseEntry, tags: Tags
+) -> None:
+    """A base built from claw.lock gets ``<alias>:lock-<hash>``, and its version tag only when
+    that tag is free or names a base with the same inputs; ``latest`` never moves."""
+    with _step(f"tag {alias}:{entry.tag}"):
+        engine.tag(image_id, f"{alias}:{entry.tag}")
+    held = tags.id_of(version)
+    if held is not None and held != image_id:
+        found = engine.inspect_images([held]).get(held)
+        if found is None or not entry.matches(found.labels):
+            return  # the version tag names another build of that version: it stays
+    with _step(f"tag {alias}:{version}"):
+        engine.tag(image_id, f"{alias}:{version}")
 
 
 @contextlib.contextmanager

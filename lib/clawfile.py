@@ -193,31 +193,71 @@ def parse(text: str, name: str = "Clawfile") -> Clawfile:
 
 def base_images(text: str, name: str) -> list[str]:
     """The images a Dockerfile builds from, in order, each once: every FROM that names an
-    image (not an earlier stage, not ``scratch``) and every ``COPY --from=<image>``.
-    ``${ARG}`` in a name is filled from the ARGs before the first FROM; an image that
-    still holds a ``$`` is returned as written (the caller cannot ask about it)."""
+    image (not an earlier stage, not ``scratch``), every ``COPY --from=<image>`` and every
+    ``RUN --mount=...,from=<image>``. ``${ARG}`` in a name is filled from the ARGs before
+    the first FROM; an image that still holds a ``$`` is returned as written (the caller
+    cannot ask about it)."""
     _, items = lex(text, name)
+    return list(dict.fromkeys(image for _, _, image in _image_words(items)))
+
+
+def with_images(text: str, name: str, images: Mapping[str, str]) -> str:
+    """``text`` with every image of ``base_images`` that ``images`` maps replaced by its
+    value (a locked build: each FROM, ``COPY --from`` and ``RUN --mount from=`` to its
+    digest ref). Stages, ``scratch`` and unmapped images stay as written."""
+    escape, items = lex(text, name)
+    texts = [_as_written(item, escape) for item in items]
+    for index, written, image in _image_words(items):
+        if image not in images:
+            continue
+        item = items[index]
+        if item.keyword == "FROM":
+            stage = next(s for s in _stages([item], name))
+            texts[index] = _from_line(stage, images[image])
+        else:
+            pattern = rf"(?<=from=){re.escape(written)}(?=[\s,]|$)"
+            texts[index] = re.sub(
+                pattern, images[image].replace("\\", "\\\\"), texts[index], flags=re.MULTILINE
+            )
+    return "".join(texts)
+
+
+def _image_words(items: list[Item]) -> Iterator[tuple[int, str, str]]:
+    """(item index, the image as written, with ARGs filled) for every image an instruction
+    builds from or copies from; earlier stages and ``scratch`` are left out."""
     args: dict[str, str] = {}
     stages: set[str] = set()
-    found: list[str] = []
-    for item in items:
-        if item.keyword == "ARG" and not stages and not found:
+    seen_from = False
+    for index, item in enumerate(items):
+        if item.keyword == "ARG" and not seen_from:
             key, _, value = item.args.strip().partition("=")
             args[key.strip()] = value.strip().strip("\"'")
-        images: list[str] = []
+        words: list[str] = []
         if item.keyword == "FROM":
-            words = [w for w in item.args.split() if not w.startswith("--")]
-            images = words[:1]
-            if len(words) == 3:
-                stages.add(words[2].lower())
+            seen_from = True
+            rest = [w for w in item.args.split() if not w.startswith("--")]
+            words = rest[:1]
+            if len(rest) == 3:
+                stages.add(rest[2].lower())
         elif item.keyword == "COPY":
-            images = [w.split("=", 1)[1] for w in item.args.split() if w.startswith("--from=")]
-        for image in images:
-            image = _substitute(image, args)
-            known = image.lower() in stages or image.lower() == "scratch" or image.isdigit()
-            if not known and image not in found:
-                found.append(image)
-    return found
+            words = [w.split("=", 1)[1] for w in item.args.split() if w.startswith("--from=")]
+        elif item.keyword == "RUN":
+            mounts = [w.split("=", 1)[1] for w in item.args.split() if w.startswith("--mount=")]
+            words = [part[5:] for mount in mounts for part in mount.split(",") if part.startswith("from=")]
+        for word in words:
+            image = _substitute(word, args)
+            if not (image.lower() in stages or image.lower() == "scratch" or image.isdigit()):
+                yield index, word, image
+
+
+def declared_args(text: str, name: str) -> set[str]:
+    """The names every ``ARG`` instruction of a Dockerfile declares, in any stage."""
+    _, items = lex(text, name)
+    declared: set[str] = set()
+    for item in items:
+        if item.keyword == "ARG":
+            declared.update(word.partition("=")[0] for word in item.args.split())
+    return declared
 
 
 def _substitute(word: str, args: Mapping[str, str]) -> str:

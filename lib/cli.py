@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # (`make bench` measures it).
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+ALL_ENTRIES = "\0all"  # --update-lock without =NAME
 EXIT_CODES = "Exit status: 0 success, 1 failed, 2 bad input or usage, 3 not ready (up), 130 interrupted."
 
 
@@ -43,6 +44,7 @@ class App:
         self.ui = ui or Ui()
         self.config_path = config_path
         self.contexts: tuple[str, ...] = ()  # --context: none named, the environment's engine
+        self.lock_path: str | None = None  # --lock FILE
         self.fleet: Fleet | None = None
 
     def set(self, name: str, value: Any) -> None:
@@ -78,7 +80,7 @@ class App:
         where = target.BareTarget() if bare else target.resolve(positional, pod_file, cwd, self.ui.detail)
         if clawfile_fallback:
             where = invocation.fallback_clawfile(where, cwd)
-        self.fleet = invocation.fleet(loaded, self.ui, where, self.contexts, jobs=jobs)
+        self.fleet = invocation.fleet(loaded, self.ui, where, self.contexts, jobs=jobs, lock=self.lock_path)
         return self.fleet
 
     def stop(self) -> None:
@@ -105,6 +107,10 @@ VERBOSE_HELP = "Echo every docker command as `$ docker ...`, and show docker's o
 QUIET_HELP = "Print results and errors only: no progress, no warnings."
 COLOR_HELP = "Colour output (auto: on a terminal, unless NO_COLOR is set)."
 CONFIG_HELP = "Config file (default: $XDG_CONFIG_HOME/claw/config.toml)."
+LOCK_HELP = (
+    "claw.lock to read and write (default: [pull] lock of the config, else beside the pod, "
+    "the Clawfile or the config file)."
+)
 CONTEXT_HELP = "Run against this docker context; repeat it or separate names by commas for several engines."
 
 
@@ -167,10 +173,25 @@ def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
     show_envvar=True,
     help=CONTEXT_HELP,
 )
+@click.option(
+    "--lock",
+    "lock_path",
+    envvar="CLAW_LOCK",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help=LOCK_HELP,
+)
 @click.version_option(__version__, "--version", prog_name="claw")
 @click.pass_obj
 def cli(
-    app: App, config_path: str | None, verbose: bool, quiet: bool, color: str, contexts: tuple[str, ...]
+    app: App,
+    config_path: str | None,
+    verbose: bool,
+    quiet: bool,
+    color: str,
+    contexts: tuple[str, ...],
+    lock_path: str | None,
 ) -> None:
     """Fresh, reproducible, traceable runner bases for AI-agent containers.
 
@@ -181,6 +202,7 @@ def cli(
     app.ui = Ui(color=color, verbose=verbose, quiet=quiet)
     app.config_path = config_path
     app.contexts = context_names(contexts)
+    app.lock_path = lock_path
 
 
 @cli.command(context_settings=CONTEXT)
@@ -199,6 +221,21 @@ def cli(
     metavar="RUNNER[:TAG]",
     help="Move RUNNER's latest back to the version before it (or to TAG); build nothing.",
 )
+@click.option(
+    "--locked",
+    is_flag=True,
+    help="Build exactly what claw.lock names; never ask upstream, never write the lock (CI, deploy).",
+)
+@click.option(
+    "--update-lock",
+    "update_lock",
+    multiple=True,
+    is_flag=False,
+    flag_value=ALL_ENTRIES,
+    metavar="[=NAME]",
+    help="Ask upstream, refresh what moved and write claw.lock; =NAME (repeatable): only that runner "
+    "(driver or alias) or image.SERVICE.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document of actions and outcomes.")
 @global_options()
@@ -212,6 +249,8 @@ def pull(
     check: bool,
     rebuild: bool,
     rollback: str | None,
+    locked: bool,
+    update_lock: tuple[str, ...],
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -228,16 +267,28 @@ def pull(
     --rollback RUNNER moves RUNNER's latest to the newest version older than
     the one it names (--rollback RUNNER:TAG: to TAG), with one docker tag;
     RUNNER is a driver or an alias. Nothing is built, pulled or removed.
+
+    With a claw.lock, pull builds what the lock names (latest is left alone)
+    and says what upstream has beyond it; --locked also refuses, before any
+    build, a target the lock does not cover; --update-lock writes the lock.
     """
     from .verbs import pull as pulling
 
     if sum((check, rebuild, dry_run)) > 1:
         raise click.UsageError("--check, --rebuild and --dry-run do not go together")
-    if rollback is not None and (target or pod_file or check or rebuild or no_runners):
+    if rollback is not None and (target or pod_file or check or rebuild or no_runners or locked):
         raise click.UsageError(
-            "--rollback goes with --dry-run and --json only (no target, --check or --rebuild)"
+            "--rollback goes with --dry-run and --json only (no target, --check, --rebuild or --locked)"
         )
-    mode = pulling.Mode(dry_run=dry_run, check=check, rebuild=rebuild)
+    if update_lock and (check or locked or rollback is not None):
+        raise click.UsageError("--update-lock does not go with --check, --locked or --rollback")
+    if update_lock and dry_run:
+        raise click.UsageError("--update-lock --dry-run is not available yet: run --update-lock on a copy")
+    if locked and rebuild:
+        raise click.UsageError("--locked builds what the lock names: it does not go with --rebuild")
+    target, update_lock = _target_after_update_lock(target, pod_file, update_lock)
+    names = None if not update_lock else tuple(n for n in update_lock if n != ALL_ENTRIES)
+    mode = pulling.Mode(dry_run=dry_run, check=check, rebuild=rebuild, locked=locked, update_lock=names)
 
     def work(inv: Invocation) -> pulling.Report:
         if rollback is not None:
@@ -268,6 +319,21 @@ def pull(
         if not as_json:
             _show_pull(app.ui, report)
         verdict(inv, report)
+
+
+def _target_after_update_lock(
+    target: str | None, pod_file: str | None, names: tuple[str, ...]
+) -> tuple[str | None, tuple[str, ...]]:
+    """`claw pull --update-lock claw-pod.yml`: click reads the word after the option as its
+    NAME. A word that is a file or folder here, with no target given, is the target."""
+    import os
+
+    if target is not None or pod_file is not None:
+        return target, names
+    paths = [name for name in names if name != ALL_ENTRIES and os.path.exists(name)]
+    if len(paths) != 1:
+        return target, names
+    return paths[0], tuple(ALL_ENTRIES if name == paths[0] else name for name in names)
 
 
 def _show_pull(ui: Ui, report: Report) -> None:

@@ -48,6 +48,7 @@ class PullSettings:
     retries: int = DEFAULT_RETRIES
     keep: int = DEFAULT_KEEP
     max_age: int = DEFAULT_MAX_AGE  # seconds; 0 = always rebuild
+    lock: Path | None = None  # where claw.lock is (SPEC §12.2); relative to the config file
 
 
 @dataclass(frozen=True)
@@ -182,14 +183,17 @@ def _upstream(reader: _Reader, key: str, value: Any) -> tuple[Upstream, ...] | N
 
 def _pull(reader: _Reader, table: Any) -> PullSettings:
     reader.table(table, "pull")
-    reader.only(table, "pull", {"jobs", "retries", "keep", "max_age"})
+    reader.only(table, "pull", {"jobs", "retries", "keep", "max_age", "lock"})
     values = {
         key: reader.number(table[key], f"pull.{key}", minimum=1, integer=True)
         for key in table
-        if key != "max_age"
+        if key not in ("max_age", "lock")
     }
     if "max_age" in table:
         values["max_age"] = _duration(reader, table["max_age"], "pull.max_age")
+    if "lock" in table:
+        text = reader.typed(table["lock"], "pull.lock", str, "a path")
+        values["lock"] = Path(text) if os.path.isabs(text) else reader.path.parent / text
     return PullSettings(**values)
 
 

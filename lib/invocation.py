@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from . import infra, runners, upstreams
+from . import infra, lockfile, runners, upstreams
 from .config import Config
 from .engine.docker import Engine
 from .engine.process import Children
@@ -43,11 +43,28 @@ class Invocation:
     jobs: int
     options: Options  # retries, keep, cancellation, the circuit breaker
     fleet_name: str = ""  # the context's name when the command drives several engines
+    lock_given: str | None = None  # --lock FILE
 
     @cached_property
     def table(self) -> dict[str, Runner]:
-        """The runner table: built-in runners with the config's overrides."""
-        return runners.table(self.config)
+        """The runner table: built-in runners with the config's overrides, each runner that
+        claw.lock names held at its lock tag (the lock acts as the pod's pin, SPEC §12.3)."""
+        table = runners.table(self.config)
+        return runners.held_by(table, self.lock.bases) if self.lock else table
+
+    @cached_property
+    def lock_path(self) -> Path:
+        """Where claw.lock is for this command (SPEC §12.2), whether or not it exists."""
+        where = self.target
+        beside = where.path.parent if not isinstance(where, BareTarget) else None
+        if beside is None and self.config.path is not None:
+            beside = self.config.path.parent
+        return lockfile.locate(self.lock_given, self.config.pull.lock, beside)
+
+    @cached_property
+    def lock(self) -> lockfile.Lock | None:
+        """The lock, read once; None when there is no lock file."""
+        return lockfile.read(self.lock_path)
 
     @cached_property
     def pins(self) -> Mapping[str, str]:
@@ -91,12 +108,13 @@ def make(
     children: Children | None = None,
     context: str | None = None,
     fleet_name: str = "",
+    lock: str | None = None,
 ) -> Invocation:
     children = children or Children()
     engine = Engine(context, children=children, echo=events.detail if verbose else None)
     pulling = config.pull
     options = Options(pulling.retries, pulling.keep, children.stopping, max_age=pulling.max_age)
-    return Invocation(config, events, engine, where, jobs or config.pull.jobs, options, fleet_name)
+    return Invocation(config, events, engine, where, jobs or config.pull.jobs, options, fleet_name, lock)
 
 
 T = TypeVar("T")
@@ -177,11 +195,12 @@ def fleet(
     contexts: Sequence[str],
     *,
     jobs: int | None = None,
+    lock: str | None = None,
 ) -> Fleet:
     """One invocation per named docker context (none named: the environment's engine).
     A context docker does not know is bad input, named with the ones it knows."""
     if not contexts:
-        return Fleet((make(config, ui, where, verbose=ui.verbose, jobs=jobs),))
+        return Fleet((make(config, ui, where, verbose=ui.verbose, jobs=jobs, lock=lock),))
     known = Engine().context_names()
     unknown = [name for name in contexts if name not in known]
     if unknown:
@@ -192,7 +211,7 @@ def fleet(
     several = len(contexts) > 1
     return Fleet(tuple(
         make(config, ui.for_engine(name if several else ""), where, verbose=ui.verbose, jobs=jobs,
-             context=name, fleet_name=name if several else "")
+             context=name, fleet_name=name if several else "", lock=lock)
         for name in contexts
     ))  # fmt: skip
 

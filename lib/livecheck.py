@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import runners
 from .engine import digests
-from .upstreams import Answer, Upstream, UpstreamError, parse_record
+from .upstreams import BEFORE_ARG, Answer, Upstream, UpstreamError, parse_record
 
 OLDER_CLAW = "no record: built by an older claw"
 
@@ -46,6 +46,7 @@ class Record:
     froms: tuple[str, ...]  # pullable digest refs, in recipe order
     upstreams: Mapping[Upstream, Answer]
     refreshed_at: datetime.datetime | None
+    before: str | None = None  # the time fence its installers were given
 
     @classmethod
     def of(cls, labels: Mapping[str, str]) -> Record:
@@ -56,6 +57,7 @@ class Record:
             froms=froms,
             upstreams={answer.upstream: answer for answer in answers if answer is not None},
             refreshed_at=_moment(labels.get(runners.BASE_REFRESHED_AT)),
+            before=labels.get(runners.BASE_BEFORE),
         )
 
     def digest_of(self, index: int, image: str) -> str | None:
@@ -76,6 +78,7 @@ class Now:
     images: tuple[Image, ...]
     answers: tuple[Answer | UpstreamError, ...]  # in the runner's upstream order
     downloaded: bool = False  # the FROM images were pulled to learn their digests
+    before: str | None = None  # RFC 3339 UTC, just after the last answer came in (SPEC §12.1)
 
     @property
     def here(self) -> bool:
@@ -97,7 +100,18 @@ class Now:
         if final is not None and final.digest:
             labels[runners.OCI_BASE_NAME] = digests.canonical_name(final.written)
             labels[runners.OCI_BASE_DIGEST] = final.digest
+        if self.before:
+            labels[runners.BASE_BEFORE] = self.before
         return labels
+
+    def build_args(self) -> list[tuple[str, str | None]]:
+        """What the build is handed (SPEC §12.1): each answer as ``CLAW_UPSTREAM_<NAME>``, and
+        the time fence ``CLAW_UPSTREAM_BEFORE``. A question that failed passes nothing: the
+        recipe then installs what upstream serves, and the base records no answer for it."""
+        args: list[tuple[str, str | None]] = [
+            (answer.upstream.arg, answer.value) for answer in self.answers if isinstance(answer, Answer)
+        ]
+        return [*args, (BEFORE_ARG, self.before)] if self.before else args
 
 
 @dataclass(frozen=True)

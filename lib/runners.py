@@ -9,6 +9,7 @@ new one. Every provenance label name claw writes is spelled in this module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from .files import read_input
 from .upstreams import Upstream
 
 if TYPE_CHECKING:
+    from . import lockfile
     from .engine.docker import Engine, Image, Listed
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -36,6 +38,10 @@ BASE_REFRESHED_AT = "claw.base.refreshed-at"
 BASE_FROM = "claw.base.from."  # + <i>: the pullable digest ref each FROM image resolved to
 BASE_UPSTREAM = "claw.base.upstream."  # + <i>: what each declared upstream named, as recorded
 OCI_BASE_DIGEST = "org.opencontainers.image.base.digest"
+BASE_BEFORE = "claw.base.before"  # the time fence the build's installers were given (SPEC §12.1)
+BASE_UPSTREAM_PINNED = "claw.base.upstream-pinned"  # "false": the recipe ignores an answer
+BASE_LOCK = "claw.base.lock"  # sha256 of the lock entry's input fields it was built from (§12.2)
+LOCK_TAG_PREFIX = "lock-"  # <alias>:lock-<first 12 hex of claw.base.lock>
 # On a service image built by `claw build`: the base it was built against (the OCI base
 # name and digest then name the runner base, which has no registry digest: "").
 RUNNER_DRIVER = "claw.runner.driver"
@@ -57,6 +63,7 @@ class Runner:
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
     upstream: tuple[Upstream, ...] = ()  # what livecheck asks besides the FROM digests
     pin: str | None = None  # the config holds the runner at this version tag (SPEC §10)
+    locked: str | None = None  # claw.lock holds it at this tag, lock-<hash> (SPEC §12.3)
 
     @property
     def images(self) -> list[str]:
@@ -65,7 +72,17 @@ class Runner:
 
     @property
     def recipe_sha(self) -> str:
-        return "sha256:" + hashlib.sha256(self.recipe.encode()).hexdigest()
+        """Of the recipe text with its line endings normalised to LF (a checkout with CRLF
+        endings locks the same recipe)."""
+        text = self.recipe.replace("\r\n", "\n")
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def unpinned(self) -> tuple[Upstream, ...]:
+        """The upstreams whose answer the recipe does not take (no ``ARG CLAW_UPSTREAM_...``):
+        the build installs whatever upstream serves then, not what livecheck saw."""
+        declared = clawfile.declared_args(self.recipe, self.recipe_path.name)
+        return tuple(upstream for upstream in self.upstream if upstream.arg not in declared)
 
     @property
     def latest(self) -> str:
@@ -73,8 +90,8 @@ class Runner:
 
     @property
     def current(self) -> str:
-        """The base builds use and drift is measured against: the pin, else latest."""
-        return f"{self.alias}:{self.pin}" if self.pin else self.latest
+        """The base builds use and drift is measured against: the pin, else the lock's, else latest."""
+        return f"{self.alias}:{self.pin or self.locked or 'latest'}"
 
 
 def require_pins(engine: Engine, used: Iterable[Runner], images: Mapping[str, Image]) -> None:
@@ -126,7 +143,41 @@ def table(config: Config) -> dict[str, Runner]:
                 f"the alias of runner {seen[runner.alias]!r}"
             )
         seen[runner.alias] = driver
+        _check_args(config, runner)
     return runners
+
+
+def held_by(table: Mapping[str, Runner], locked: Mapping[str, lockfile.BaseEntry]) -> dict[str, Runner]:
+    """``table`` with each runner that claw.lock names held at its ``lock-<hash>`` tag. A
+    runner the config pins and the lock names is bad input: two answers to one question."""
+    held = dict(table)
+    for driver, entry in locked.items():
+        runner = table.get(driver)
+        if runner is None:
+            continue
+        if runner.pin:
+            raise InputError(
+                f"runner {driver}: pinned at {runner.pin} in the config and locked in claw.lock "
+                f"({entry.version or entry.tag})",
+                hint=f"fix: remove `pin` from [runners.{driver}], or remove [base.{driver}] from claw.lock",
+            )
+        held[driver] = dataclasses.replace(runner, locked=entry.tag)
+    return held
+
+
+def _check_args(config: Config, runner: Runner) -> None:
+    """Each upstream's answer reaches the build as its own ARG (SPEC §12.1): two upstreams
+    of one runner must not share one, and none may be the time fence's."""
+    named: dict[str, Upstream] = {}
+    for upstream in runner.upstream:
+        other = named.get(upstream.arg)
+        if upstream.arg == upstreams.BEFORE_ARG or other is not None:
+            clash = "the time fence" if other is None else f"upstream {other}"
+            raise InputError(
+                f"{config.path or 'runner table'}: runners.{runner.driver}.upstream: {upstream} passes "
+                f"its answer as {upstream.arg}, the build argument of {clash}; rename one of them"
+            )
+        named[upstream.arg] = upstream
 
 
 def _merge(config: Config, base: Runner | None, settings: RunnerSettings) -> Runner:
@@ -257,6 +308,7 @@ def ready(use: Use, images: Mapping[str, Image]) -> bool:
     return found is not None and (
         use.pinned
         or use.runner.pin is not None
+        or use.runner.locked is not None
         or versions.resolve(use.runner.alias, found.repo_tags) is not None
     )
 
@@ -278,10 +330,8 @@ def resolve(engine: Engine, all_uses: list[Use], remedy: str) -> dict[str, Base]
         if found is None and use.pinned:
             pinned_missing.append(use)
         elif found is None:
-            problems.append(f"{use.runner.latest} is not on this host")
-        elif (
-            ref := use.lookup if use.pinned or use.runner.pin else version_ref(use.runner.alias, found)
-        ) is None:
+            problems.append(f"{use.runner.current} is not on this host")
+        elif (ref := _built_against(use, found)) is None:
             problems.append(f"{use.runner.latest} has no version tag (built by hand?)")
         else:
             bases[use.lookup] = Base(use.runner, ref, found.id, found.labels.get(BASE_RECIPE_SHA))
@@ -291,6 +341,15 @@ def resolve(engine: Engine, all_uses: list[Use], remedy: str) -> dict[str, Base]
         hint = f"run: {remedy}" if len(problems) > len(pinned_missing) else _PIN_FIX
         raise ClawError("runner base not ready: " + "; ".join(dict.fromkeys(problems)), hint=hint)
     return bases
+
+
+def _built_against(use: Use, found: Image) -> str | None:
+    """The ref a service records as built against: as pinned, else the base's version tag
+    (a locked base without a free version tag: its lock tag)."""
+    if use.pinned or use.runner.pin:
+        return use.lookup
+    ref = version_ref(use.runner.alias, found)
+    return ref or (use.lookup if use.runner.locked else None)
 
 
 _PIN_FIX = (

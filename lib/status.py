@@ -22,6 +22,8 @@ class Status(str, enum.Enum):
     PINNED = "pinned"  # the config holds the runner at a version: pull leaves it
     ROLLED_BACK = "rolled-back"  # pull --rollback moved latest
     WOULD_ROLL_BACK = "would-roll-back"
+    LOCKED = "locked"  # claw.lock: the locked base is here, as locked
+    BUILT_LOCKED = "built-locked"  # claw.lock: built from the entry (latest untouched)
 
     @property
     def failed(self) -> bool:

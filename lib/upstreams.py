@@ -13,7 +13,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ClawError
 
@@ -54,6 +54,20 @@ class Upstream:
 
     def __str__(self) -> str:
         return self.spec
+
+    @property
+    def arg(self) -> str:
+        """The build argument that carries this upstream's answer into a build (SPEC §12.1):
+        ``CLAW_UPSTREAM_`` + the package or repository name upper-cased, every run of other
+        characters one ``_`` (``npm:@anthropic-ai/claude-code`` -> ``..._ANTHROPIC_AI_CLAUDE_CODE``)."""
+        name = self.name
+        if self.kind == "git":
+            name = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+        return ARG_PREFIX + re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
+
+
+ARG_PREFIX = "CLAW_UPSTREAM_"
+BEFORE_ARG = ARG_PREFIX + "BEFORE"  # the time fence: when the last answer came in
 
 
 def parse(spec: str) -> Upstream:
@@ -117,6 +131,10 @@ class Answer:
 
     upstream: Upstream
     value: str
+    # From the same answer, when the upstream says: npm's dist.integrity of that version
+    # (git: the commit itself), and the runtime it declares ("node >=24.16.0", "python >=3.11").
+    integrity: str | None = field(default=None, compare=False)
+    runtime: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not value_ok(self.upstream.kind, self.value):

@@ -30,6 +30,12 @@ from lib import refs, versions
         ("version 7", None),
         ("", None),
         ("1." + "1" * 200, None),
+        # PEP 440 suffixes are kept: a release candidate and its release never share a tag
+        ("0.4.0rc1", "v0.4.0rc1"),
+        ("nanobot 0.1.4.post3", "v0.1.4.post3"),
+        ("1.0a2", "v1.0a2"),
+        ("2.0.dev5", "v2.0.dev5"),
+        ("0.1.4.post3.dev1", "v0.1.4.post3.dev1"),
     ],
 )
 def test_version_tag(output: str, tag: str | None) -> None:
@@ -67,6 +73,8 @@ def test_fallback_tag() -> None:
         (["other:v9.9.9", "openclaw:latest"], None),
         (["registry.example/openclaw:v1.0", "openclaw:latest"], None),
         (["openclaw:version-one"], None),
+        (["openclaw:v0.4.0rc1", "openclaw:v0.4.0"], "v0.4.0"),
+        (["openclaw:v0.1.4", "openclaw:v0.1.4.post3"], "v0.1.4.post3"),
     ],
 )
 def test_resolve(tags: list[str], expected: str | None) -> None:

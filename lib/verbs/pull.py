@@ -13,10 +13,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import bases, runners, target, versions
+from .. import bases, locked, lockfile, runners, target, versions
 from ..engine import digests
 from ..engine.docker import Image
-from ..errors import DockerError, InputError, NotAttempted, RegistryBlocked
+from ..errors import ClawError, DockerError, InputError, NotAttempted, RegistryBlocked
 from ..events import retry_notice
 from ..invocation import Invocation, in_parallel
 from ..runners import Runner
@@ -124,6 +124,8 @@ class Mode:
     dry_run: bool = False  # print the plan, change nothing
     check: bool = False  # ask what would change, change nothing, download nothing
     rebuild: bool = False  # refresh runner bases whatever livecheck says
+    locked: bool = False  # build exactly claw.lock: never ask upstream, never write the lock
+    update_lock: tuple[str, ...] | None = None  # write claw.lock: () every entry, else these names
 
 
 def run(
@@ -138,10 +140,15 @@ def run(
 
     ``only`` keeps the actions whose ref is in it (``claw up --fix``: what is missing);
     ``with_versions`` adds each runner's versions on the host to its result."""
-    actions = plan(inv, no_runners=no_runners)
+    actions = plan(inv, no_runners=no_runners, locked=mode.locked)
     if only is not None:
         actions = tuple(a for a in actions if a.ref in only)
-    report = execute(inv, actions, mode=mode)
+    if mode.locked:
+        _require_lock(inv, actions)
+    if mode.update_lock is not None:
+        report = _update_lock(inv, actions, mode.update_lock, rebuild=mode.rebuild)
+    else:
+        report = execute(inv, actions, mode=mode)
     return _with_versions(inv, report) if with_versions else report
 
 
@@ -181,27 +188,33 @@ def rollback(inv: Invocation, spec: str, *, dry_run: bool = False) -> Report:
 # --------------------------------------------------------------------------
 
 
-def plan(inv: Invocation, *, no_runners: bool) -> tuple[Action, ...]:
+def plan(inv: Invocation, *, no_runners: bool, locked: bool = False) -> tuple[Action, ...]:
     where = inv.target
     if isinstance(where, target.PodTarget):
-        return _pod_actions(where, inv.pins, inv.table, no_runners)
+        return _pod_actions(where, inv.pins, inv.table, no_runners, inv.lock)
     if isinstance(where, target.ClawfileTarget):
         runner = runners.runner_of(where.clawfile, inv.table)  # None: hermes, no runner base
         return () if no_runners or runner is None else (_runner_action(runner),)
     actions = [Action(Kind.INFRA, name, ref) for name, ref in inv.pins.items()]
-    if not no_runners:
-        actions += [_runner_action(r) for r in _installed(inv, inv.table.values())]
+    if not no_runners:  # --locked: every runner the lock names; else those installed here
+        named = [inv.table[d] for d in inv.lock.bases if d in inv.table] if locked and inv.lock else None
+        actions += [_runner_action(r) for r in named or _installed(inv, inv.table.values())]
     return tuple(actions)
 
 
 def _pod_actions(
-    where: target.PodTarget, pins: Mapping[str, str], table: dict[str, Runner], no_runners: bool
+    where: target.PodTarget,
+    pins: Mapping[str, str],
+    table: dict[str, Runner],
+    no_runners: bool,
+    lock: lockfile.Lock | None,
 ) -> tuple[Action, ...]:
     the_pod = where.pod
     actions = [Action(Kind.INFRA, name, pins[name]) for name in the_pod.infra()]
     by_ref: dict[str, list[str]] = {}
-    for service in the_pod.pulled:
-        by_ref.setdefault(service.ref, []).append(service.name)
+    for service in the_pod.pulled:  # a locked service's image: the digest the lock names
+        entry = lock.images.get(service.name) if lock else None
+        by_ref.setdefault(entry.ref if entry else service.ref, []).append(service.name)
     actions += [Action(Kind.IMAGE, ",".join(names), ref) for ref, names in by_ref.items()]
     if not no_runners:
         used: dict[str, Runner] = {}
@@ -246,21 +259,39 @@ def execute(inv: Invocation, actions: Sequence[Action], *, mode: Mode = Mode()) 
     def do(action: Action) -> Result:
         if mode.check:
             return _check(inv, action, present)
-        return _do(inv, action, present, rebuild=mode.rebuild)
+        return _do(inv, action, present, rebuild=mode.rebuild, locked=mode.locked)
 
     results = tuple(in_parallel(do, actions, inv.jobs, stop=inv.stop, name="claw-pull"))
     return Report(inv.target, False, results, check=mode.check)
 
 
-def _do(inv: Invocation, action: Action, present: dict[str, Image], *, rebuild: bool) -> Result:
+def _do(
+    inv: Invocation, action: Action, present: dict[str, Image], *, rebuild: bool, locked: bool = False
+) -> Result:
     if action.kind is Kind.INFRA and action.ref in present:
         return Result(action, Status.PRESENT, f"{action.name}: present {action.ref}")
     if action.runner is not None and action.runner.pin:
         return _pinned(action, action.runner, present[action.runner.current])
+    entry = inv.lock.bases.get(action.runner.driver) if inv.lock and action.runner else None
+    if action.runner is not None and entry is not None:
+        outcome = _follow(inv, action.runner, entry, ask=not locked)
+        return Result(action, outcome.status, outcome.line(), outcome.reason, outcome.hint, outcome)
     if action.runner is not None:
-        outcome = _refresh(inv, action.runner, rebuild=rebuild)
+        if inv.lock is not None:
+            inv.events.warn(
+                f"{action.runner.alias}: not in {inv.lock.path}: refreshed as without a lock "
+                f"(claw pull --update-lock={action.runner.driver} locks it)"
+            )
+        outcome, _ = _refresh(inv, action.runner, rebuild=rebuild)
         return Result(action, outcome.status, outcome.line(), outcome.reason, outcome.hint, outcome)
     return _pull(inv, action)
+
+
+def _follow(inv: Invocation, runner: Runner, entry: lockfile.BaseEntry, *, ask: bool) -> bases.Outcome:
+    """A locked runner: its locked base, found or built; ``ask``: also say what upstream has
+    beyond the lock (a plain pull; --locked never asks)."""
+    outside = locked.beyond(inv.asker, runner, entry, inv.options.cancel) if ask and runner.upstream else ()
+    return locked.follow(inv.engine, runner, entry, inv.options, inv.events, outside)
 
 
 def _pinned(
@@ -273,20 +304,26 @@ def _pinned(
     return Result(action, status, line, outcome=outcome)
 
 
-def _refresh(inv: Invocation, runner: Runner, *, rebuild: bool) -> bases.Outcome:
+def _refresh(
+    inv: Invocation, runner: Runner, *, rebuild: bool, strict: bool = False
+) -> tuple[bases.Outcome, bases.Checked]:
     """Livecheck first: a current base is left as it is; otherwise the transaction,
-    recording what was learned. ``rebuild`` refreshes whatever the answers."""
+    recording what was learned. ``rebuild`` refreshes whatever the answers; ``strict``
+    (locking): a question that cannot be answered fails the runner before any build."""
     checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=True)
     installed, verdict = checked.installed, checked.verdict
     for answer in checked.now.answers:
         if isinstance(answer, UpstreamError) and not answer.transient:
             inv.events.warn(f"{answer.reason}; check upstream in [runners.{runner.driver}] of the config")
+    if strict and verdict.unanswered:
+        reason = "not locked: a question could not be answered: " + "; ".join(verdict.unanswered)
+        return bases.Outcome(runner, Status.FAILED, installed, reason=reason), checked
     if verdict.current and not rebuild and installed is not None and installed.version is not None:
         bases.tidy(inv.engine, runner, inv.options, inv.events)
-        return bases.Outcome(runner, Status.UP_TO_DATE, installed, steady=verdict.steady)
+        return bases.Outcome(runner, Status.UP_TO_DATE, installed, steady=verdict.steady), checked
     why = ("--rebuild",) if rebuild else verdict.why
     inv.engine.prefetch_buildkit()  # asked while the lock and leftovers are seen to
-    return bases.refresh(inv.engine, runner, inv.options, inv.events, now=checked.now, why=why)
+    return bases.refresh(inv.engine, runner, inv.options, inv.events, now=checked.now, why=why), checked
 
 
 def _pull(inv: Invocation, action: Action) -> Result:
@@ -374,3 +411,108 @@ def _check_registry(inv: Invocation, action: Action, found: Image) -> Result:
         reason = "no registry digest recorded for the local image"
         return Result(action, Status.UNKNOWN, f"{action.name}: cannot tell: {reason}", reason)
     return Result(action, Status.PRESENT, f"{action.name}: present {action.ref} (registry unchanged)")
+
+
+# --------------------------------------------------------------------------
+# claw.lock: --locked and --update-lock (SPEC §12.3)
+# --------------------------------------------------------------------------
+
+
+def _require_lock(inv: Invocation, actions: Sequence[Action]) -> None:
+    """``--locked``: every runner and registry image of the target is in the lock, as the
+    target has it now; else exit 1 before anything is built, one line per problem."""
+    lock = inv.lock
+    if lock is None:
+        raise ClawError(
+            f"--locked: no lock file at {inv.lock_path}",
+            hint="run: claw pull --update-lock (on the host that decides), then commit claw.lock",
+        )
+    found = [line for a in actions if a.runner is not None for line in locked.problems(a.runner, lock)]
+    if isinstance(inv.target, target.PodTarget):
+        found += [
+            f"image.{service.name}: not in {lock.path} (run: claw pull --update-lock=image.{service.name})"
+            for service in inv.target.pod.pulled
+            if service.name not in lock.images
+        ]
+    if found:
+        raise ClawError("--locked: the lock does not cover this target:\n  " + "\n  ".join(found))
+
+
+def _update_lock(
+    inv: Invocation, actions: Sequence[Action], names: tuple[str, ...], *, rebuild: bool
+) -> Report:
+    """Ask upstream, refresh what moved, and write the lock: every entry of the target, or
+    only ``names`` (a driver, an alias, or ``image.<service>``). Entries this run does not
+    touch stay as they are; a runner that fails keeps its old entry."""
+    chosen = _chosen(inv, actions, names)
+    old = inv.lock or lockfile.Lock(inv.lock_path)
+
+    def do(action: Action) -> tuple[Result, Sequence[lockfile.BaseEntry | lockfile.ImageEntry]]:
+        if action.runner is not None:
+            return _lock_runner(inv, action, old, rebuild=rebuild)
+        return _lock_image(inv, action)
+
+    done = in_parallel(do, chosen, inv.jobs, stop=inv.stop, name="claw-lock")
+    entries = [entry for _, made in done for entry in made]
+    new = old.with_bases(e for e in entries if isinstance(e, lockfile.BaseEntry))
+    new = new.with_images(e for e in entries if isinstance(e, lockfile.ImageEntry))
+    if new != old or not old.path.is_file():
+        lockfile.write(new)
+    return Report(inv.target, False, tuple(result for result, _ in done))
+
+
+def _chosen(inv: Invocation, actions: Sequence[Action], names: tuple[str, ...]) -> list[Action]:
+    """The actions ``--update-lock=NAME`` names (all runner and registry-image actions when
+    none is named); an unknown NAME is bad input."""
+    lockable = [a for a in actions if a.kind is not Kind.INFRA]
+    if not names:
+        return lockable
+    by_name: dict[str, Action] = {}
+    for action in lockable:
+        if action.runner is not None:
+            by_name.update({action.runner.driver: action, action.runner.alias: action})
+        else:
+            by_name.update({f"image.{service}": action for service in action.name.split(",")})
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise InputError(
+            f"--update-lock: {', '.join(map(repr, unknown))} is not a runner or registry image of this "
+            f"target (known: {', '.join(sorted(by_name)) or 'none'}; a word after --update-lock is "
+            "read as its NAME: write --update-lock=NAME, or the target before it)"
+        )
+    return list(dict.fromkeys(by_name[name] for name in names))
+
+
+def _lock_runner(
+    inv: Invocation, action: Action, old: lockfile.Lock, *, rebuild: bool
+) -> tuple[Result, list[lockfile.BaseEntry]]:
+    """Refresh what moved (a question that fails: not locked), then lock the base."""
+    assert action.runner is not None
+    runner = replace(action.runner, locked=None)  # locking asks afresh, against latest
+    outcome, checked = _refresh(inv, runner, rebuild=rebuild, strict=True)
+    result = Result(action, outcome.status, outcome.line(), outcome.reason, outcome.hint, outcome)
+    before = outcome.previous
+    image_id = outcome.image_id or (before.image_id if isinstance(before, bases.Installed) else None)
+    if outcome.failed or image_id is None:
+        return result, []
+    entry = locked.entry_of(inv.engine, runner, image_id, checked.now.answers)
+    replaced = old.bases.get(runner.driver)
+    if replaced is not None:
+        locked.untag_replaced(inv.engine, runner, replaced, entry, inv.events)
+    return replace(result, line=f"{result.line} (locked {entry.tag})"), [entry]
+
+
+def _lock_image(inv: Invocation, action: Action) -> tuple[Result, list[lockfile.ImageEntry]]:
+    """Pull a registry image and lock each of its services to the digest the pull recorded."""
+    ref = action.ref.partition("@")[0]  # as the pod names it: what the registry serves now
+    result = _pull(inv, replace(action, ref=ref))
+    if result.failed:
+        return result, []
+    image = inv.engine.inspect_images([ref]).get(ref)
+    digest = digests.digest_from_repo_digests(ref, image.repo_digests) if image else None
+    if digest is None:
+        reason = f"no registry digest recorded for {ref}: not locked"
+        return Result(action, Status.FAILED, f"{action.name}: {reason}", reason), []
+    pinned = f"{ref}@{digest}"
+    entries = [lockfile.ImageEntry(service, pinned) for service in action.name.split(",")]
+    return replace(result, line=f"{result.line} (locked {pinned})"), entries

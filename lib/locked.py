@@ -1,0 +1,124 @@
+"""Runner bases under claw.lock (SPEC §12.3): following an entry, and locking a base.
+
+Following: a base that matches its entry (the ``lock-<hash>`` tag, else ``latest`` built
+with the same inputs) is used as it is; otherwise the entry is built exactly
+(``bases.refresh(entry=...)``), and ``latest`` never moves. Locking: the entry of a base
+is read from its labels, with what the answers said of integrity and runtime; the base
+gets the entry's tag, and the tag of the entry it replaces goes unless something uses it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from . import bases, lockfile, versions
+from .engine.docker import Engine
+from .errors import DockerError, EngineUnreachable
+from .events import Events
+from .policy import Options
+from .runners import Runner
+from .status import Status
+from .upstreams import Answer, UpstreamError, parse_record
+
+if TYPE_CHECKING:
+    from .asker import Asker
+
+
+def problems(runner: Runner, lock: lockfile.Lock) -> list[str]:
+    """Why ``--locked`` cannot build ``runner`` exactly as locked: one line per problem,
+    naming the runner, the field, both values and the command that fixes it."""
+    entry = lock.bases.get(runner.driver)
+    update = f"claw pull --update-lock={runner.driver}"
+    if entry is None:
+        return [f"{runner.driver}: not in {lock.path} (run: {update})"]
+    found = []
+    if entry.recipe_sha != runner.recipe_sha:
+        found.append(
+            f"{runner.driver}: recipe-sha: {lock.path} has {entry.recipe_sha}, the recipe is "
+            f"{runner.recipe_sha} (run: {update})"
+        )
+    for upstream in runner.unpinned:
+        found.append(
+            f"{runner.driver}: upstream: the recipe does not take {upstream}'s locked version "
+            f"(no ARG {upstream.arg}): it would install whatever upstream serves (declare the ARG "
+            f"and install that version; see docs/runner-bases.md)"
+        )
+    return found
+
+
+def follow(
+    engine: Engine,
+    runner: Runner,
+    entry: lockfile.BaseEntry,
+    options: Options,
+    events: Events,
+    beyond: Sequence[str] = (),
+) -> bases.Outcome:
+    """The base ``entry`` locks, here: found (one inspect), else built from the entry.
+    ``beyond``: what upstream has past the lock, for the line."""
+    lock_ref = f"{runner.alias}:{entry.tag}"
+    found = engine.inspect_images([lock_ref, runner.latest])
+    base = found.get(lock_ref) or found.get(runner.latest)
+    if base is None or not entry.matches(base.labels):
+        return bases.refresh(engine, runner, options, events, entry=entry)
+    if lock_ref not in found:  # built by a plain pull from the same inputs: it is the locked base
+        engine.tag(base.id, lock_ref)
+    version = versions.resolve(runner.alias, base.repo_tags) or entry.version or entry.tag
+    installed = bases.Installed(base.id, version)
+    return bases.Outcome(
+        runner, Status.LOCKED, installed, version, base.id, locked=entry.tag, available=tuple(beyond)
+    )
+
+
+def beyond(asker: Asker, runner: Runner, entry: lockfile.BaseEntry, cancel: threading.Event) -> list[str]:
+    """What each upstream names now that differs from the lock (``npm:openclaw 2026.9.8``).
+    Information only: a question that fails says nothing."""
+    locked = {answer.upstream: answer.value for answer in map(parse_record, entry.upstreams) if answer}
+    found = []
+    for upstream in runner.upstream:
+        now = bases.answer(asker, upstream, cancel)
+        if isinstance(now, Answer) and locked.get(upstream) != now.value:
+            found.append(now.display())
+    return found
+
+
+def entry_of(
+    engine: Engine, runner: Runner, image_id: str, answers: Iterable[Answer | UpstreamError]
+) -> lockfile.BaseEntry:
+    """The entry that locks the base ``image_id`` (one inspect), tagged with its lock tag."""
+    image = engine.inspect_images([image_id])[image_id]
+    given = [answer for answer in answers if isinstance(answer, Answer)]
+    recorded = {r for r in map(parse_record, lockfile.of_labels(runner.driver, image.labels).upstreams) if r}
+    integrity = tuple(
+        f"{answer.upstream} {answer.integrity}" for answer in given if answer.integrity and answer in recorded
+    )
+    runtime = tuple(answer.runtime for answer in given if answer.runtime and answer in recorded)
+    version = versions.resolve(runner.alias, image.repo_tags)
+    entry = lockfile.of_labels(
+        runner.driver, image.labels, integrity=integrity, runtime=runtime, version=version
+    )
+    engine.tag(image_id, f"{runner.alias}:{entry.tag}")
+    return entry
+
+
+def untag_replaced(
+    engine: Engine, runner: Runner, old: lockfile.BaseEntry, new: lockfile.BaseEntry, events: Events
+) -> None:
+    """The lock tag of the entry ``new`` replaces goes, unless a local service image or a
+    container uses its base (then it stays, and says so)."""
+    if old.tag == new.tag:
+        return
+    ref = f"{runner.alias}:{old.tag}"
+    try:
+        image = engine.inspect_images([ref]).get(ref)
+        if image is None:
+            return
+        in_use = engine.container_image_ids() | set(bases.users(engine))
+        if image.id in in_use:
+            events.progress(runner.alias, f"keeping {ref}: a service image or a container uses it")
+            return
+        engine.remove_image(ref)
+    except (DockerError, EngineUnreachable) as exc:
+        events.warn(f"{runner.alias}: could not remove {ref}: {exc.reason}")

@@ -1,0 +1,197 @@
+"""claw.lock on the private engine (SPEC §12): a build installs what livecheck saw, one
+host locks, another builds exactly that.
+
+The lab's recipe stands for a built-in one: it declares the runner's upstream ARG and
+installs "that version" by writing it where the probe (`openclaw --version`) reads it, so
+the version a base reports is the one its build was handed. claw runs inside the
+engine's namespace, where the npm stand-in answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import standins
+from tests.harness.standins import StandIns
+from tests.harness.toolchains import Toolchain
+from tests.integration.conftest import Lab
+
+pytestmark = pytest.mark.integration
+
+# Installs "openclaw at the answered version": the probe prints what the build was handed.
+PINNED_RECIPE = """\
+ARG CLAW_UPSTREAM_OPENCLAW
+ARG CLAW_UPSTREAM_BEFORE
+RUN printf '#!/bin/sh\\necho "OpenClaw %s"\\n' "$CLAW_UPSTREAM_OPENCLAW" > /usr/local/bin/openclaw \\
+ && chmod 0755 /usr/local/bin/openclaw && echo "$CLAW_UPSTREAM_BEFORE" > /before
+"""
+
+
+@pytest.fixture
+def world(lab: Lab, tmp_path: Path) -> Iterator[StandIns]:
+    started = standins.start(lab.engine.nsenter(), tmp_path / "world")
+    lab.inside = True
+    lab.upstream = '["npm:openclaw"]'
+    lab.extra_config = f'\n[livecheck]\nnpm = "{started.url}"\n'
+    lab.write(PINNED_RECIPE)
+    lab.release("0.0.1")  # the FROM image; its own openclaw is replaced by the recipe
+    yield started
+    started.stop()
+
+
+def ok(lab: Lab, *args: str) -> str:
+    result = lab.claw(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def lock_file(lab: Lab) -> Path:
+    return lab.dir / "claw.lock"  # Clawfile mode: beside the Clawfile
+
+
+def forget_bases(lab: Lab) -> None:
+    """As on another host: none of the alias's images here."""
+    for tag in lab.tags():
+        lab.docker("image", "rm", f"{lab.alias}:{tag}")
+
+
+def inputs(labels: dict[str, str]) -> dict[str, str]:
+    keys = ("claw.base.recipe-sha", "claw.base.from.", "claw.base.upstream.", "claw.base.before")
+    return {key: value for key, value in labels.items() if key.startswith(keys)}
+
+
+def test_a_base_runs_the_version_livecheck_answered(lab: Lab, world: StandIns, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
+    world.npm("openclaw", "1.0.0")
+    assert ok(lab, "pull", "Clawfile") == f"{lab.alias}: installed v1.0.0"
+    labels = lab.labels(f"{lab.alias}:latest")
+    assert labels["claw.base.upstream.0"] == "npm:openclaw@1.0.0"
+    assert "claw.base.upstream-pinned" not in labels  # the recipe takes the answer
+    before = labels["claw.base.before"]
+    fenced = lab.docker("run", "--rm", f"{lab.alias}:latest", "cat", "/before").strip()
+    assert fenced == before  # the build was handed the fence it records
+    world.npm("openclaw", "2.0.0")
+    assert ok(lab, "pull", "Clawfile").startswith(f"{lab.alias}: installed v2.0.0 (was v1.0.0;")
+    assert not lock_file(lab).exists()  # no lock file: a plain pull writes none
+
+
+def test_a_recipe_that_ignores_the_answer_is_recorded_unpinned(lab: Lab, world: StandIns) -> None:
+    lab.write()  # the plain recipe: no ARG, the probe prints the FROM image's version
+    lab.release("0.9.0")
+    world.npm("openclaw", "1.0.0")
+    assert ok(lab, "pull", "Clawfile") == f"{lab.alias}: installed v0.9.0"
+    assert lab.labels(f"{lab.alias}:latest")["claw.base.upstream-pinned"] == "false"
+
+
+def test_a_probe_that_disagrees_with_the_answer_it_was_handed_is_warned_of(lab: Lab, world: StandIns) -> None:
+    lab.write(PINNED_RECIPE.replace('"$CLAW_UPSTREAM_OPENCLAW"', '"1.0.0.post1"'))
+    world.npm("openclaw", "1.0.0")
+    assert ok(lab, "pull", "Clawfile") == (
+        f"{lab.alias}: installed v1.0.0.post1 (warning: the probe says v1.0.0.post1, npm:openclaw answered 1.0.0)"
+    )
+
+
+def test_update_lock_writes_stable_bytes_and_another_host_builds_exactly_that(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
+    world.npm("openclaw", "1.0.0")
+    line = ok(lab, "pull", "--update-lock", "Clawfile")
+    assert line.startswith(f"{lab.alias}: installed v1.0.0 (locked lock-")
+    text = lock_file(lab).read_bytes()
+    locked_labels = lab.labels(f"{lab.alias}:latest")
+    lock_tag = line.rsplit("(locked ", 1)[1].rstrip(")")
+    assert lab.tags()[lock_tag] == lab.tags()["latest"]
+    assert b"[base.openclaw]" in text
+    assert b'upstream = [\n    "npm:openclaw@1.0.0",\n]' in text
+    assert b"sha512-" in text  # npm's integrity of that version
+
+    ok(lab, "pull", "--update-lock", "Clawfile")  # nothing moved
+    assert lock_file(lab).read_bytes() == text
+
+    forget_bases(lab)  # a second host, or CI
+    world.npm("openclaw", "2.0.0")  # upstream moved: the lock holds
+    line = ok(lab, "pull", "--locked", "Clawfile")
+    assert line == f"{lab.alias}: built v1.0.0 from claw.lock ({lock_tag})"
+    tags = lab.tags()
+    assert "latest" not in tags  # a locked refresh never moves latest
+    built = lab.labels(f"{lab.alias}:{lock_tag}")
+    assert inputs(built) == inputs(locked_labels)
+    assert built["claw.base.lock"].startswith("sha256:" + lock_tag.removeprefix("lock-"))
+    assert lock_file(lab).read_bytes() == text  # --locked never writes
+
+    # A plain pull follows the lock and says what upstream has beyond it.
+    assert ok(lab, "pull", "Clawfile") == (
+        f"{lab.alias}: locked at v1.0.0 (npm:openclaw 2.0.0 available; claw pull --update-lock=openclaw)"
+    )
+    # A build of the locked Clawfile is built against the locked base.
+    ok(lab, "build", "Clawfile", "-t", f"svc-{lab.alias}:1")
+    service = lab.labels(f"svc-{lab.alias}:1")
+    assert service["claw.runner.image-id"] == tags[lock_tag]
+    assert service["claw.runner.built-against"] == f"{lab.alias}:v1.0.0"
+
+
+def test_update_lock_moves_the_entry_and_keeps_other_tables(lab: Lab, world: StandIns) -> None:
+    world.npm("openclaw", "1.0.0")
+    ok(lab, "pull", "--update-lock", "Clawfile")
+    other = '\n[base.someone-else]\nrecipe-sha = "sha256:' + "a" * 64 + '"\n'
+    lock_file(lab).write_text(lock_file(lab).read_text() + other)
+    first_tag = next(tag for tag in lab.tags() if tag.startswith("lock-"))
+    world.npm("openclaw", "2.0.0")
+    line = ok(lab, "pull", "--update-lock=openclaw", "Clawfile")
+    assert line.startswith(f"{lab.alias}: installed v2.0.0 (was v1.0.0;")
+    text = lock_file(lab).read_text()
+    assert '"npm:openclaw@2.0.0"' in text
+    assert "[base.someone-else]" in text
+    assert first_tag not in lab.tags()  # the lock tag it replaced is gone: nothing uses it
+
+
+def test_locked_refuses_before_building(lab: Lab, world: StandIns) -> None:
+    world.npm("openclaw", "1.0.0")
+    result = lab.claw("pull", "--locked", "Clawfile")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "--locked: no lock file at claw.lock\n" in result.stderr  # beside the Clawfile, as given
+    assert "run: claw pull --update-lock" in result.stderr
+    assert lab.tags() == {}
+
+    ok(lab, "pull", "--update-lock", "Clawfile")
+    before = lab.tags()
+    lab.write(PINNED_RECIPE + "RUN true\n")  # the recipe changed since it was locked
+    result = lab.claw("pull", "--locked", "Clawfile")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "openclaw: recipe-sha: " in result.stderr
+    assert "(run: claw pull --update-lock=openclaw)" in result.stderr
+    assert lab.tags() == before  # nothing was built
+
+    lab.write()  # a recipe that does not take the answer: it cannot build as locked
+    text = lock_file(lab).read_text()
+    sha = next(line for line in text.splitlines() if line.startswith("recipe-sha"))
+    from lib import runners
+
+    runner = runners.table(__import__("lib.config", fromlist=["load"]).load(str(lab.config)))["openclaw"]
+    lock_file(lab).write_text(text.replace(sha, f'recipe-sha = "{runner.recipe_sha}"'))
+    result = lab.claw("pull", "--locked", "Clawfile")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "openclaw: upstream: the recipe does not take npm:openclaw's locked version" in result.stderr
+    assert "ARG CLAW_UPSTREAM_OPENCLAW" in result.stderr
+    assert lab.tags() == before
+
+
+def test_a_malformed_lock_is_bad_input_naming_file_line_and_key(lab: Lab, world: StandIns) -> None:
+    lock_file(lab).write_text(
+        '[base.openclaw]\nrecipe-sha = "sha256:' + "a" * 64 + '"\nbefore = "yesterday"\n'
+    )
+    result = lab.claw("pull", "--locked", "Clawfile")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "claw.lock:3: base.openclaw.before: expected an RFC 3339 UTC time" in result.stderr
+    assert lab.tags() == {}
+
+
+def test_an_unknown_update_lock_name_is_a_usage_error(lab: Lab, world: StandIns) -> None:
+    result = lab.claw("pull", "--update-lock=nanobot", "Clawfile")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--update-lock: 'nanobot' is not a runner or registry image of this target" in result.stderr
+    assert not lock_file(lab).exists()
