@@ -103,12 +103,14 @@ def group_members(pgid: int) -> list[str]:
     """The live processes of process group ``pgid``, as ``pid command line``."""
     found = []
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
             fields = (entry / "stat").read_text().rpartition(")")[2].split()
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, NotADirectoryError):
+        except OSError:
             continue
-        if entry.name.isdigit() and int(fields[2]) == pgid and fields[0] != "Z":
+        if int(fields[2]) == pgid and fields[0] != "Z":
             found.append(f"{entry.name} {command.strip()}")
     return found
 
