@@ -36,7 +36,7 @@ def test_every_recipe_is_a_dockerfile_from_upstream(driver: str) -> None:
 
 
 UPSTREAM_IMAGES = {
-    "openclaw": ["node:22-slim"],
+    "openclaw": ["node:24-slim"],
     "nanobot": ["ghcr.io/astral-sh/uv:python3.12-bookworm-slim"],
     "nanoclaw": ["node:22-bookworm-slim", "docker:27-cli"],
     "microclaw": ["ghcr.io/microclaw/microclaw:latest"],
@@ -62,7 +62,9 @@ def test_the_openclaw_recipe_is_upstreams() -> None:
     steps = instructions("openclaw")
     tools = "bash ca-certificates cron curl git jq tini build-essential python3 make g++ cmake"
     assert any(tools in step for step in steps if step.startswith("RUN apt-get"))
-    assert any("install.sh | bash -s -- --no-prompt --no-onboard --method npm" in step for step in steps)
+    assert any(
+        "npm install -g" in step and '"openclaw@${CLAW_UPSTREAM_OPENCLAW:-latest}"' in step for step in steps
+    )
     assert "USER root" in steps
     assert steps[-1] == 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/openclaw-entrypoint.sh"]'
     assert "<<" not in runners.builtin()["openclaw"].recipe  # no RUN heredoc: the legacy builder builds it
@@ -73,7 +75,10 @@ def test_the_nanoclaw_runtime_is_upstreams() -> None:
     runtime = steps[[n for n, step in enumerate(steps) if step.startswith("FROM ")][1] :]
     assert any("ca-certificates git procps tini" in step for step in runtime)
     assert "COPY --from=docker:27-cli /usr/local/bin/docker /usr/local/bin/docker" in runtime
-    assert any("npm install -g @anthropic-ai/claude-code" in step for step in runtime)
+    assert any(
+        '"@anthropic-ai/claude-code@${CLAW_UPSTREAM_ANTHROPIC_AI_CLAUDE_CODE:-latest}"' in step
+        for step in runtime
+    )
     assert "RUN mkdir -p /workspace/groups/main /workspace/container/skills" in runtime
     assert runtime[-1] == 'ENTRYPOINT ["/usr/bin/tini", "--", "node", "/workspace/dist/index.js"]'
 
@@ -81,7 +86,7 @@ def test_the_nanoclaw_runtime_is_upstreams() -> None:
 def test_the_nanobot_and_microclaw_recipes_are_upstreams() -> None:
     nanobot = instructions("nanobot")
     assert any("ca-certificates curl git jq procps tini" in step for step in nanobot)
-    assert "RUN uv pip install --system --no-cache nanobot-ai" in nanobot
+    assert any(step.startswith("RUN uv pip install --system --no-cache ") for step in nanobot)
     assert nanobot[-4:] == [
         "ENV HOME=/root", "WORKDIR /root/.nanobot/workspace",
         'ENTRYPOINT ["/usr/bin/tini", "--", "nanobot"]', 'CMD ["gateway"]',

@@ -1,14 +1,19 @@
-# openclaw runner base, as upstream's recipe builds it: Node 22, upstream's tool set,
-# OpenClaw by its upstream installer (npm method, no prompts, no onboarding), and an
+# openclaw runner base, as upstream's recipe builds it: Node (the major openclaw's release
+# declares: 24), upstream's tool set, OpenClaw from npm at the version livecheck answered
+# (what upstream's installer does with --method npm, pinned: SPEC §12.1), and an
 # entrypoint under tini: configure hook, memory link, gateway on 18789 (loopback), an
 # optional greeting once healthy. The entrypoint is written with printf, not a RUN
 # heredoc, so that the legacy builder builds it too.
-FROM node:22-slim
+FROM node:24-slim
+ARG CLAW_UPSTREAM_OPENCLAW
+ARG CLAW_UPSTREAM_BEFORE
 RUN apt-get -o Acquire::Retries=3 update \
  && apt-get install -y --no-install-recommends bash ca-certificates cron curl git jq tini \
     build-essential python3 make g++ cmake \
  && rm -rf /var/lib/apt/lists/*
-RUN curl -fsSL --retry 3 https://openclaw.ai/install.sh | bash -s -- --no-prompt --no-onboard --method npm
+RUN npm install -g --no-fund --no-audit ${CLAW_UPSTREAM_BEFORE:+--before=$CLAW_UPSTREAM_BEFORE} \
+    "openclaw@${CLAW_UPSTREAM_OPENCLAW:-latest}" \
+ && npm cache clean --force
 RUN printf '%s\n' \
     '#!/bin/sh' \
     '# Written by the openclaw runner base recipe of claw.' \
