@@ -213,12 +213,17 @@ class Gates:
         return f"RUN wget -q -O /dev/null http://{gateway}:{port}/gate/{name}\n"
 
 
-@pytest.fixture
-def lab(engine: Engine, tmp_path: Path) -> Lab:
+def new_lab(engine: Engine, directory: Path) -> Lab:
+    """A lab with names no other lab uses, its files written in ``directory``."""
     n = next(_numbers)
-    made = Lab(engine, tmp_path, alias=f"openclaw-t{n}", runtime=f"runtime-t{n}", registry=engine.registry)
+    made = Lab(engine, directory, alias=f"openclaw-t{n}", runtime=f"runtime-t{n}", registry=engine.registry)
     made.write()
     return made
+
+
+@pytest.fixture
+def lab(engine: Engine, tmp_path: Path) -> Lab:
+    return new_lab(engine, tmp_path)
 
 
 def start_gates(engine: Engine, directory: Path) -> Gates:

@@ -5,15 +5,17 @@ The state afterwards is read through the harness's own docker calls.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
-import time
+from pathlib import Path
 
 import pytest
 
-from lib import locks
+from tests.conftest import tally
+from tests.harness.engine import Engine
 from tests.harness.toolchains import Toolchain
-from tests.integration.conftest import Lab
+from tests.integration.conftest import Lab, new_lab
 from tests.integration.test_pull import installed, refresh_tags
 from tests.integration.test_up import make_pod
 
@@ -29,14 +31,47 @@ def three_versions(lab: Lab) -> dict[str, str]:
     return {tag: image for tag, image in tags.items() if tag != "latest"}
 
 
+@pytest.fixture(scope="module")
+def built(
+    engine: Engine, toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Lab, dict[str, str]]:
+    """Three versions of one alias, built once per module and toolchain."""
+    made = new_lab(engine, tmp_path_factory.mktemp("generations"))
+    made.toolchain = toolchain
+    return made, three_versions(made)
+
+
+@pytest.fixture
+def three(built: tuple[Lab, dict[str, str]], tmp_path: Path) -> tuple[Lab, dict[str, str]]:
+    """The module's three versions as ``three_versions`` leaves them (latest at v3.0.0, no
+    other tag), and a lab of the test's own (files, settings) for their alias."""
+    shared, ids = built
+    lab = dataclasses.replace(shared, dir=tmp_path, env={})
+    lab.write()
+    for tag in set(lab.tags()) - {*ids, "latest"}:
+        lab.docker("image", "rm", f"{lab.alias}:{tag}")
+    lab.docker("image", "tag", ids["v3.0.0"], f"{lab.alias}:latest")
+    assert lab.tags() == {**ids, "latest": ids["v3.0.0"]}
+    return lab, ids
+
+
+def lock_held(lab: Lab) -> list[str]:
+    """The engine lock's container of the alias, if it is there."""
+    name = f"claw-lock-runner-{lab.alias}"
+    return lab.docker(
+        "container", "ls", "--all", "--filter", f"name=^{name}$", "--format", "{{.Names}}"
+    ).split()
+
+
 # --------------------------------------------------------------------------
 # --rollback
 # --------------------------------------------------------------------------
 
 
-def test_rollback_moves_latest_back_one_version_with_one_docker_tag(lab: Lab, toolchain: Toolchain) -> None:
-    lab.toolchain = toolchain
-    ids = three_versions(lab)
+def test_rollback_moves_latest_back_one_version_with_one_docker_tag(
+    three: tuple[Lab, dict[str, str]],
+) -> None:
+    lab, ids = three
     lab.with_shim()
     result = lab.claw("pull", "--rollback", "openclaw")  # the driver's name
     assert result.returncode == 0, result.stderr
@@ -52,9 +87,8 @@ def test_rollback_moves_latest_back_one_version_with_one_docker_tag(lab: Lab, to
     assert lab.tags()["latest"] == ids["v1.0.0"]
 
 
-def test_rollback_to_a_named_tag_and_a_missing_one(lab: Lab, toolchain: Toolchain) -> None:
-    lab.toolchain = toolchain
-    ids = three_versions(lab)
+def test_rollback_to_a_named_tag_and_a_missing_one(three: tuple[Lab, dict[str, str]]) -> None:
+    lab, ids = three
     result = lab.claw("pull", "--rollback", "openclaw:v1.0.0")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{lab.alias}: rolled back to v1.0.0 (was v3.0.0)"
@@ -68,10 +102,7 @@ def test_rollback_to_a_named_tag_and_a_missing_one(lab: Lab, toolchain: Toolchai
     assert lab.tags()["latest"] == ids["v1.0.0"]
 
 
-def test_rollback_with_nothing_installed_or_one_version_fails_naming_the_versions(
-    lab: Lab, toolchain: Toolchain
-) -> None:
-    lab.toolchain = toolchain
+def test_rollback_with_nothing_installed_or_one_version_fails_naming_the_versions(lab: Lab) -> None:
     nothing = lab.claw("pull", "--rollback", "openclaw")
     assert nothing.returncode == 1
     assert f"nothing installed: no {lab.alias}:latest (versions here: none)" in nothing.stdout
@@ -84,9 +115,8 @@ def test_rollback_with_nothing_installed_or_one_version_fails_naming_the_version
     assert lab.tags() == {"latest": only, "v1.0.0": only}
 
 
-def test_rollback_dry_run_and_json(lab: Lab, toolchain: Toolchain) -> None:
-    lab.toolchain = toolchain
-    ids = three_versions(lab)
+def test_rollback_dry_run_and_json(three: tuple[Lab, dict[str, str]]) -> None:
+    lab, ids = three
     dry = lab.claw("pull", "--rollback", "openclaw", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.strip() == f"{lab.alias}: would roll back to v2.0.0 (now v3.0.0)"
@@ -102,48 +132,77 @@ def test_rollback_dry_run_and_json(lab: Lab, toolchain: Toolchain) -> None:
     assert action["image_id"] == ids["v2.0.0"] == lab.tags()["latest"]
 
 
-def test_rollback_waits_for_a_refresh_of_the_same_alias(lab: Lab, toolchain: Toolchain) -> None:
+@pytest.mark.parametrize("first", ["refresh", "rollback"])
+def test_rollback_waits_for_a_refresh_of_the_same_alias(lab: Lab, toolchain: Toolchain, first: str) -> None:
     lab.toolchain = toolchain
     ids = {"v1.0.0": installed(lab, "1.0.0")}
     lab.release("2.0.0")
-    with locks.hold(f"runner-{lab.alias}", lab.engine.host):  # a refresh in flight holds the alias
-        refreshing = lab.spawn("pull", "Clawfile", name="refresh")
-        going_back = lab.spawn("pull", "--rollback", "openclaw:v1.0.0", name="rollback")
-        deadline = time.monotonic() + 60
-        while not all("waiting: another claw pull" in run.stderr() for run in (refreshing, going_back)):
-            assert time.monotonic() < deadline, [refreshing.stderr(), going_back.stderr()]
-            time.sleep(0.1)
-    assert [refreshing.wait(), going_back.wait()] == [0, 0], [refreshing.stderr(), going_back.stderr()]
+    commands = {"refresh": ("pull", "Clawfile"), "rollback": ("pull", "--rollback", "openclaw:v1.0.0")}
+    second = "rollback" if first == "refresh" else "refresh"
+    held = lab.hold("create *claw-lock-runner-*")  # the first one holds the host's lock there
+    runs = {first: lab.spawn(*commands[first], name=first)}
+    held.wait(describe=runs[first].output, alive=runs[first].process)
+    for key in held.env():
+        lab.env.pop(key)
+    runs[second] = lab.spawn(*commands[second], name=second)
+    runs[second].says("waiting: another claw pull")
+    held.release()
+    assert [run.wait() for run in runs.values()] == [0, 0], [run.output() for run in runs.values()]
     tags = lab.tags()
     assert set(tags) == {"latest", "v1.0.0", "v2.0.0"}
     assert tags["v1.0.0"] == ids["v1.0.0"]
-    # Whichever took the lock first, latest names a whole version, never a half state.
-    assert tags["latest"] in (tags["v1.0.0"], tags["v2.0.0"])
     assert not refresh_tags(lab)
+    # Each output says what happened in that order, and latest is what the last one did.
+    refreshed, rolled = runs["refresh"].stdout().strip(), runs["rollback"].stdout().strip()
+    assert refreshed.startswith(f"{lab.alias}: installed v2.0.0 (was v1.0.0; "), runs["refresh"].output()
+    if first == "refresh":
+        assert rolled == f"{lab.alias}: rolled back to v1.0.0 (was v2.0.0)", runs["rollback"].output()
+        assert tags["latest"] == tags["v1.0.0"]
+    else:  # latest was v1.0.0 already, and the refresh moved it on
+        assert rolled == f"{lab.alias}: already at v1.0.0", runs["rollback"].output()
+        assert tags["latest"] == tags["v2.0.0"]
 
 
-def test_an_interrupted_rollback_leaves_latest_moved_or_not_never_missing(
-    lab: Lab, toolchain: Toolchain
+# Where a `pull --rollback` is stopped: the docker call the shim holds, and whether it holds it
+# before the call reaches the engine or after; None: at once, with the tag held (so, before it).
+MOMENTS = {
+    "the interpreter starting": None,
+    "taking the engine lock": ("create *claw-lock-runner-*", False),
+    "reading the tags": ("image ls *", False),
+    "the tag, not yet sent": ("image tag * *:latest", False),
+    "the tag, done": ("image tag * *:latest", True),
+}
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_rollback_leaves_latest_exactly_as_before_or_moved_whole(
+    three: tuple[Lab, dict[str, str]], how: str
 ) -> None:
-    lab.toolchain = toolchain
-    ids = three_versions(lab)
-    outcomes = set()
-    for delay in (0.05, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5):  # from the interpreter's start to the tag
+    lab, ids = three
+    before = lab.tags()
+    for index, (moment, hold) in enumerate(MOMENTS.items()):
         lab.docker("image", "tag", ids["v3.0.0"], f"{lab.alias}:latest")
-        running = lab.spawn("pull", "--rollback", "openclaw", name=f"rollback-{delay}")
-        time.sleep(delay)
-        running.process.send_signal(signal.SIGINT)
+        pattern, after = hold or ("image tag * *:latest", False)
+        held = lab.hold(pattern, after=after)
+        running = lab.spawn("pull", "--rollback", "openclaw", name=f"rollback-{how}-{index}")
+        if hold is not None:
+            held.wait(describe=running.output, alive=running.process)
+        running.process.send_signal(getattr(signal, how))
         code = running.wait()
-        # 130 once claw runs; before that (the interpreter starting) SIGINT ends the process itself
-        assert code in (0, 130, -signal.SIGINT), running.stderr()
-        assert "Traceback" not in running.stderr()
-        latest = lab.tags().get("latest")
-        assert latest in (ids["v3.0.0"], ids["v2.0.0"]), (delay, lab.tags())
-        if code == 0:  # finished before the signal; after the tag, a 130 may come with latest moved
-            assert latest == ids["v2.0.0"], running.stdout()
-        outcomes.add(latest)
-    assert set(lab.tags()) == {"latest", *ids}
-    assert ids["v3.0.0"] in outcomes, "no interruption came before the tag: the delays are too long"
+        held.release()
+        tally("interruptions")
+        what = f"{moment}: {running.output()}"
+        assert "Traceback" not in running.stderr(), what
+        if hold is None:  # before claw's own handler, the signal ends the interpreter itself
+            assert code in (130, -getattr(signal, how)), what
+        else:
+            assert code == 130, what
+            assert running.stderr().rstrip().endswith("error: interrupted"), what
+            assert lock_held(lab) == [], what  # the lock let go on the way out
+        if moment == "the tag, done":
+            assert lab.tags() == {**ids, "latest": ids["v2.0.0"]}, what
+        else:
+            assert lab.tags() == before, what
 
 
 def test_services_on_the_newer_base_get_the_drift_hint_after_a_rollback(
@@ -214,8 +273,7 @@ def test_a_pin_holds_the_runner_for_pull_build_keep_and_up(lab: Lab, toolchain: 
     assert f"(pinned; used by claw-local/{lab.pod}-agent:latest)" in listed.stdout
 
 
-def test_a_pin_to_a_tag_not_on_the_host_is_bad_input_naming_the_fix(lab: Lab, toolchain: Toolchain) -> None:
-    lab.toolchain = toolchain
+def test_a_pin_to_a_tag_not_on_the_host_is_bad_input_naming_the_fix(lab: Lab) -> None:
     make_pod(lab)
     clawfile = lab.clawfile.read_text()
     installed(lab, "1.0.0")
