@@ -156,6 +156,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         terminalreporter.write_line(line)
     for toolchain, described in sorted(toolchains.DESCRIBED.items()):
         terminalreporter.write_line(f"toolchain {toolchain}: {' | '.join(described.splitlines())}")
+    if hasattr(terminalreporter.config, "workerinput"):
+        return  # a worker of a parallel run: the main process writes the tally of them all
     record = tally_record(terminalreporter, exitstatus)
     target = os.environ.get("CLAW_TALLY_FILE")
     if target or (record["whole"] and exitstatus == 0):
