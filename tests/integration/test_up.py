@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -222,12 +221,8 @@ def test_an_interrupted_foreground_up_stops_the_pod_and_exits_130(
     make_pod(lab)
     ready(lab)
     up = lab.spawn("up", name="up")
-    deadline = time.monotonic() + 120
-    while len(running(lab)) < 3:
-        assert up.process.poll() is None, up.stderr()
-        assert time.monotonic() < deadline, up.stderr()
-        time.sleep(0.5)
-    time.sleep(1)  # compose attaches to the containers' logs
+    up.wait_for(lambda: len(running(lab)) == 3, "the pod's three containers running")
+    up.wait_for(lambda: "Attaching to " in up.stdout() + up.stderr(), "compose attached to their logs")
     if how == "ctrl-c":
         os.killpg(up.process.pid, signal.SIGINT)  # a terminal signals the whole foreground group
     else:
