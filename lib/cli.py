@@ -469,11 +469,21 @@ def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> 
 @click.option("-d", "--detach", is_flag=True, help="Run the pod in the background.")
 @click.option("--fix", is_flag=True, help="Pull, refresh and build what is missing, then start.")
 @click.option("--check", is_flag=True, help="Run the readiness checks and the drift report only.")
+@click.option(
+    "--locked", is_flag=True, help="Refuse to start (exit 3) when an image does not match claw.lock."
+)
 @click.option("--json", "as_json", is_flag=True, help="With --check: one JSON document, per service.")
 @global_options()
 @click.pass_obj
 def up(
-    app: App, pod: str | None, pod_file: str | None, detach: bool, fix: bool, check: bool, as_json: bool
+    app: App,
+    pod: str | None,
+    pod_file: str | None,
+    detach: bool,
+    fix: bool,
+    check: bool,
+    locked: bool,
+    as_json: bool,
 ) -> None:
     """Check readiness, report drift, then start the pod.
 
@@ -496,6 +506,10 @@ def up(
     def verdict(inv: Invocation, readiness: starting.Readiness) -> None:
         if not readiness.ready:
             raise readiness.not_ready(inv.target)
+        if locked and not readiness.locked:
+            raise NotReady(f"--locked: no lock file at {inv.lock_path}", hint="run: claw pull --update-lock")
+        if locked and readiness.unlocked:
+            raise readiness.not_locked(inv.target)
 
     if len(app.contexts) > 1 and not (detach or check):
         raise click.UsageError(

@@ -41,7 +41,9 @@ def check(pod: Pod) -> None:
             )
 
 
-def generate(pod: Pod, pins: Mapping[str, str]) -> dict[str, Any]:
+def generate(pod: Pod, pins: Mapping[str, str], images: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The compose document of the pod; ``images``: a service's image to run instead of the
+    pod's (claw.lock's ``ref@digest``)."""
     check(pod)
     document = {k: copy.deepcopy(v) for k, v in pod.document.items() if k != "x-claw"}
     services: dict[str, Any] = document["services"]
@@ -50,7 +52,7 @@ def generate(pod: Pod, pins: Mapping[str, str]) -> dict[str, Any]:
         body = services[service.name]
         body.pop("x-claw", None)
         body.pop("build", None)
-        body["image"] = service.ref
+        body["image"] = (images or {}).get(service.name, service.ref)
         body["labels"] = {**_labels(body.get("labels")), "claw.pod": pod.name, "claw.service": service.name}
         needs = service.infra()
         if needs:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from . import bases, lockfile, versions
-from .engine.docker import Engine
+from .engine.docker import Engine, Image
 from .errors import DockerError, EngineUnreachable
 from .events import Events
 from .policy import Options
@@ -58,13 +58,24 @@ def follow(
 ) -> bases.Outcome:
     """The base ``entry`` locks, here: found (one inspect), else built from the entry.
     ``beyond``: what upstream has past the lock, for the line."""
-    lock_ref = f"{runner.alias}:{entry.tag}"
-    found = engine.inspect_images([lock_ref, runner.latest])
-    base = found.get(lock_ref) or found.get(runner.latest)
+    base, tagged = here(engine, runner, entry)
     if base is None or not entry.matches(base.labels):
         return bases.refresh(engine, runner, options, events, entry=entry)
-    if lock_ref not in found:  # built by a plain pull from the same inputs: it is the locked base
-        engine.tag(base.id, lock_ref)
+    if not tagged:  # built by a plain pull from the same inputs: it is the locked base
+        engine.tag(base.id, f"{runner.alias}:{entry.tag}")
+    return held(runner, entry, base, beyond)
+
+
+def here(engine: Engine, runner: Runner, entry: lockfile.BaseEntry) -> tuple[Image | None, bool]:
+    """The base that stands for ``entry`` on this engine (one inspect): its lock tag, else
+    ``latest``; and whether it was found by its lock tag. Whether it matches is the caller's."""
+    lock_ref = f"{runner.alias}:{entry.tag}"
+    found = engine.inspect_images([lock_ref, runner.latest])
+    return found.get(lock_ref) or found.get(runner.latest), lock_ref in found
+
+
+def held(runner: Runner, entry: lockfile.BaseEntry, base: Image, beyond: Sequence[str] = ()) -> bases.Outcome:
+    """The outcome of a locked base found here, as locked."""
     version = versions.resolve(runner.alias, base.repo_tags) or entry.version or entry.tag
     installed = bases.Installed(base.id, version)
     return bases.Outcome(

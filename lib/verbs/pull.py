@@ -368,6 +368,9 @@ def _would(inv: Invocation, action: Action, present: dict[str, Image]) -> Result
 
 def _check(inv: Invocation, action: Action, present: dict[str, Image]) -> Result:
     runner = action.runner
+    entry = inv.lock.bases.get(runner.driver) if inv.lock and runner else None
+    if runner is not None and entry is not None:
+        return _check_locked(inv, action, runner, entry)
     if runner is not None:
         status, state, reason = _runner_state(inv, runner)
         if runner.pin:  # what upstream has beyond the pin; pull would not change it
@@ -380,6 +383,27 @@ def _check(inv: Invocation, action: Action, present: dict[str, Image]) -> Result
     if action.kind is Kind.INFRA or "@" in action.ref:
         return Result(action, Status.PRESENT, f"{action.name}: present {action.ref}")
     return _check_registry(inv, action, found)
+
+
+def _check_locked(inv: Invocation, action: Action, runner: Runner, entry: lockfile.BaseEntry) -> Result:
+    """With a lock, --check compares the host with it (behind: the locked base is not here
+    as locked) and says what upstream has beyond the lock, which alone is not behind."""
+    outside = locked.beyond(inv.asker, runner, entry, inv.options.cancel) if runner.upstream else []
+    base, _ = locked.here(inv.engine, runner, entry)
+    if base is not None and entry.matches(base.labels):
+        outcome = locked.held(runner, entry, base, outside)
+        return Result(action, outcome.status, outcome.line(), outcome=outcome)
+    if base is None:
+        why = f"not built here ({runner.alias}:{entry.tag})"
+    else:
+        why = "; ".join(
+            f"{name}: locked {want}, here {have}" for name, want, have in entry.differences(base.labels)
+        )
+    return Result(action, Status.BEHIND, f"{runner.alias}: behind {_lock_name(inv)}: {why}")
+
+
+def _lock_name(inv: Invocation) -> str:
+    return str(inv.lock.path) if inv.lock else lockfile.NAME
 
 
 def _runner_state(inv: Invocation, runner: Runner) -> tuple[Status, str, str | None]:

@@ -18,6 +18,7 @@ from ..engine.docker import Image
 from ..errors import ClawError, DockerError, NotReady
 from ..files import write_atomically
 from ..invocation import Invocation
+from ..pod import Service
 from ..runners import Runner, Use
 from ..versions import short_id
 
@@ -58,6 +59,9 @@ class Readiness:
     drift: tuple[Drift, ...]
     runners_missing: tuple[Runner, ...]  # bases the missing service images need
     images: Mapping[str, Image] = field(default_factory=dict)  # what the one inspect found
+    refs: Mapping[str, str] = field(default_factory=dict)  # service -> the image it runs
+    unlocked: Mapping[str, str] = field(default_factory=dict)  # service -> how it differs from claw.lock
+    locked: bool = False  # there is a claw.lock: every service is held against it
 
     def to_json(self) -> dict[str, Any]:
         """Per service: its image and, from the image's labels, what it was built on."""
@@ -69,10 +73,18 @@ class Readiness:
                 {"subject": p.subject, "ref": p.ref, "text": p.text, "fix": p.fix} for p in self.problems
             ],
             "services": [
-                _service_json(s.name, s.ref, self.images.get(s.ref), drift.get(s.name))
+                {
+                    **_service_json(s.name, self.ref(s), self.images.get(self.ref(s)), drift.get(s.name)),
+                    "lock": None
+                    if not self.locked
+                    else {"matches": s.name not in self.unlocked, "why": self.unlocked.get(s.name)},
+                }
                 for s in self.pod.services
             ],
         }
+
+    def ref(self, service: Service) -> str:
+        return self.refs.get(service.name, service.ref)
 
     @property
     def ready(self) -> bool:
@@ -99,6 +111,14 @@ class Readiness:
         lines = "\n".join(f"  {p.line()}" for p in self.problems)
         return NotReady(f"pod {self.pod.name} is not ready:\n{lines}", hint=f"run: {self.remedy(where)}")
 
+    def not_locked(self, where: target.Target) -> NotReady:
+        """``up --locked``: services whose images do not match claw.lock."""
+        lines = "\n".join(f"  {service}: {why}" for service, why in self.unlocked.items())
+        return NotReady(
+            f"pod {self.pod.name} does not match claw.lock:\n{lines}",
+            hint=f"run: {where.command('pull')} (builds the locked bases), then {where.command('build')}",
+        )
+
 
 # --------------------------------------------------------------------------
 # Checks
@@ -111,14 +131,16 @@ def check(inv: Invocation) -> Readiness:
     the_pod, table, pins = where.pod, inv.table, inv.pins
     compose_file.check(the_pod)  # the file up would write: the same errors now
     uses = {job.name: runners.uses(job.clawfile, table) for job in where.jobs}
-    wanted = [s.ref for s in the_pod.services]
+    locked_refs = {name: entry.ref for name, entry in inv.lock.images.items()} if inv.lock else {}
+    run_refs = {s.name: locked_refs[s.name] for s in the_pod.pulled if s.name in locked_refs}
+    wanted = [run_refs.get(s.name, s.ref) for s in the_pod.services]
     wanted += [pins[c] for c in the_pod.infra()]
     wanted += [r.current for r in table.values()]  # every alias: drift needs the current base
     wanted += [u.lookup for found in uses.values() for u in found]
     images = inv.engine.inspect_images(wanted)
     floating = [u.runner for found in uses.values() for u in found if not u.pinned]
     runners.require_pins(inv.engine, floating, images)  # a pin naming nothing here: bad input
-    problems = _registry_problems(the_pod, pins, images)
+    problems = _registry_problems(the_pod, pins, images, run_refs)
     missing_runners: dict[str, Runner] = {}
     for service in the_pod.built:
         if service.ref in images:
@@ -130,7 +152,37 @@ def check(inv: Invocation) -> Readiness:
         else:
             problems.append(Problem(service.name, service.ref, _not_here(service.ref), "build"))
     drift = _drift(inv, the_pod, images, uses)
-    return Readiness(the_pod, tuple(problems), tuple(drift), tuple(missing_runners.values()), images)
+    unlocked = _unlocked(inv, the_pod, images, run_refs) if inv.lock else {}
+    return Readiness(
+        the_pod, tuple(problems), tuple(drift), tuple(missing_runners.values()), images,
+        run_refs, unlocked, locked=inv.lock is not None,
+    )  # fmt: skip
+
+
+def _unlocked(
+    inv: Invocation, the_pod: pod.Pod, images: Mapping[str, Image], run_refs: Mapping[str, str]
+) -> dict[str, str]:
+    """The services whose image is here but does not match claw.lock, and how (a service
+    built on a base, by the base's input labels it inherits; a registry image, by whether
+    the lock names its digest)."""
+    assert inv.lock is not None
+    found: dict[str, str] = {}
+    for service in the_pod.services:
+        image = images.get(run_refs.get(service.name, service.ref))
+        if image is None:
+            continue  # missing: a readiness problem already
+        if service.build is None:
+            if service.name not in run_refs:
+                found[service.name] = f"{service.ref} is not in claw.lock (claw pull --update-lock locks it)"
+            continue
+        driver = image.labels.get(runners.RUNNER_DRIVER)
+        entry = inv.lock.bases.get(driver) if driver else None
+        if driver and entry is None:
+            found[service.name] = f"built on runner {driver}, which claw.lock does not name"
+        elif entry is not None and not entry.matches(image.labels):
+            fields = ", ".join(name for name, _, _ in entry.differences(image.labels))
+            found[service.name] = f"built on a base that does not match claw.lock ({fields} differ)"
+    return found
 
 
 def _service_json(name: str, ref: str, image: Image | None, drift: Drift | None) -> dict[str, Any]:
@@ -156,10 +208,11 @@ def _service_json(name: str, ref: str, image: Image | None, drift: Drift | None)
     }
 
 
-def _registry_problems(the_pod: pod.Pod, pins: Mapping[str, str], images: dict[str, Image]) -> list[Problem]:
-    problems = [
-        Problem(s.name, s.ref, _not_here(s.ref), "pull") for s in the_pod.pulled if s.ref not in images
-    ]
+def _registry_problems(
+    the_pod: pod.Pod, pins: Mapping[str, str], images: dict[str, Image], run_refs: Mapping[str, str]
+) -> list[Problem]:
+    wanted = [(s.name, run_refs.get(s.name, s.ref)) for s in the_pod.pulled]
+    problems = [Problem(name, ref, _not_here(ref), "pull") for name, ref in wanted if ref not in images]
     problems += [
         Problem(f"{c} (infra)", pins[c], _not_here(pins[c]), "pull")
         for c in the_pod.infra()
@@ -244,7 +297,7 @@ def start(
     if not readiness.ready:
         raise readiness.not_ready(where)
     the_pod = readiness.pod
-    file = _write_compose_file(inv, the_pod)
+    file = _write_compose_file(inv, the_pod, readiness.refs)
     inv.events.progress(the_pod.name, f"starting with {file.name}")
     sink = (
         on_log if on_log is not None and not detach else (lambda line: inv.events.output(the_pod.name, line))
@@ -264,16 +317,23 @@ def _against_pod(error: DockerError, the_pod: pod.Pod, file: Path) -> ClawError:
     return ClawError(f"{the_pod.path}: compose refused the pod: {reason} (in {file.name}, written from it)")
 
 
-def _write_compose_file(inv: Invocation, the_pod: pod.Pod) -> Path:
-    """compose.generated.yml from the pod, written atomically beside it."""
+def _write_compose_file(inv: Invocation, the_pod: pod.Pod, refs: Mapping[str, str] | None = None) -> Path:
+    """compose.generated.yml from the pod, written atomically beside it (``refs``: the
+    images claw.lock names for registry services)."""
     file = compose_file.path_for(the_pod.path)
-    write_atomically(file, compose_file.render(compose_file.generate(the_pod, inv.pins), the_pod))
+    write_atomically(file, compose_file.render(compose_file.generate(the_pod, inv.pins, refs), the_pod))
     return file
 
 
 def hint_drift(inv: Invocation, readiness: Readiness) -> None:
     for drift in readiness.drift:
         inv.events.hint(drift.line(inv.target.command("build")))
+    if readiness.unlocked:
+        names = ", ".join(readiness.unlocked)
+        inv.events.warn(
+            f"{readiness.pod.name}: {len(readiness.unlocked)} service(s) do not match claw.lock ({names}); "
+            "claw up --locked would refuse to start them (claw up --check --json says why)"
+        )
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,9 @@ def test_update_lock_writes_stable_bytes_and_another_host_builds_exactly_that(
 
     forget_bases(lab)  # a second host, or CI
     world.npm("openclaw", "2.0.0")  # upstream moved: the lock holds
+    behind = lab.claw("pull", "--check", "Clawfile")
+    assert behind.returncode == 3, behind.stdout + behind.stderr
+    assert behind.stdout.startswith(f"{lab.alias}: behind claw.lock: not built here ({lab.alias}:{lock_tag})")
     line = ok(lab, "pull", "--locked", "Clawfile")
     assert line == f"{lab.alias}: built v1.0.0 from claw.lock ({lock_tag})"
     tags = lab.tags()
@@ -123,7 +126,10 @@ def test_update_lock_writes_stable_bytes_and_another_host_builds_exactly_that(
     assert built["claw.base.lock"].startswith("sha256:" + lock_tag.removeprefix("lock-"))
     assert lock_file(lab).read_bytes() == text  # --locked never writes
 
-    # A plain pull follows the lock and says what upstream has beyond it.
+    # --check and a plain pull follow the lock and say what upstream has beyond it.
+    assert ok(lab, "pull", "--check", "Clawfile").splitlines()[0] == (
+        f"{lab.alias}: locked at v1.0.0 (npm:openclaw 2.0.0 available; claw pull --update-lock=openclaw)"
+    )
     assert ok(lab, "pull", "Clawfile") == (
         f"{lab.alias}: locked at v1.0.0 (npm:openclaw 2.0.0 available; claw pull --update-lock=openclaw)"
     )
@@ -195,3 +201,41 @@ def test_an_unknown_update_lock_name_is_a_usage_error(lab: Lab, world: StandIns)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--update-lock: 'nanobot' is not a runner or registry image of this target" in result.stderr
     assert not lock_file(lab).exists()
+
+
+def test_a_locked_pod_runs_its_registry_images_by_digest_and_up_locked_refuses_what_does_not_match(
+    lab: Lab, world: StandIns
+) -> None:
+    import json
+
+    from tests.harness import upstream
+
+    web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1", cmd='["sleep", "3600"]')
+    lab.clawfile.write_text(f'FROM {lab.alias}\nCLAW_TYPE openclaw\nCMD ["sleep", "3600"]\n')
+    pod = lab.dir / "claw-pod.yml"
+    pod.write_text(
+        f"x-claw: {{pod: {lab.pod}}}\nservices:\n  agent:\n    build: .\n  web:\n    image: {web}\n"
+    )
+    world.npm("openclaw", "1.0.0")
+    ok(lab, "pull", "-f", "claw-pod.yml", "--update-lock")
+    text = lock_file(lab).read_text()  # pod mode: beside the pod file
+    locked_web = next(line for line in text.splitlines() if line.startswith("ref = "))
+    assert locked_web.startswith(f'ref = "{web}@sha256:')
+    ok(lab, "build", "-f", "claw-pod.yml")
+    checked = json.loads(ok(lab, "up", "--check", "--json", "--locked", "-f", "claw-pod.yml"))
+    assert [(s["name"], s["lock"]) for s in checked["services"]] == [
+        ("agent", {"matches": True, "why": None}),
+        ("web", {"matches": True, "why": None}),
+    ]
+    assert checked["services"][1]["image"] == locked_web.split('"')[1]  # run by digest
+
+    world.npm("openclaw", "2.0.0")  # the lock moves on; the agent image is still built on 1.0.0
+    ok(lab, "pull", "-f", "claw-pod.yml", "--update-lock=openclaw")
+    refused = lab.claw("up", "-d", "--locked", "-f", "claw-pod.yml")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert f"pod {lab.pod} does not match claw.lock:" in refused.stderr
+    assert "agent: built on a base that does not match claw.lock (upstream, before differ)" in refused.stderr
+    assert not (lab.dir / "compose.generated.yml").exists()  # nothing written or started
+    warned = lab.claw("up", "--check", "-f", "claw-pod.yml")
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert "1 service(s) do not match claw.lock (agent)" in warned.stderr
