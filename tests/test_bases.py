@@ -240,6 +240,27 @@ def test_a_cancelled_run_starts_nothing(model: Model, runner: runners.Runner) ->
     assert model.built_labels == []
 
 
+def test_a_cancel_during_the_build_stops_before_the_probe(model: Model, runner: runners.Runner) -> None:
+    """Ctrl-C lands while docker builds (the build still finishes): nothing more starts,
+    the new image is never probed nor tagged, and the alias stays as it was."""
+    install(model, runner, "0.5.0")
+    before, probes = dict(model.tags), len(model.probed)
+    cancel = threading.Event()
+    build = model.build
+
+    def interrupted_build(context: Path, **options: Any) -> str:
+        image_id = build(context, **options)
+        cancel.set()
+        return image_id
+
+    model.build = interrupted_build  # type: ignore[method-assign]
+    model.probe_output = "0.6.0"
+    with pytest.raises(Interrupted):
+        run(model, runner, cancel=cancel)
+    assert len(model.probed) == probes
+    assert model.tags == before
+
+
 def test_engine_trouble_before_the_state_is_known(model: Model, runner: runners.Runner) -> None:
     model.fail["list"] = DockerError(("docker", "image", "ls"), 1, "", "Cannot connect to the Docker daemon")
     outcome, _ = run(model, runner)
@@ -249,9 +270,15 @@ def test_engine_trouble_before_the_state_is_known(model: Model, runner: runners.
     )
 
 
-def test_keep_removes_the_oldest_versions_but_not_those_in_use(model: Model, runner: runners.Runner) -> None:
+@pytest.mark.parametrize("user", ["a container", "a service image"])
+def test_keep_removes_the_oldest_versions_but_not_those_in_use(
+    model: Model, runner: runners.Runner, user: str
+) -> None:
     first = install(model, runner, "1.0.0")
-    model.start_container("team-web-1", first)  # a container of the oldest version
+    if user == "a container":
+        model.start_container("team-web-1", first)  # a container of the oldest version
+    else:  # a service image built on it, no container of it anywhere
+        model.add("claw-local/team-web:latest", labels={runners.RUNNER_IMAGE_ID: first})
     for version in ("2.0.0", "3.0.0"):
         install(model, runner, version)
     model.probe_output = "4.0.0"
@@ -312,6 +339,21 @@ def test_rollback_moves_latest_to_the_newest_older_version_with_one_tag(
     assert sorted(model.tags) == [
         "openclaw:latest", "openclaw:v2026.5.20", "openclaw:v2026.5.22", "openclaw:v2026.5.24",
     ]  # fmt: skip
+
+
+def test_rollback_passes_over_other_tags_of_the_image_latest_names(
+    model: Model, runner: runners.Runner
+) -> None:
+    """latest's image has a second version tag: going back means an older image, not a
+    tag of the same one (which would move nothing)."""
+    first = install(model, runner, "1.0.0")
+    second = install(model, runner, "2.0.0")
+    model.tag(second, "openclaw:v1.9.0")  # the same image under another version
+    outcome = back(model, runner)
+    assert outcome.status is Status.ROLLED_BACK
+    assert outcome.version == "v1.0.0"
+    assert outcome.image_id == first
+    assert model.tags["openclaw:latest"] == first
 
 
 def test_older_is_by_creation_time_not_by_version_string(model: Model, runner: runners.Runner) -> None:

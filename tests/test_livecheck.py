@@ -39,9 +39,12 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def invocation(lab: Path, model: Model, asker: Asker, *, max_age: str = "7d") -> Invocation:
+def invocation(
+    lab: Path, model: Model, asker: Asker, *, max_age: str = "7d", pin: str | None = None
+) -> Invocation:
+    pinned = f'pin = "{pin}"\n' if pin else ""
     text = (
-        f'[runners.openclaw]\nrecipe = "openclaw.Dockerfile"\nupstream = ["npm:openclaw"]\n\n'
+        f'[runners.openclaw]\nrecipe = "openclaw.Dockerfile"\nupstream = ["npm:openclaw"]\n{pinned}\n'
         f'[pull]\nmax_age = "{max_age}"\n'
     )
     cfg = config.parse(text, lab / "claw.toml")
@@ -49,9 +52,14 @@ def invocation(lab: Path, model: Model, asker: Asker, *, max_age: str = "7d") ->
 
 
 def pulled(
-    lab: Path, model: Model, asker: Asker, mode: pull.Mode | None = None, max_age: str = "7d"
+    lab: Path,
+    model: Model,
+    asker: Asker,
+    mode: pull.Mode | None = None,
+    max_age: str = "7d",
+    pin: str | None = None,
 ) -> pull.Result:
-    inv = invocation(lab, model, asker, max_age=max_age)
+    inv = invocation(lab, model, asker, max_age=max_age, pin=pin)
     (result,) = pull.run(inv, mode=mode or pull.Mode()).results
     return result
 
@@ -124,6 +132,39 @@ def test_a_from_image_the_pull_could_not_fetch_is_pulled_by_the_build(
     assert result.status is Status.REBUILT
     assert model.built_pull[-1] is True
     assert runners.BASE_FROM + "0" not in model.labels[model.tags["openclaw:latest"]]
+
+
+def test_a_pinned_runner_is_neither_asked_nor_refreshed(lab: Path, installed: tuple[Model, Asker]) -> None:
+    """Upstream and the FROM image moved: a floating runner would be rebuilt; the pin holds."""
+    model, asker = installed
+    asker.answers["npm:openclaw"] = "2026.5.24"
+    model.registry[RUNTIME] = NEW
+    before, builds, pulls, asked = (
+        dict(model.tags),
+        len(model.built_labels),
+        list(model.pulled),
+        list(asker.asked),
+    )
+    result = pulled(lab, model, asker, pin="v1.2.3")
+    assert (result.status, result.line) == (Status.PINNED, "openclaw: pinned at v1.2.3")
+    assert result.outcome is not None
+    assert result.outcome.image_id == before["openclaw:v1.2.3"]
+    assert (model.tags, len(model.built_labels), model.pulled, asker.asked) == (before, builds, pulls, asked)
+
+
+def test_a_latest_without_a_version_tag_is_refreshed_though_nothing_moved(
+    lab: Path, installed: tuple[Model, Asker]
+) -> None:
+    """Every answer is as recorded, but latest names no version: it is not up to date."""
+    model, asker = installed
+    was = model.tags["openclaw:latest"]
+    del model.tags["openclaw:v1.2.3"]
+    result = pulled(lab, model, asker)
+    assert (result.status, result.line) == (
+        Status.INSTALLED,
+        f"openclaw: installed v1.2.3 (was an untagged openclaw:latest, image {short_id(was)})",
+    )
+    assert model.tags["openclaw:v1.2.3"] == model.tags["openclaw:latest"] != was
 
 
 def test_a_changed_recipe_rebuilds(lab: Path, installed: tuple[Model, Asker]) -> None:
@@ -218,10 +259,16 @@ def record(**changes: object) -> livecheck.Record:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def now(digest: str = OLD, version: str = "1.0.0") -> livecheck.Now:
-    return livecheck.Now(
-        "sha256:r", (livecheck.Image("node:22-slim", digest=digest),), (Answer(NPM, version),)
-    )
+def now(
+    digest: str | None = OLD, version: str = "1.0.0", *, unchanged: bool = False, moved: bool = False
+) -> livecheck.Now:
+    """What the questions answer now; ``unchanged``/``moved``: what a registry that names
+    no digest says of the recorded one."""
+    image = livecheck.Image("node:22-slim", digest=digest, unchanged=unchanged, moved=moved)
+    return livecheck.Now("sha256:r", (image,), (Answer(NPM, version),))
+
+
+STEADY = ("npm:openclaw 1.0.0", "node:22-slim unchanged", "refreshed 2d ago")
 
 
 @pytest.mark.parametrize(
@@ -236,6 +283,14 @@ def now(digest: str = OLD, version: str = "1.0.0") -> livecheck.Now:
         (record(froms=()), now(), 7 * 86400, ("no record: built by an older claw",)),
         (None, now(), 7 * 86400, ("no record: built by an older claw",)),
         (record(upstreams={}), now(), 7 * 86400, ("npm:openclaw 1.0.0 (not recorded)",)),
+        (record(), now(digest=None, unchanged=True), 7 * 86400, ()),
+        (record(), now(digest=None, moved=True), 7 * 86400, ("node:22-slim moved",)),
+        (
+            record(),
+            now(digest=None),
+            7 * 86400,
+            ("node:22-slim: the registry's digest could not be compared",),
+        ),
     ],
 )
 def test_compare_names_each_reason(
@@ -245,7 +300,15 @@ def test_compare_names_each_reason(
     assert verdict.moved == moved
     assert verdict.current is (moved == ())
     if not moved:
-        assert verdict.steady == ("npm:openclaw 1.0.0", "node:22-slim unchanged", "refreshed 2d ago")
+        assert verdict.steady == STEADY
+
+
+def test_a_digest_that_cannot_be_compared_is_never_steady() -> None:
+    """The registry named no digest and said neither moved nor unchanged: a rebuild."""
+    verdict = livecheck.compare(record(), now(digest=None), max_age=7 * 86400, at=AT)
+    assert not verdict.current
+    assert verdict.why == ("node:22-slim: the registry's digest could not be compared",)
+    assert verdict.steady == ("npm:openclaw 1.0.0", "refreshed 2d ago")
 
 
 def test_an_image_that_could_not_be_asked_never_counts_as_unchanged() -> None:

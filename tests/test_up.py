@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lib import cli, compose_file, infra, invocation, pod, runners, target
+from lib import cli, compose_file, config, infra, invocation, pod, runners, target
 from lib.engine.argv import ComposeCli, compose_up_args
 from lib.engine.docker import Image
 from lib.errors import InputError
@@ -143,6 +143,7 @@ def test_up_check_json_gives_each_service_its_provenance(
         "upstreams": ["npm:openclaw@2026.5.22"],
         "refreshed_at": "2026-05-22T10:00:00Z",
         "drift": {"current": "openclaw:v0.5.2", "current_image_id": BASE_NEW, "moved": []},
+        "lock": None,  # no claw.lock beside the pod
     }
     assert (web["name"], web["runner"], web["drift"], web["from"]) == ("web", None, None, [])
 
@@ -152,6 +153,37 @@ def test_a_pinned_from_gets_no_drift_hint(pod_file: Path) -> None:
     images = all_present(base_id=BASE_NEW)
     images["openclaw:v0.5.0"] = Image(BASE_OLD, ("openclaw:v0.5.0",))
     assert check(pod_file, Model(images)).drift == ()
+
+
+@pytest.mark.parametrize(
+    ("built_on", "against", "drift"),
+    [
+        pytest.param(BASE_OLD, "openclaw:v0.5.0", None, id="built-on-the-pin"),
+        pytest.param(
+            BASE_NEW, "openclaw:v0.5.2", "openclaw:v0.5.0 (image 111111111111)", id="built-on-latest"
+        ),
+    ],
+)
+def test_drift_is_measured_against_the_pin(
+    pod_file: Path, built_on: str, against: str, drift: str | None
+) -> None:
+    """The config pins openclaw at v0.5.0 and latest has moved on to v0.5.2: a service built
+    on the pin has not drifted; one built on latest has, back to the pin."""
+    images = all_present(base_id=BASE_NEW)
+    images["openclaw:v0.5.0"] = Image(BASE_OLD, ("openclaw:v0.5.0",))
+    images["claw-local/team-analyst:latest"] = service_image(built_on, against)
+    cfg = config.parse('[runners.openclaw]\npin = "v0.5.0"\n', pod_file.parent / "claw.toml")
+    where = target.resolve(None, str(pod_file), pod_file.parent)
+    readiness = up.check(on_engine(where, Model(images), cfg=cfg))
+    assert readiness.ready
+    lines = [d.line("claw build") for d in readiness.drift]
+    if drift is None:
+        assert lines == []
+    else:
+        assert lines == [
+            f"analyst: built against {against} (image {built_on[7:19]}), current is {drift}; "
+            "consider running: claw build"
+        ]
 
 
 @pytest.mark.parametrize(
