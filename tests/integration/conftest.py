@@ -6,6 +6,7 @@ Every test gets fresh names, so tests never see each other's images.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from lib import runners
 from tests.harness import flaky, shim, standins, toolchains, upstream, waiting
 from tests.harness.engine import Engine
 from tests.harness.standins import Held, StandIns
@@ -130,6 +132,15 @@ class Lab:
         except RuntimeError:
             return False
         return True
+
+    def refreshed_ago(self, started: float, ended: float, ref: str | None = None) -> list[str]:
+        """What ``refreshed ... ago`` may say of ``ref`` (the alias's latest) in a run
+        between ``started`` and ``ended`` (``time.time()``): the age, in whole minutes, from
+        its ``claw.base.refreshed-at`` label to each moment of the run."""
+        stamp = self.labels(ref or f"{self.alias}:latest")[runners.BASE_REFRESHED_AT]
+        at = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        first, last = (max(int((moment - at.timestamp()) // 60), 0) for moment in (started, ended))
+        return [f"refreshed {minutes}m ago" for minutes in range(first, last + 1)]
 
     def probe_containers(self) -> list[str]:
         return self.docker("container", "ls", "--all", "--filter", f"label=claw.probe={self.alias}",

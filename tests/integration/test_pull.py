@@ -21,7 +21,7 @@ import pytest
 from lib import locks
 from tests.harness import flaky, upstream
 from tests.harness.toolchains import Toolchain
-from tests.integration.conftest import Lab
+from tests.integration.conftest import Gates, Lab
 
 pytestmark = pytest.mark.integration
 
@@ -89,11 +89,12 @@ def test_nothing_new_upstream_is_up_to_date_and_builds_nothing(lab: Lab) -> None
     installed(lab, "0.5.2")
     before = lab.tags()
     lab.with_shim()
+    started = time.time()
     result = lab.claw("pull", "Clawfile")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (
-        f"{lab.alias}: up to date v0.5.2 ({lab.runtime_ref} unchanged; refreshed 0m ago)"
-    )
+    ages = lab.refreshed_ago(started, time.time())
+    said = f"{lab.alias}: up to date v0.5.2 ({lab.runtime_ref} unchanged; "
+    assert result.stdout.strip() in [f"{said}{age})" for age in ages], result.stdout
     assert lab.tags() == before
     calls = lab.calls()
     assert not [call for call in calls if call.startswith(("build", "image tag", "run"))], calls
@@ -231,11 +232,7 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_pull(lab: Lab) -> Non
     slow = lab.config.read_text().replace("probe_timeout", 'probe = ["sh", "-c", "sleep 60"]\nprobe_timeout')
     lab.config.write_text(slow)  # the probe is not part of what a base records
     killed = lab.spawn("pull", "Clawfile", "--rebuild", name="killed")
-    deadline = time.monotonic() + 120
-    while not (refresh_tags(lab) and lab.probe_containers()):  # in the middle of its probe
-        assert killed.process.poll() is None, killed.stderr()
-        assert time.monotonic() < deadline, killed.stderr()
-        time.sleep(0.2)
+    killed.wait_for(lambda: refresh_tags(lab) and lab.probe_containers(), "the middle of its probe")
     os.killpg(killed.process.pid, signal.SIGKILL)  # claw and its docker CLI children
     killed.wait()
     assert refresh_tags(lab)  # the killed run's temporary tag is still there
@@ -281,10 +278,11 @@ def test_keep_never_prunes_a_version_a_container_uses(lab: Lab) -> None:
     assert f"removed {lab.alias}:v2.0.0" in result.stderr
 
 
-def test_a_cancelled_run_starts_nothing(lab: Lab) -> None:
+def test_a_cancelled_run_starts_nothing(lab: Lab, gates: Gates) -> None:
     """Ctrl-C while one refresh builds: the refreshes still queued never start."""
     installed(lab, "1.0.0")
-    lab.write(recipe_extra="RUN echo claw-test-slow-step-started && sleep 120\n")
+    held = gates.hold(lab.alias)
+    lab.write(recipe_extra=gates.step(lab.engine, lab.alias))
     (lab.dir / "nb").mkdir()
     other = f"{lab.alias}-nb"
     lab.config.write_text(
@@ -295,14 +293,11 @@ def test_a_cancelled_run_starts_nothing(lab: Lab) -> None:
     (lab.dir / "claw-pod.yml").write_text("services:\n  a:\n    build: .\n  b:\n    build: nb\n")
     lab.with_shim()
     run = lab.spawn("pull", "--jobs", "1", name="cancelled")
-    deadline = time.monotonic() + 120
-    logs = lab.dir / "state" / "claw" / "logs"
-    while not any("claw-test-slow-step-started" in log.read_text() for log in logs.glob("refresh-*.log")):
-        assert run.process.poll() is None, run.stderr()
-        assert time.monotonic() < deadline, run.stderr()
-        time.sleep(0.2)
+    held.wait(describe=run.output, alive=run.process)  # the first refresh is in its build
     run.process.send_signal(signal.SIGINT)
-    assert run.wait() == 130, run.stderr()
+    assert run.wait() == 130, run.output()
+    held.release()
+    assert held.arrived() == 1
     builds = [call for call in lab.calls() if call.startswith("build ")]
     assert len(builds) == 1, builds  # the second runner's refresh never started
     assert not lab.exists(f"{other}:latest")
@@ -418,10 +413,8 @@ def test_two_concurrent_pulls_of_one_alias_both_succeed(lab: Lab) -> None:
     lab.release("1.1.0")
     with locks.hold(f"runner-{lab.alias}", lab.engine.host):  # both must wait, and say so
         runs = [lab.spawn("pull", "Clawfile", name=f"run{i}") for i in range(2)]
-        deadline = time.monotonic() + 60
-        while not all("waiting: another claw pull" in run.stderr() for run in runs):
-            assert time.monotonic() < deadline, [run.stderr() for run in runs]
-            time.sleep(0.1)
+        for run in runs:
+            run.says("waiting: another claw pull")
     codes = [run.wait() for run in runs]
     assert codes == [0, 0], [run.stderr() for run in runs]
     lines = sorted(run.stdout().strip() for run in runs)
