@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import config, livecheck, runners, target
+from lib import bases, config, livecheck, runners, target
 from lib.errors import PermanentError
 from lib.invocation import Invocation
 from lib.status import Status
@@ -29,8 +29,30 @@ OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
 
 
+REFRESHED = datetime.datetime(2026, 5, 22, 10, 0, tzinfo=datetime.timezone.utc)
+ASKED = REFRESHED + datetime.timedelta(minutes=90)
+
+
 @pytest.fixture
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A recipe and a Clawfile; every base is built at REFRESHED and asked about at ASKED,
+    whatever the wall clock says."""
+    labels, compare = bases.base_labels, livecheck.compare
+
+    def built_at(runner: runners.Runner, when: datetime.datetime | None = None) -> dict[str, str]:
+        return labels(runner, when or REFRESHED)
+
+    def asked_at(
+        record: livecheck.Record | None,
+        now: livecheck.Now,
+        *,
+        max_age: int,
+        at: datetime.datetime | None = None,
+    ) -> livecheck.Verdict:
+        return compare(record, now, max_age=max_age, at=at or ASKED)
+
+    monkeypatch.setattr(bases, "base_labels", built_at)
+    monkeypatch.setattr(livecheck, "compare", asked_at)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)
@@ -83,6 +105,7 @@ def test_a_base_records_what_it_was_built_from(lab: Path, installed: tuple[Model
     assert labels[runners.OCI_BASE_NAME] == "docker.io/example/runtime"
     assert labels[runners.OCI_BASE_DIGEST] == OLD
     assert labels[runners.BASE_RECIPE_SHA].startswith("sha256:")
+    assert labels[runners.BASE_REFRESHED_AT] == "2026-05-22T10:00:00Z"
 
 
 def test_nothing_moved_builds_nothing(lab: Path, installed: tuple[Model, Asker]) -> None:
@@ -91,7 +114,7 @@ def test_nothing_moved_builds_nothing(lab: Path, installed: tuple[Model, Asker])
     result = pulled(lab, model, asker)
     assert result.status is Status.UP_TO_DATE
     assert result.line == (
-        "openclaw: up to date v1.2.3 (npm:openclaw 2026.5.22; example/runtime:latest unchanged; refreshed 0m ago)"
+        "openclaw: up to date v1.2.3 (npm:openclaw 2026.5.22; example/runtime:latest unchanged; refreshed 1h ago)"
     )
     assert (model.tags, len(model.built_labels)) == (before, builds)
     assert model.pulled == [RUNTIME, RUNTIME]  # one pull of the one FROM per run

@@ -302,7 +302,9 @@ def test_an_alias_bomb_is_refused_at_once(pure: bool) -> None:
         InputError, match=r"claw-pod.yml: its aliases expand it to more than 1,000,000 values"
     ):
         pod._yaml(alias_bomb(12), Path("claw-pod.yml"), pure=pure)  # 9**12 values written out
-    assert time.perf_counter() - started < 2
+    # written out, 9**12 values take hours: a bound far above any busy machine's reading
+    # time still tells "refused before expanding" from "expanded", and no load comes near it
+    assert time.perf_counter() - started < 60
 
 
 def test_aliases_below_the_bound_are_read() -> None:
