@@ -18,9 +18,12 @@ pytestmark = pytest.mark.integration
 
 _numbers = itertools.count(1)
 
-# `openclaw gateway` says how it was started and which memory links it sees, then waits
-# (up to 3 s) for the greeting; `openclaw health` is healthy; `openclaw message` says
-# what it sends. tini runs what follows `--`.
+# `openclaw gateway` says how it was started and which memory links it sees. Then it
+# waits until the entrypoint waits for it (its shell asleep in `wait`): by then the
+# entrypoint has started the greeting, if it greets at all. When it did (a second child
+# of the entrypoint), the gateway stays up until the greeting is sent; otherwise it ends.
+# No clock decides either way. `openclaw health` is healthy; `openclaw message` says what
+# it sends. tini runs what follows `--`.
 OPENCLAW = """\
 #!/bin/sh
 case "$1" in
@@ -29,8 +32,10 @@ case "$1" in
     for name in MEMORY.md memory.md; do
       [ -L "/claw/$name" ] && echo "link /claw/$name -> $(readlink "/claw/$name")"
     done
-    i=0
-    while [ ! -e /tmp/greeted ] && [ "$i" -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+    until [ "$(cut -d ' ' -f 3 "/proc/$PPID/stat")" = S ]; do sleep 0.01; done
+    if [ "$(wc -w < "/proc/$PPID/task/$PPID/children")" -gt 1 ]; then
+      until [ -e /tmp/greeted ]; do sleep 0.01; done
+    fi
     ;;
   health) exit 0 ;;
   message) echo "openclaw $*"; touch /tmp/greeted ;;
