@@ -200,3 +200,15 @@ def test_another_python_that_fails_shows_its_summary_and_failures_only(
     assert lines[-1].startswith("1 failed, 1 passed in ")
     assert "[100%]" in log.read_text()
     assert not any("[100%]" in line for line in lines)
+
+
+def test_make_test_runs_the_other_pythons_before_the_main_run_and_not_beside_it() -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    planned = subprocess.run(
+        ["make", "--dry-run", "--always-make", "test", "PYTHON=python3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    recipe = planned[planned.index("-m scripts.pythons") :]
+    assert "-m pytest -v -n" in recipe  # the main run comes after the other Pythons
+    assert "&" not in recipe.replace("&&", "")  # nothing in the background beside it
