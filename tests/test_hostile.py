@@ -24,9 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import claw
-from lib import config, runners, target
+from lib import clawfile, config, runners, target
 from lib.errors import InputError
 from tests.conftest import NO_ENGINE, tally
+from tests.harness.dockerfile import final_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 NASTY = "$`\"'\\;|&<>(){}[]*?!#~\n\r\t\x00\x7f ☃\u2028\u202e"
@@ -141,18 +142,50 @@ LINES = st.sampled_from(
 )  # fmt: skip
 
 
+ONE_LINE = st.text(
+    alphabet=st.sampled_from(
+        NASTY.translate({ord(c): None for c in "\n\r\x00\u2028\\"}) + string.ascii_letters
+    ),
+    min_size=1,
+    max_size=40,
+)
+VALUED = st.sampled_from(
+    ["AGENT", "PERSONA", "CONFIGURE", "RUN", "MODEL primary", "HANDLE", "CLLAMA", "SKILL"]
+)
+
+
 @FEW
-@given(st.lists(LINES, max_size=8), st.lists(NASTY_TEXT, max_size=8))
-def test_generated_clawfiles(lines: list[str], noise: list[str]) -> None:
-    text = "\n".join(a + " " + b for a, b in zip(lines, noise + [""] * len(lines), strict=False))
+@given(st.booleans(), st.lists(LINES, max_size=8), st.lists(NASTY_TEXT, max_size=8))
+def test_generated_clawfiles(prelude: bool, lines: list[str], noise: list[str]) -> None:
+    """``prelude``: a valid start (FROM, CLAW_TYPE), so that valid Clawfiles come up too."""
+    start = "FROM openclaw\nCLAW_TYPE openclaw\n" if prelude else ""
+    text = start + "\n".join(a + " " + b for a, b in zip(lines, noise + [""] * len(lines), strict=False))
+    check_generated_clawfile(text)
+
+
+@FEW
+@given(st.lists(st.tuples(VALUED, ONE_LINE), max_size=6))
+def test_generated_clawfile_values(lines: list[tuple[str, str]]) -> None:
+    """Hostile values in directives that take one: most are taken, and mean what they say."""
+    body = "".join(f"{keyword} {value}\n" for keyword, value in lines)
+    check_generated_clawfile("FROM openclaw\nCLAW_TYPE openclaw\n" + body)
+
+
+def check_generated_clawfile(text: str) -> None:
     with workspace() as work:
         (work / "Clawfile").write_text(text, encoding="utf-8", errors="surrogatepass")
         valid = accepted(lambda: target.read_clawfile(work / "Clawfile"))
         code, _, err = run("build", str(work / "Clawfile"))
-    if valid:
-        assert_reached_engine(code, err)
-    else:
+        parsed = target.read_clawfile(work / "Clawfile").clawfile if valid else None
+    if parsed is None:
         assert_clean_refusal(code, err, f"{work / 'Clawfile'}")
+        return
+    assert_reached_engine(code, err)
+    # what it means: the one CLAW_TYPE written, and labels docker reads back as claw parsed them
+    assert parsed.claw_type == "openclaw"
+    assert parsed.labels["claw.type"] == "openclaw"
+    emitted = final_labels(clawfile.emit(parsed))
+    assert {key: emitted.get(key) for key in parsed.labels} == dict(parsed.labels)
 
 
 # --------------------------------------------------------------------------
@@ -214,18 +247,43 @@ def yaml_values() -> st.SearchStrategy[object]:
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NASTY_TEXT, inner, max_size=3), max_leaves=12)  # fmt: skip
 
 
+REFS = st.from_regex(r"[a-z0-9]{1,8}(/[a-z0-9]{1,8})?(:[A-Za-z0-9_.-]{1,8})?", fullmatch=True)
+NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True) | NASTY_TEXT
+SERVICE = st.fixed_dictionaries(
+    {"image": REFS | NASTY_TEXT},
+    optional={
+        "labels": st.dictionaries(NAMES, NASTY_TEXT, max_size=3),
+        "environment": st.lists(NASTY_TEXT, max_size=3),
+    },
+)
+
+
 @FEW
-@given(st.dictionaries(NASTY_TEXT, yaml_values(), max_size=4))
+@given(
+    st.dictionaries(NASTY_TEXT, yaml_values(), max_size=4)
+    | st.dictionaries(NAMES, SERVICE, min_size=1, max_size=4)
+)
 def test_generated_services(services: dict[str, object]) -> None:
     text = yaml.safe_dump({"x-claw": {"pod": "fuzz"}, "services": services}, allow_unicode=True)
     with workspace() as work:
         (work / "claw-pod.yml").write_text(text)
         valid = accepted(lambda: pod_jobs(work / "claw-pod.yml"))
         code, _, err = run("pull", "--dry-run", "-f", str(work / "claw-pod.yml"))
-    if not valid:
+        the_pod = target.resolve(None, str(work / "claw-pod.yml"), work) if valid else None
+    if not isinstance(the_pod, target.PodTarget):
+        assert not valid
         assert_clean_refusal(code, err, str(work / "claw-pod.yml"))
-    elif code != 0:  # a valid pod of registry images only needs no docker for a dry run
+        return
+    if code != 0:  # a valid pod of registry images only needs no docker for a dry run
         assert_reached_engine(code, err)
+    # what it means: the services written, each registry service on the image written
+    assert the_pod.pod.name == "fuzz"
+    assert sorted(s.name for s in the_pod.pod.services) == sorted(services)
+    for service in the_pod.pod.services:
+        written = services[service.name]
+        assert isinstance(written, dict)
+        if service.build is None:
+            assert service.ref == service.image == written["image"]
 
 
 def pod_jobs(path: Path) -> object:
@@ -286,23 +344,25 @@ def test_generated_configs(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "named"),
     [
-        ["build", ".", "-t", "Bad Tag"],
-        ["build", ".", "-t", "x:1;rm -rf /"],
-        ["pull", "--jobs", "0"],
-        ["pull", "no/such/Clawfile"],
-        ["up", "Clawfile"],
-        ["down", "-f", "missing.yml"],
-        ["up", "-f", "a.yml", "b.yml"],
+        (["build", ".", "-t", "Bad Tag"], "-t: not a valid image reference: 'Bad Tag'"),
+        (["build", ".", "-t", "x:1;rm -rf /"], "-t: not a valid image reference: 'x:1;rm -rf /'"),
+        (["pull", "--jobs", "0"], "Invalid value for '--jobs': 0"),
+        (["pull", "no/such/Clawfile"], "no/such/Clawfile: Clawfile not found"),
+        (["up", "Clawfile"], "Clawfile: not a pod file"),
+        (["down", "-f", "missing.yml"], "missing.yml: pod file not found"),
+        (["up", "-f", "a.yml", "b.yml"], "either with -f or as an argument, not both"),
     ],
 )
-def test_bad_arguments(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_arguments(args: list[str], named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused with exit 2, and the message names the argument (and the value) at fault."""
     (tmp_path / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
     monkeypatch.chdir(tmp_path)
     code, _, err = run(*args)
     assert code == 2, err
     assert "Traceback" not in err
+    assert named in err, err
 
 
 # --------------------------------------------------------------------------
