@@ -82,7 +82,7 @@ class Outcome:
     doing: str = "refresh"  # what failed, for the line: refresh | rollback
     direction: str = "back"  # where a rollback moved latest: back | forward (to a newer version)
     locked: str | None = None  # claw.lock: the lock-<hash> tag of the base
-    available: tuple[str, ...] = ()  # claw.lock: what upstream has beyond the lock, for the line
+    available: tuple[str, ...] = ()  # claw.lock: what upstream has beyond it ("npm:x 2.0 available")
     warning: str | None = None  # something the operator should know of a base that did build
 
     @property
@@ -105,7 +105,7 @@ class Outcome:
         if self.status is Status.BUILT_LOCKED:
             return f"built {self.version} from claw.lock ({self.locked})"
         if self.status is Status.LOCKED:
-            beyond = "; ".join(f"{text} available" for text in self.available)
+            beyond = "; ".join(self.available)
             update = f"{beyond}; claw pull --update-lock={self.runner.driver}" if beyond else ""
             return f"locked at {self.version}" + (f" ({update})" if update else "")
         if self.status in (Status.ROLLED_BACK, Status.WOULD_ROLL_BACK) and before is not None:

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -295,6 +296,11 @@ def pull(
             return pulling.rollback(inv, rollback, dry_run=dry_run)
         return pulling.run(inv, no_runners=no_runners, mode=mode, with_versions=as_json or check)
 
+    def follow_lock(inv: Invocation) -> pulling.Report:
+        """The other engines of --update-lock build the lock the first one wrote."""
+        locking = replace(mode, update_lock=None, locked=True)
+        return pulling.run(inv, no_runners=no_runners, mode=locking, with_versions=as_json)
+
     def verdict(inv: Invocation, report: pulling.Report) -> None:
         if report.failed and check:
             raise ClawError(f"{len(report.failed)} of {len(report.results)} questions could not be answered")
@@ -311,7 +317,10 @@ def pull(
             else app.invoke(target, pod_file, jobs=jobs)
         )
         if fleet.several:
-            _across(app, document, fleet.each(work), _show_pull if not as_json else None, verdict)
+            done = (
+                fleet.first_then_rest(work, follow_lock) if mode.update_lock is not None else fleet.each(work)
+            )
+            _across(app, document, done, _show_pull if not as_json else None, verdict)
             return
         inv = fleet.first
         report = work(inv)

@@ -143,6 +143,14 @@ class Fleet:
     def first(self) -> Invocation:
         return self.invocations[0]
 
+    def first_then_rest(
+        self, first: Callable[[Invocation], T], rest: Callable[[Invocation], T]
+    ) -> list[Done[T]]:
+        """``first`` on the first engine alone, then ``rest`` on the others side by side
+        (``pull --update-lock``: one engine asks and writes the lock, the others build it)."""
+        done = Fleet(self.invocations[:1]).each(first)
+        return done + Fleet(self.invocations[1:]).each(rest)
+
     def each(self, work: Callable[[Invocation], T]) -> list[Done[T]]:
         """``work`` on every engine side by side (at most ``jobs`` engines at once). One
         engine's failure (unreachable, a failed build) ends only that engine's work; on

@@ -9,13 +9,13 @@ gets the entry's tag, and the tag of the entry it replaces goes unless something
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from . import bases, lockfile, versions
+from .engine import digests
 from .engine.docker import Engine, Image
-from .errors import DockerError, EngineUnreachable
+from .errors import DockerError, EngineUnreachable, InputError
 from .events import Events
 from .policy import Options
 from .runners import Runner
@@ -83,15 +83,27 @@ def held(runner: Runner, entry: lockfile.BaseEntry, base: Image, beyond: Sequenc
     )
 
 
-def beyond(asker: Asker, runner: Runner, entry: lockfile.BaseEntry, cancel: threading.Event) -> list[str]:
-    """What each upstream names now that differs from the lock (``npm:openclaw 2026.9.8``).
-    Information only: a question that fails says nothing."""
+def beyond(
+    engine: Engine, asker: Asker, runner: Runner, entry: lockfile.BaseEntry, options: Options
+) -> list[str]:
+    """What upstream has now that the lock does not: each upstream's newer answer
+    (``npm:openclaw 2026.9.8``) and each FROM image the registry moved (``node:24-slim
+    moved``), asked without downloading. Information only: a question that fails says nothing."""
     locked = {answer.upstream: answer.value for answer in map(parse_record, entry.upstreams) if answer}
     found = []
     for upstream in runner.upstream:
-        now = bases.answer(asker, upstream, cancel)
+        now = bases.answer(asker, upstream, options.cancel)
         if isinstance(now, Answer) and locked.get(upstream) != now.value:
-            found.append(now.display())
+            found.append(f"{now.display()} available")
+    for ref in entry.froms:
+        name, _, digest = ref.rpartition("@")
+        options.check()
+        try:
+            answer = engine.registry_digest(name, recorded=digest, attempts=options.retries)
+        except (DockerError, InputError):
+            continue
+        if answer.moved:
+            found.append(f"{digests.short_name(name)} moved")
     return found
 
 

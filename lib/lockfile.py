@@ -340,8 +340,8 @@ def _base_table(entry: BaseEntry) -> Any:
     table = tomlkit.table()
     for key in sorted(values):
         value = values[key]
-        if value is None:
-            continue
+        if value is None or (value == [] and key in ("integrity", "runtime")):
+            continue  # said only when the answers said it
         if isinstance(value, list):
             array = tomlkit.array()
             array.extend(value)

@@ -8,7 +8,9 @@ operator's cycle runs, each command printed before it runs:
     -> (upstream release) -> claw pull --check (behind) -> claw pull -> claw up -d
     (drift hint) -> claw build -> claw up -d -> claw pull --rollback -> claw up -d
     -> claw pull --check -> claw down -> (a second engine joins) -> claw --context
-    host-a,host-b pull -> claw --context host-a,host-b build
+    host-a,host-b pull -> claw --context host-a,host-b build -> claw pull --update-lock
+    -> (claw.lock shown) -> (upstream release) -> claw pull (the lock holds) -> claw pull
+    --update-lock=openclaw -> claw --context host-a,host-b pull --locked
 
 Everything is torn down at the end, also when a step fails.
 """
@@ -28,10 +30,12 @@ from tests.harness import upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "offline"
-FIRST, SECOND = "2026.5.22", "2026.5.24"  # the two upstream releases
+FIRST, SECOND, THIRD = "2026.5.22", "2026.5.24", "2026.5.26"  # the upstream releases
 SLEEP = '["sleep", "3600"]'  # what the demo's containers run
 RELEASE = None  # the step of the cycle where upstream publishes a new release
 ENGINES = ["<a second engine>"]  # the step where a second engine joins, as docker context host-b
+LOCK = ["<the lock>"]  # the step that shows claw.lock
+RELEASE_AGAIN = ["<another release>"]  # upstream moves while the lock holds
 BOTH = ["--context", "host-a,host-b"]
 CYCLE: list[tuple[list[str] | None, str]] = [
     (["pull"], "refresh the runner base from upstream, pull pinned infra"),
@@ -52,6 +56,12 @@ CYCLE: list[tuple[list[str] | None, str]] = [
     (ENGINES, "a second engine joins (a build host, say): docker contexts host-a and host-b"),
     ([*BOTH, "pull"], "both engines at once: host-a takes the release again, host-b installs its first"),
     ([*BOTH, "build"], "build on both: each engine's FROM names its own runner version"),
+    (["pull", "--update-lock"], "lock the pod on host-a: claw.lock records what its bases and images are"),
+    (LOCK, "claw.lock, beside the pod: commit it; CI and deploy run `claw pull --locked`"),
+    (RELEASE_AGAIN, "upstream publishes another release"),
+    (["pull"], "with a lock, pull keeps the locked base and says what upstream has beyond it"),
+    (["pull", "--update-lock=openclaw"], "move the lock for openclaw only: the web image's entry stays"),
+    ([*BOTH, "pull", "--locked"], "both engines build exactly the lock's inputs (host-b builds them)"),
 ]
 
 
@@ -112,6 +122,11 @@ def main() -> int:
         for args, why in CYCLE:
             if args is RELEASE:
                 say(f"\n# {why}: published OpenClaw {SECOND} as {release(engine, SECOND)}")
+            elif args is RELEASE_AGAIN:
+                say(f"\n# {why}: published OpenClaw {THIRD} as {release(engine, THIRD)}")
+            elif args is LOCK:
+                say(f"\n# {why}\n")
+                say((work / "claw.lock").read_text().rstrip())
             elif args is ENGINES:
                 second = harness.add_engine(engine, "host-b")
                 for name, host in (("host-a", engine.host), ("host-b", second.host)):

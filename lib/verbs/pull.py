@@ -290,7 +290,7 @@ def _do(
 def _follow(inv: Invocation, runner: Runner, entry: lockfile.BaseEntry, *, ask: bool) -> bases.Outcome:
     """A locked runner: its locked base, found or built; ``ask``: also say what upstream has
     beyond the lock (a plain pull; --locked never asks)."""
-    outside = locked.beyond(inv.asker, runner, entry, inv.options.cancel) if ask and runner.upstream else ()
+    outside = locked.beyond(inv.engine, inv.asker, runner, entry, inv.options) if ask else ()
     return locked.follow(inv.engine, runner, entry, inv.options, inv.events, outside)
 
 
@@ -388,7 +388,7 @@ def _check(inv: Invocation, action: Action, present: dict[str, Image]) -> Result
 def _check_locked(inv: Invocation, action: Action, runner: Runner, entry: lockfile.BaseEntry) -> Result:
     """With a lock, --check compares the host with it (behind: the locked base is not here
     as locked) and says what upstream has beyond the lock, which alone is not behind."""
-    outside = locked.beyond(inv.asker, runner, entry, inv.options.cancel) if runner.upstream else []
+    outside = locked.beyond(inv.engine, inv.asker, runner, entry, inv.options)
     base, _ = locked.here(inv.engine, runner, entry)
     if base is not None and entry.matches(base.labels):
         outcome = locked.held(runner, entry, base, outside)

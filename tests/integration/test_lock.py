@@ -9,15 +9,20 @@ engine's namespace, where the npm stand-in answers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness import standins
+from lib import lockfile
+from tests.harness import engine as harness
+from tests.harness import standins, upstream
+from tests.harness.engine import Engine
 from tests.harness.standins import StandIns
 from tests.harness.toolchains import Toolchain
 from tests.integration.conftest import Lab
+from tests.integration.test_engines import context, tags_on
 
 pytestmark = pytest.mark.integration
 
@@ -206,10 +211,6 @@ def test_an_unknown_update_lock_name_is_a_usage_error(lab: Lab, world: StandIns)
 def test_a_locked_pod_runs_its_registry_images_by_digest_and_up_locked_refuses_what_does_not_match(
     lab: Lab, world: StandIns
 ) -> None:
-    import json
-
-    from tests.harness import upstream
-
     web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1", cmd='["sleep", "3600"]')
     lab.clawfile.write_text(f'FROM {lab.alias}\nCLAW_TYPE openclaw\nCMD ["sleep", "3600"]\n')
     pod = lab.dir / "claw-pod.yml"
@@ -239,3 +240,38 @@ def test_a_locked_pod_runs_its_registry_images_by_digest_and_up_locked_refuses_w
     warned = lab.claw("up", "--check", "-f", "claw-pod.yml")
     assert warned.returncode == 0, warned.stdout + warned.stderr
     assert "1 service(s) do not match claw.lock (agent)" in warned.stderr
+
+
+@pytest.fixture(scope="module")
+def second(engine: Engine) -> Iterator[Engine]:
+    """A second private engine beside the first, sharing its registry."""
+    try:
+        added = harness.add_engine(engine, "locking")
+    except harness.EngineUnavailable as exc:
+        pytest.fail(f"a second engine must start next to the first: {exc}")
+    yield added
+    harness.stop_engine(added)
+
+
+def test_two_engines_build_identical_inputs_from_one_lock(lab: Lab, world: StandIns, second: Engine) -> None:
+    here, there = context(lab, "here", lab.engine.host), context(lab, "there", second.host)
+    both = f"{here},{there}"
+    world.npm("openclaw", "1.0.0")
+    # The first engine asks and writes the lock; the second builds what was written.
+    done = ok(lab, "--context", both, "pull", "--update-lock", "Clawfile")
+    assert f"[{here}] {lab.alias}: installed v1.0.0 (locked lock-" in done
+    assert f"[{there}] {lab.alias}: built v1.0.0 from claw.lock (lock-" in done
+    (entry,) = lockfile.read(lock_file(lab)).bases.values()  # type: ignore[union-attr]
+    world.npm("openclaw", "2.0.0")  # upstream moves: --locked neither asks nor follows it
+    for engine in (lab.engine, second):  # both engines forget their bases, then build the lock
+        for tag in tags_on(engine, lab.alias):
+            upstream.docker(engine, "image", "rm", f"{lab.alias}:{tag}")
+    assert "built v1.0.0 from claw.lock" in ok(lab, "--context", both, "pull", "--locked", "Clawfile")
+    labels = [
+        json.loads(upstream.docker(e, "image", "inspect", "--format", "{{json .Config.Labels}}", f"{lab.alias}:{entry.tag}"))
+        for e in (lab.engine, second)
+    ]  # fmt: skip
+    assert inputs(labels[0]) == inputs(labels[1]) == entry.inputs()
+    assert labels[0]["claw.base.lock"] == labels[1]["claw.base.lock"] == entry.hash
+    assert "latest" not in tags_on(lab.engine, lab.alias)
+    assert "latest" not in tags_on(second, lab.alias)
