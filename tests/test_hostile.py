@@ -27,7 +27,7 @@ import claw
 from lib import clawfile, config, runners, target
 from lib.errors import InputError
 from tests.conftest import NO_ENGINE, tally
-from tests.harness.dockerfile import final_labels
+from tests.harness.dockerfile import as_stored, docker_label_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 NASTY = "$`\"'\\;|&<>(){}[]*?!#~\n\r\t\x00\x7f ☃\u2028\u202e"
@@ -171,6 +171,18 @@ def test_generated_clawfile_values(lines: list[tuple[str, str]]) -> None:
     check_generated_clawfile("FROM openclaw\nCLAW_TYPE openclaw\n" + body)
 
 
+def labels_read(text: str) -> dict[str, str]:
+    """The labels docker reads from the last stage of ``text``: each LABEL instruction as
+    its logical line (a line before it may end in a continuation)."""
+    escape, items = clawfile.lex(text, "Dockerfile")
+    last = max(index for index, item in enumerate(items) if item.keyword == "FROM")
+    labels: dict[str, str] = {}
+    for item in items[last:]:
+        if item.keyword == "LABEL":
+            labels.update(docker_label_pairs(f"LABEL {item.args}\n", escape))
+    return labels
+
+
 def check_generated_clawfile(text: str) -> None:
     with workspace() as work:
         (work / "Clawfile").write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -181,11 +193,13 @@ def check_generated_clawfile(text: str) -> None:
         assert_clean_refusal(code, err, f"{work / 'Clawfile'}")
         return
     assert_reached_engine(code, err)
-    # what it means: the one CLAW_TYPE written, and labels docker reads back as claw parsed them
+    # what it means: the one CLAW_TYPE written, and labels docker reads back as claw parsed
+    # them (a control character as the visible escape docker would store)
     assert parsed.claw_type == "openclaw"
     assert parsed.labels["claw.type"] == "openclaw"
-    emitted = final_labels(clawfile.emit(parsed))
-    assert {key: emitted.get(key) for key in parsed.labels} == dict(parsed.labels)
+    emitted = labels_read(clawfile.emit(parsed))
+    stored = {key: as_stored(value, parsed.escape) for key, value in parsed.labels.items()}
+    assert {key: emitted.get(key) for key in parsed.labels} == stored
 
 
 # --------------------------------------------------------------------------
