@@ -338,7 +338,9 @@ def _inside(root: Path) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    (root / READY).write_text(json.dumps({"registry_port": port}))
+    scratch = root / f".{READY}"
+    scratch.write_text(json.dumps({"registry_port": port}))
+    os.replace(scratch, root / READY)  # whole or absent: the test side reads it as it appears
     while not stopping and all(child.poll() is None for child in children):
         _reap_orphans({child.pid for child in children})
         time.sleep(0.2)
