@@ -16,12 +16,12 @@ import shlex
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import clawfile, livecheck, lockfile, locks, runners, versions
+from . import clawfile, livecheck, lockfile, locks, runners, runtimes, versions
 from .engine import digests, lock
 from .engine.argv import BuildArg
 from .engine.docker import Engine, Image, Listed
@@ -79,7 +79,7 @@ class Outcome:
     removed: tuple[str, ...] = ()
     why: tuple[str, ...] = ()  # what moved upstream (livecheck), for the line
     steady: tuple[str, ...] = ()  # what held, for an up-to-date line
-    doing: str = "refresh"  # what failed, for the line: refresh | rollback
+    doing: str = "refresh"  # what failed, for the line: refresh | rollback | "" (the reason says)
     direction: str = "back"  # where a rollback moved latest: back | forward (to a newer version)
     locked: str | None = None  # claw.lock: the lock-<hash> tag of the base
     available: tuple[str, ...] = ()  # claw.lock: what upstream has beyond it ("npm:x 2.0 available")
@@ -98,7 +98,8 @@ class Outcome:
         if self.status is Status.NOT_ATTEMPTED:
             return f"{self.reason}; {self._kept()}"
         if self.status is Status.FAILED:
-            return f"{self.doing} failed: {self.reason}; {self._kept()}"
+            doing = f"{self.doing} failed: " if self.doing else ""
+            return f"{doing}{self.reason}; {self._kept()}"
         assert not isinstance(before, Unknown)  # only failures lack a previous state
         if self.status is Status.PINNED:
             return f"pinned at {self.version}"
@@ -227,6 +228,20 @@ class Checked:
     installed: Installed | None
     now: livecheck.Now
     verdict: livecheck.Verdict
+    envs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # FROM image -> its Env, if known
+
+    def runtime_conflicts(self, runner: Runner) -> list[str]:
+        """What the answered releases need that the FROM images do not carry (SPEC §12.4);
+        nothing when the runner's ``runtime_check`` is off or either side is unknown."""
+        if not runner.runtime_check:
+            return []
+        needs = [
+            need
+            for answer in self.now.answers
+            if isinstance(answer, Answer) and answer.runtime
+            and (need := runtimes.Need.parse(answer.display(), answer.runtime)) is not None
+        ]  # fmt: skip
+        return runtimes.conflicts(needs, self.envs)
 
 
 def ask(
@@ -242,8 +257,7 @@ def ask(
     if download:
         for image in askable:
             failed.update(_pull_from(engine, alias, image, options, events))
-    wanted = [runner.current, *(askable if download else ())]
-    inspected = engine.inspect_images(wanted)
+    inspected = engine.inspect_images([runner.current, *askable])  # --check: whatever is here
     latest = inspected.get(runner.current)  # a pinned runner is compared as pinned
     record = livecheck.Record.of(latest.labels) if latest else None
     found = []
@@ -263,7 +277,9 @@ def ask(
     before = stamp(datetime.datetime.now(datetime.timezone.utc))  # just after the last answer
     now = livecheck.Now(runner.recipe_sha, tuple(found), answers, downloaded=download, before=before)
     installed = Installed(latest.id, versions.resolve(alias, latest.repo_tags)) if latest else None
-    return Checked(installed, now, livecheck.compare(record, now, max_age=options.max_age))
+    inherited = () if download or latest is None else latest.env  # --check downloads nothing
+    envs = {image: inspected[image].env if image in inspected else inherited for image in images}
+    return Checked(installed, now, livecheck.compare(record, now, max_age=options.max_age), envs)
 
 
 def _pull_from(engine: Engine, alias: str, image: str, options: Options, events: Events) -> dict[str, str]:
@@ -506,6 +522,14 @@ def _fetch_locked(
                 f"the locked {ref} cannot be fetched ({exc.reason})",
                 hint=f"run: claw pull --update-lock={runner.driver} (locks what upstream has now)",
             ) from None
+    if runner.runtime_check and entry.runtime:  # the lock's ranges against its FROM images (§12.4)
+        pulled = [ref for ref in entry.froms if ref not in here]
+        here = {**here, **(engine.inspect_images(pulled) if pulled else {})}
+        who = "locked " + ", ".join(entry.upstreams)
+        needs = [need for text in entry.runtime if (need := runtimes.Need.parse(who, text)) is not None]
+        conflicts = runtimes.conflicts(needs, {digests.short_name(r): here[r].env for r in here})
+        if conflicts:
+            raise RefreshFailed("; ".join(conflicts) + f": change the recipe's FROM (or pin {runner.driver})")
 
 
 def _failed(

@@ -40,6 +40,7 @@ class RunnerSettings:
     probe_timeout: float | None = None
     upstream: tuple[Upstream, ...] | None = None  # () = image digests only
     pin: str | None = None  # a version tag of the alias that holds the runner (SPEC §10)
+    runtime_check: bool | None = None  # false: do not check upstream's runtime range (SPEC §12.4)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def _runners(reader: _Reader, table: Any) -> dict[str, RunnerSettings]:
 def _runner(reader: _Reader, name: str, body: Any) -> RunnerSettings:
     key = f"runners.{name}"
     reader.table(body, key)
-    reader.only(body, key, {"alias", "recipe", "probe", "probe_timeout", "upstream", "pin"})
+    reader.only(body, key, {"alias", "recipe", "probe", "probe_timeout", "upstream", "pin", "runtime_check"})
     alias = body.get("alias")
     if alias is not None:
         alias = reader.typed(alias, f"{key}.alias", str, "a string")
@@ -150,7 +151,11 @@ def _runner(reader: _Reader, name: str, body: Any) -> RunnerSettings:
     if timeout is not None:
         timeout = float(reader.number(timeout, f"{key}.probe_timeout", minimum=1))
     upstream = _upstream(reader, key, body.get("upstream"))
-    return RunnerSettings(name, alias, recipe, probe, timeout, upstream, _pin(reader, key, body.get("pin")))
+    check = body.get("runtime_check")
+    if check is not None:
+        check = reader.typed(check, f"{key}.runtime_check", bool, "true or false")
+    pin = _pin(reader, key, body.get("pin"))
+    return RunnerSettings(name, alias, recipe, probe, timeout, upstream, pin, check)
 
 
 def _pin(reader: _Reader, key: str, value: Any) -> str | None:

@@ -64,6 +64,7 @@ class Runner:
     upstream: tuple[Upstream, ...] = ()  # what livecheck asks besides the FROM digests
     pin: str | None = None  # the config holds the runner at this version tag (SPEC §10)
     locked: str | None = None  # claw.lock holds it at this tag, lock-<hash> (SPEC §12.3)
+    runtime_check: bool = True  # check upstream's declared runtime against the FROM images (§12.4)
 
     @property
     def images(self) -> list[str]:
@@ -198,6 +199,7 @@ def _merge(config: Config, base: Runner | None, settings: RunnerSettings) -> Run
         probe_timeout=settings.probe_timeout or (base.probe_timeout if base else DEFAULT_PROBE_TIMEOUT),
         upstream=settings.upstream if settings.upstream is not None else (base.upstream if base else ()),
         pin=settings.pin,
+        runtime_check=settings.runtime_check if settings.runtime_check is not None else True,
     )
 
 

@@ -57,11 +57,13 @@ class Image:
     layers: tuple[str, ...] = ()
     repo_digests: tuple[str, ...] = ()
     created: str = ""
+    env: tuple[str, ...] = ()  # Config.Env: "NODE_VERSION=24.16.0", ...
 
     @classmethod
     def from_inspect(cls, data: dict[str, Any]) -> Image:
         labels = (data.get("Config") or {}).get("Labels") or {}
         return cls(
+            env=tuple(str(e) for e in (data.get("Config") or {}).get("Env") or ()),
             id=str(data["Id"]),
             repo_tags=tuple(str(t) for t in data.get("RepoTags") or ()),
             labels={str(k): str(v) for k, v in labels.items()},

@@ -321,9 +321,18 @@ def _refresh(
     if verdict.current and not rebuild and installed is not None and installed.version is not None:
         bases.tidy(inv.engine, runner, inv.options, inv.events)
         return bases.Outcome(runner, Status.UP_TO_DATE, installed, steady=verdict.steady), checked
+    conflicts = checked.runtime_conflicts(runner)
+    if conflicts:  # the build would install a release its base's runtime cannot run (SPEC §12.4)
+        return _runtime_failed(runner, installed, conflicts), checked
     why = ("--rebuild",) if rebuild else verdict.why
     inv.engine.prefetch_buildkit()  # asked while the lock and leftovers are seen to
     return bases.refresh(inv.engine, runner, inv.options, inv.events, now=checked.now, why=why), checked
+
+
+def _runtime_failed(runner: Runner, installed: bases.Installed | None, conflicts: list[str]) -> bases.Outcome:
+    fix = f"change the recipe's FROM (or pin {runner.driver})"
+    reason = "; ".join(conflicts) + f": {fix}"
+    return bases.Outcome(runner, Status.FAILED, installed, reason=reason, doing="")
 
 
 def _pull(inv: Invocation, action: Action) -> Result:
@@ -411,6 +420,8 @@ def _runner_state(inv: Invocation, runner: Runner) -> tuple[Status, str, str | N
     the status, the words of the line, the reason of a failed question."""
     checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
     installed, verdict = checked.installed, checked.verdict
+    for conflict in checked.runtime_conflicts(runner):
+        inv.events.warn(f"{runner.alias}: {conflict}: a refresh would fail before building")
     if installed is None:
         return Status.NOT_INSTALLED, "not installed", None
     if verdict.unanswered:

@@ -80,6 +80,7 @@ def test_a_base_runs_the_version_livecheck_answered(lab: Lab, world: StandIns, t
     assert fenced == before  # the build was handed the fence it records
     world.npm("openclaw", "2.0.0")
     assert ok(lab, "pull", "Clawfile").startswith(f"{lab.alias}: installed v2.0.0 (was v1.0.0;")
+    assert [call for call in lab.calls() if " build " in f" {call} "]  # the shim does record builds
     assert not lock_file(lab).exists()  # no lock file: a plain pull writes none
 
 
@@ -275,3 +276,44 @@ def test_two_engines_build_identical_inputs_from_one_lock(lab: Lab, world: Stand
     assert labels[0]["claw.base.lock"] == labels[1]["claw.base.lock"] == entry.hash
     assert "latest" not in tags_on(lab.engine, lab.alias)
     assert "latest" not in tags_on(second, lab.alias)
+
+
+def node_image(lab: Lab, node: str) -> None:
+    """The recipe's FROM image, carrying NODE_VERSION as the official node images do."""
+    ref = f"{lab.registry}/upstream/{lab.runtime}:latest"
+    upstream.docker(
+        lab.engine, "import", "--change", f"ENV NODE_VERSION={node}", "--change", 'CMD ["/bin/sh"]', "-", ref,
+        stdin=upstream.rootfs({"usr/local/bin/openclaw": "#!/bin/sh\necho 'OpenClaw 0.0.1'\n"}),
+    )  # fmt: skip
+    lab.docker("push", ref)
+    lab.docker("image", "rm", ref)
+
+
+def test_a_release_whose_runtime_the_base_lacks_fails_before_any_build(lab: Lab, world: StandIns) -> None:
+    node_image(lab, "22.0.0")
+    world.npm("openclaw", "1.0.0")
+    assert ok(lab, "pull", "Clawfile") == f"{lab.alias}: installed v1.0.0"
+    before = lab.tags()
+    world.npm("openclaw", "2.0.0", engines={"node": ">=99"})
+    lab.with_shim()
+    result = lab.claw("pull", "Clawfile")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.strip() == (
+        f"{lab.alias}: npm:openclaw 2.0.0 needs node >=99; {lab.runtime_ref} has node 22.0.0: "
+        f"change the recipe's FROM (or pin openclaw); kept {lab.alias}:v1.0.0"
+    )
+    assert not [call for call in lab.calls() if " build " in f" {call} "]  # no build step ran
+    assert lab.tags() == before  # latest untouched
+
+    checked = lab.claw("pull", "--check", "Clawfile")  # the same verdict, as a warning
+    assert (
+        f"{lab.alias}: npm:openclaw 2.0.0 needs node >=99; {lab.runtime_ref} has node 22.0.0"
+        in checked.stderr
+    )
+    rebuilt = lab.claw("pull", "--rebuild", "Clawfile")  # --rebuild does not bypass it
+    assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr
+
+    text = lab.config.read_text().replace("[pull]", "runtime_check = false\n\n[pull]", 1)
+    lab.config.write_text(text)  # the operator knows better
+    assert ok(lab, "pull", "Clawfile").startswith(f"{lab.alias}: installed v2.0.0 (was v1.0.0;")
+    assert [call for call in lab.calls() if " build " in f" {call} "]  # the shim does record builds
