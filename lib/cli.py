@@ -283,8 +283,6 @@ def pull(
         )
     if update_lock and (check or locked or rollback is not None):
         raise click.UsageError("--update-lock does not go with --check, --locked or --rollback")
-    if update_lock and dry_run:
-        raise click.UsageError("--update-lock --dry-run is not available yet: run --update-lock on a copy")
     if locked and rebuild:
         raise click.UsageError("--locked builds what the lock names: it does not go with --rebuild")
     target, update_lock = _target_after_update_lock(target, pod_file, update_lock)
@@ -355,6 +353,8 @@ def _show_pull(ui: Ui, report: Report) -> None:
     for result in report.failed:
         if result.outcome is not None and result.outcome.log is not None:
             ui.info(f"{result.action.name}: full log in {result.outcome.log}")
+    if report.lock_diff is not None:
+        ui.result(report.lock_diff.rstrip("\n") if report.lock_diff else "claw.lock: no change")
     for hint in report.hints:
         ui.info(f"hint: {hint}")
 

@@ -9,10 +9,11 @@ gets the entry's tag, and the tag of the entry it replaces goes unless something
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import bases, lockfile, versions
+from . import bases, livecheck, lockfile, runners, versions
 from .engine import digests
 from .engine.docker import Engine, Image
 from .errors import DockerError, EngineUnreachable, InputError
@@ -107,23 +108,43 @@ def beyond(
     return found
 
 
+def pending_entry(runner: Runner, now: livecheck.Now) -> lockfile.BaseEntry:
+    """The entry a rebuild from ``now`` would lock, as far as it is known before building:
+    the version and the time fence are pending."""
+    labels = {**now.labels(), runners.BASE_RECIPE_SHA: runner.recipe_sha}
+    entry = _entry(runner, labels, now.answers, version=lockfile.PENDING)
+    return replace(entry, before=lockfile.PENDING)
+
+
 def entry_of(
-    engine: Engine, runner: Runner, image_id: str, answers: Iterable[Answer | UpstreamError]
+    engine: Engine,
+    runner: Runner,
+    image_id: str,
+    answers: Iterable[Answer | UpstreamError],
+    *,
+    tag: bool = True,
 ) -> lockfile.BaseEntry:
-    """The entry that locks the base ``image_id`` (one inspect), tagged with its lock tag."""
+    """The entry that locks the base ``image_id`` (one inspect), tagged with its lock tag
+    (``tag``: a dry run only reads)."""
     image = engine.inspect_images([image_id])[image_id]
+    entry = _entry(runner, image.labels, answers, version=versions.resolve(runner.alias, image.repo_tags))
+    if tag:
+        engine.tag(image_id, f"{runner.alias}:{entry.tag}")
+    return entry
+
+
+def _entry(
+    runner: Runner, labels: Mapping[str, str], answers: Iterable[Answer | UpstreamError], version: str | None
+) -> lockfile.BaseEntry:
+    """The entry of a base with ``labels``, with what the answers it records said of their
+    integrity and runtime."""
     given = [answer for answer in answers if isinstance(answer, Answer)]
-    recorded = {r for r in map(parse_record, lockfile.of_labels(runner.driver, image.labels).upstreams) if r}
+    recorded = {r for r in map(parse_record, lockfile.of_labels(runner.driver, labels).upstreams) if r}
     integrity = tuple(
         f"{answer.upstream} {answer.integrity}" for answer in given if answer.integrity and answer in recorded
     )
     runtime = tuple(answer.runtime for answer in given if answer.runtime and answer in recorded)
-    version = versions.resolve(runner.alias, image.repo_tags)
-    entry = lockfile.of_labels(
-        runner.driver, image.labels, integrity=integrity, runtime=runtime, version=version
-    )
-    engine.tag(image_id, f"{runner.alias}:{entry.tag}")
-    return entry
+    return lockfile.of_labels(runner.driver, labels, integrity=integrity, runtime=runtime, version=version)
 
 
 def untag_replaced(

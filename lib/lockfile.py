@@ -32,6 +32,7 @@ HEADER = (
     "# once and built the same on every host (claw pull --locked). Written by claw; update\n"
     "# it with `claw pull --update-lock` (one runner: --update-lock=NAME) and commit it.\n"
 )
+PENDING = "(pending)"  # --update-lock --dry-run: what only a build would tell
 _DIGEST_REF = re.compile(r"[^\s@]+@sha256:[0-9a-f]{64}")
 _BEFORE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 _RECIPE_SHA = re.compile(r"sha256:[0-9a-f]{64}")
@@ -350,6 +351,15 @@ def _base_table(entry: BaseEntry) -> Any:
             value = array
         table.add(key, value)
     return table
+
+
+def diff(old: Lock, new: Lock) -> str:
+    """The change from ``old`` to ``new`` as a unified diff of the file ("" when none)."""
+    import difflib
+
+    before = render(old).splitlines(keepends=True) if old.bases or old.images else []
+    lines = difflib.unified_diff(before, render(new).splitlines(keepends=True), str(old.path), str(new.path))
+    return "".join(lines)
 
 
 def write(lock: Lock) -> None:

@@ -176,3 +176,22 @@ def test_a_probe_and_an_answer_are_compared_as_their_registry_reads_versions(
     tag: str, answered: str, kind: str, same: bool
 ) -> None:
     assert versions.same_release(tag, answered, kind) is same
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["pull", "--update-lock", "--check"], "--update-lock does not go with --check, --locked or --rollback"),
+        (["pull", "--update-lock=openclaw", "--locked"], "--update-lock does not go with --check, --locked"),
+        (["pull", "--rollback", "openclaw", "--update-lock"], "--update-lock does not go with"),
+        (["pull", "--locked", "--rebuild"], "--locked builds what the lock names: it does not go with --rebuild"),
+        (["pull", "--rollback", "openclaw", "--locked"], "--rollback goes with --dry-run and --json only"),
+    ],
+)
+def test_lock_options_that_contradict_each_other_are_usage_errors(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lib import cli
+
+    assert cli.main(argv) == 2
+    assert says in capsys.readouterr().err

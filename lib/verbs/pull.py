@@ -86,6 +86,7 @@ class Report:
     dry_run: bool
     results: tuple[Result, ...] = field(default=())
     check: bool = False
+    lock_diff: str | None = None  # --update-lock --dry-run: the change to claw.lock, as a diff
 
     @property
     def failed(self) -> tuple[Result, ...]:
@@ -110,6 +111,7 @@ class Report:
             "check": self.check,
             "ok": not self.failed,
             "actions": [r.to_json() for r in self.results],
+            **({"lock_diff": self.lock_diff} if self.lock_diff is not None else {}),
         }
 
 
@@ -146,7 +148,7 @@ def run(
     if mode.locked:
         _require_lock(inv, actions)
     if mode.update_lock is not None:
-        report = _update_lock(inv, actions, mode.update_lock, rebuild=mode.rebuild)
+        report = _update_lock(inv, actions, mode.update_lock, rebuild=mode.rebuild, dry_run=mode.dry_run)
     else:
         report = execute(inv, actions, mode=mode)
     return _with_versions(inv, report) if with_versions else report
@@ -474,15 +476,23 @@ def _require_lock(inv: Invocation, actions: Sequence[Action]) -> None:
 
 
 def _update_lock(
-    inv: Invocation, actions: Sequence[Action], names: tuple[str, ...], *, rebuild: bool
+    inv: Invocation,
+    actions: Sequence[Action],
+    names: tuple[str, ...],
+    *,
+    rebuild: bool,
+    dry_run: bool = False,
 ) -> Report:
     """Ask upstream, refresh what moved, and write the lock: every entry of the target, or
     only ``names`` (a driver, an alias, or ``image.<service>``). Entries this run does not
-    touch stay as they are; a runner that fails keeps its old entry."""
+    touch stay as they are; a runner that fails keeps its old entry. ``dry_run``: ask
+    without building or downloading, and say the change as a diff of the lock."""
     chosen = _chosen(inv, actions, names)
     old = inv.lock or lockfile.Lock(inv.lock_path)
 
     def do(action: Action) -> tuple[Result, Sequence[lockfile.BaseEntry | lockfile.ImageEntry]]:
+        if dry_run:
+            return _would_lock(inv, action, old)
         if action.runner is not None:
             return _lock_runner(inv, action, old, rebuild=rebuild)
         return _lock_image(inv, action)
@@ -491,9 +501,50 @@ def _update_lock(
     entries = [entry for _, made in done for entry in made]
     new = old.with_bases(e for e in entries if isinstance(e, lockfile.BaseEntry))
     new = new.with_images(e for e in entries if isinstance(e, lockfile.ImageEntry))
+    results = tuple(result for result, _ in done)
+    if dry_run:
+        return Report(inv.target, True, results, lock_diff=lockfile.diff(old, new))
     if new != old or not old.path.is_file():
         lockfile.write(new)
-    return Report(inv.target, False, tuple(result for result, _ in done))
+    return Report(inv.target, False, results)
+
+
+def _would_lock(
+    inv: Invocation, action: Action, old: lockfile.Lock
+) -> tuple[Result, list[lockfile.BaseEntry | lockfile.ImageEntry]]:
+    """What --update-lock would write for ``action``, asked as --check asks (nothing built,
+    nothing downloaded); what only a build can tell (the version, the time fence) is pending."""
+    runner = action.runner
+    if runner is None:
+        ref = action.ref.partition("@")[0]
+        try:
+            answer = inv.engine.registry_digest(ref, attempts=inv.options.retries)
+        except DockerError as exc:
+            return Result(action, Status.UNKNOWN, f"{action.name}: cannot tell: {exc.reason}", exc.reason), []
+        if answer.digest is None:
+            reason = "the registry named no digest"
+            return Result(action, Status.UNKNOWN, f"{action.name}: cannot tell: {reason}", reason), []
+        pinned = f"{ref}@{answer.digest}"
+        services = action.name.split(",")
+        line = f"{action.name}: would lock {pinned}"
+        return Result(action, Status.WOULD_PULL, line), [lockfile.ImageEntry(s, pinned) for s in services]
+    runner = replace(runner, locked=None)
+    checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
+    if checked.verdict.unanswered:
+        reason = "not locked: a question could not be answered: " + "; ".join(checked.verdict.unanswered)
+        return Result(action, Status.UNKNOWN, f"{runner.alias}: {reason}", reason), []
+    installed = checked.installed
+    if checked.verdict.current and installed is not None and installed.version is not None:
+        entry = locked.entry_of(inv.engine, runner, installed.image_id, checked.now.answers, tag=False)
+        kept = old.bases.get(runner.driver) == entry
+        says = "keeps its entry" if kept else "would lock"
+        line = f"{runner.alias}: {says} {installed.version} (nothing moved)"
+        return Result(action, Status.UP_TO_DATE, line), [entry]
+    entry = locked.pending_entry(runner, checked.now)
+    line = (
+        f"{runner.alias}: would rebuild and lock ({'; '.join(checked.verdict.why)}; the version is pending)"
+    )
+    return Result(action, Status.WOULD_REFRESH, line), [entry]
 
 
 def _chosen(inv: Invocation, actions: Sequence[Action], names: tuple[str, ...]) -> list[Action]:

@@ -317,3 +317,23 @@ def test_a_release_whose_runtime_the_base_lacks_fails_before_any_build(lab: Lab,
     lab.config.write_text(text)  # the operator knows better
     assert ok(lab, "pull", "Clawfile").startswith(f"{lab.alias}: installed v2.0.0 (was v1.0.0;")
     assert [call for call in lab.calls() if " build " in f" {call} "]  # the shim does record builds
+
+
+def test_update_lock_dry_run_says_the_change_as_a_diff_and_writes_nothing(lab: Lab, world: StandIns) -> None:
+    world.npm("openclaw", "1.0.0")
+    first = ok(lab, "pull", "--update-lock", "--dry-run", "Clawfile")
+    assert not lock_file(lab).exists()
+    assert lab.tags() == {}  # nothing built
+    assert first.startswith(f"{lab.alias}: would rebuild and lock (no record: built by an older claw; ")
+    assert '+upstream = [\n+    "npm:openclaw@1.0.0",\n+]' in first
+    assert '+version = "(pending)"' in first
+    ok(lab, "pull", "--update-lock", "Clawfile")
+    text = lock_file(lab).read_bytes()
+    assert ok(lab, "pull", "--update-lock", "--dry-run", "Clawfile") == (
+        f"{lab.alias}: keeps its entry v1.0.0 (nothing moved)\nclaw.lock: no change"
+    )
+    world.npm("openclaw", "2.0.0")
+    moved = ok(lab, "pull", "--update-lock=openclaw", "--dry-run", "Clawfile")
+    assert moved.startswith(f"{lab.alias}: would rebuild and lock (npm:openclaw 1.0.0 → 2.0.0; ")
+    assert '-    "npm:openclaw@1.0.0",\n+    "npm:openclaw@2.0.0",' in moved
+    assert lock_file(lab).read_bytes() == text
