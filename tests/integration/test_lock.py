@@ -337,3 +337,143 @@ def test_update_lock_dry_run_says_the_change_as_a_diff_and_writes_nothing(lab: L
     assert moved.startswith(f"{lab.alias}: would rebuild and lock (npm:openclaw 1.0.0 → 2.0.0; ")
     assert '-    "npm:openclaw@1.0.0",\n+    "npm:openclaw@2.0.0",' in moved
     assert lock_file(lab).read_bytes() == text
+
+
+def two_runner_pod(lab: Lab, world: StandIns) -> str:
+    """A pod of two services on two runners: the lab's openclaw, and `second`, whose recipe
+    fetches its locked version from the npm stand-in as an installer would (so a version
+    npm no longer serves fails its build). Returns the second runner's alias."""
+    from tests.integration.conftest import Gates
+
+    second = f"second-{lab.alias}"
+    step = Gates(world).step(lab.engine, "unused").split("/gate/")[0]  # RUN wget ... http://gateway:port
+    upstream.publish(
+        lab.engine, f"{lab.runtime}-2", "latest", {"usr/local/bin/openclaw": "#!/bin/sh\necho 'x'\n"}
+    )
+    (lab.dir / "second.Dockerfile").write_text(
+        f"FROM {lab.registry}/upstream/{lab.runtime}-2:latest\nARG CLAW_UPSTREAM_SECOND\nARG CLAW_UPSTREAM_BEFORE\n"
+        f"{step}/second/$CLAW_UPSTREAM_SECOND\nRUN printf '#!/bin/sh\\necho \"Second %s\"\\n' "
+        '"$CLAW_UPSTREAM_SECOND" > /usr/local/bin/openclaw\n'
+    )
+    lab.extra_config += (
+        f'\n[runners.second]\nalias = "{second}"\nrecipe = "second.Dockerfile"\nupstream = ["npm:second"]\n'
+        'probe = ["openclaw", "--version"]\n'
+    )
+    lab.write(PINNED_RECIPE)
+    for name, driver, alias in (("one", "openclaw", lab.alias), ("two", "second", second)):
+        (lab.dir / name).mkdir()
+        (lab.dir / name / "Clawfile").write_text(f"FROM {alias}\nCLAW_TYPE {driver}\n")
+    (lab.dir / "claw-pod.yml").write_text(
+        f"x-claw: {{pod: {lab.pod}}}\nservices:\n  one:\n    build: one\n  two:\n    build: two\n"
+    )
+    world.npm("openclaw", "1.0.0")
+    world.npm("second", "3.0.0")
+    return second
+
+
+@pytest.fixture
+def open_world(lab: Lab, tmp_path: Path) -> Iterator[StandIns]:
+    """The stand-ins where builds can reach them too (on every address of the namespace)."""
+    started = standins.start(lab.engine.nsenter(), tmp_path / "open-world", host="0.0.0.0")
+    lab.inside = True
+    lab.upstream = '["npm:openclaw"]'
+    lab.extra_config = f'\n[livecheck]\nnpm = "{started.url}"\n'
+    lab.release("0.0.1")
+    yield started
+    started.stop()
+
+
+def test_a_locked_input_that_is_gone_fails_its_runner_by_name_and_the_others_build(
+    lab: Lab, open_world: StandIns
+) -> None:
+    second = two_runner_pod(lab, open_world)
+    ok(lab, "pull", "--update-lock", "-f", "claw-pod.yml")
+    entry = lockfile.read(lock_file(lab)).bases["openclaw"]  # type: ignore[union-attr]
+    locked_from = entry.froms[0]
+    # The registry deletes the locked FROM digest, and this host has no copy of it.
+    forget_bases(lab)
+    for tag in lab.tags(second):
+        lab.docker("image", "rm", f"{second}:{tag}")
+    lab.docker(
+        "image", "rm", "--force", lab.docker("image", "inspect", "--format", "{{.Id}}", locked_from).strip()
+    )
+    name, _, digest = locked_from.rpartition("@")
+    path = name.split("/", 1)[1].rsplit(":", 1)[0]
+    code = (
+        "import urllib.request; r = urllib.request.Request("
+        f"'http://{lab.registry}/v2/{path}/manifests/{digest}', method='DELETE'); "
+        "print(urllib.request.urlopen(r).status)"
+    )
+    import subprocess
+    import sys
+
+    deleted = subprocess.run(
+        lab.engine.nsenter(sys.executable, "-c", code), capture_output=True, text=True, check=False
+    )
+    assert deleted.stdout.strip() == "202", deleted.stderr
+    result = lab.claw("pull", "--locked", "-f", "claw-pod.yml")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert f"{lab.alias}: refresh failed: the locked {locked_from} cannot be fetched (" in result.stdout
+    assert any(line.startswith(f"{second}: built v3.0.0 from claw.lock (lock-") for line in lines), lines
+    assert "run: claw pull --update-lock=openclaw" in result.stderr
+    assert not [tag for tag in lab.tags() if tag.startswith("lock-")]  # never replaced by another
+
+    # npm no longer serves the second runner's locked version: that runner fails, openclaw builds.
+    open_world.unpublish("npm:second", "3.0.0")
+    for tag in lab.tags(second):
+        lab.docker("image", "rm", f"{second}:{tag}")
+    lab.release("0.0.2")  # the deleted FROM digest stays gone: upstream publishes again, locked afresh
+    ok(lab, "pull", "--update-lock=openclaw", "-f", "claw-pod.yml")
+    result = lab.claw("pull", "--locked", "-f", "claw-pod.yml")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{second}: refresh failed: build: " in result.stdout
+    assert any(line.startswith(f"{lab.alias}: locked at v1.0.0") for line in result.stdout.splitlines())
+
+
+def test_an_interrupted_update_lock_leaves_the_old_lock_whole(lab: Lab, world: StandIns) -> None:
+    import signal
+
+    world.npm("openclaw", "1.0.0")
+    ok(lab, "pull", "--update-lock", "Clawfile")
+    text, before = lock_file(lab).read_bytes(), lab.tags()
+    world.npm("openclaw", "2.0.0")
+    held = lab.hold("build *")
+    running = lab.spawn("pull", "--update-lock", "Clawfile", name="update")
+    held.wait(describe=running.output, alive=running.process)
+    running.process.send_signal(signal.SIGINT)
+    assert running.wait() == 130, running.output()
+    assert lock_file(lab).read_bytes() == text
+    assert lab.tags() == before
+    assert sorted(p.name for p in lab.dir.iterdir() if "claw.lock" in p.name) == ["claw.lock"]
+
+
+def test_two_pods_on_one_host_each_build_on_their_own_locked_base(lab: Lab, world: StandIns) -> None:
+    lab.keep = 1  # pruning spares lock tags
+    lab.write(PINNED_RECIPE)
+    for pod in ("a", "b"):
+        (lab.dir / pod).mkdir()
+        (lab.dir / pod / "Clawfile").write_text(f"FROM {lab.alias}\nCLAW_TYPE openclaw\n")
+        (lab.dir / pod / "claw-pod.yml").write_text(
+            f"x-claw: {{pod: {lab.pod}-{pod}}}\nservices:\n  agent:\n    build: .\n"
+        )
+    world.npm("openclaw", "1.0.0")
+    ok(lab, "pull", "--update-lock", "-f", "a/claw-pod.yml")
+    world.npm("openclaw", "2.0.0")
+    ok(lab, "pull", "--update-lock", "-f", "b/claw-pod.yml")
+    entries = {pod: lockfile.read(lab.dir / pod / "claw.lock").bases["openclaw"] for pod in "ab"}  # type: ignore[union-attr]
+    assert entries["a"].upstreams == ("npm:openclaw@1.0.0",)
+    assert entries["b"].upstreams == ("npm:openclaw@2.0.0",)
+    latest = lab.tags()["latest"]
+    assert ok(lab, "pull", "-f", "a/claw-pod.yml") == (
+        f"{lab.alias}: locked at v1.0.0 (npm:openclaw 2.0.0 available; claw pull --update-lock=openclaw)"
+    )
+    assert ok(lab, "pull", "-f", "b/claw-pod.yml") == f"{lab.alias}: locked at v2.0.0"
+    tags = lab.tags()
+    assert tags["latest"] == latest  # neither locked pull moved it
+    assert {entries["a"].tag, entries["b"].tag} <= set(tags)  # neither removed the other's
+    for pod in "ab":
+        ok(lab, "build", "-f", f"{pod}/claw-pod.yml")
+        built = lab.labels(f"claw-local/{lab.pod}-{pod}-agent:latest")
+        assert built["claw.runner.image-id"] == tags[entries[pod].tag]
+        assert built["claw.base.upstream.0"] == entries[pod].upstreams[0]
