@@ -117,7 +117,8 @@ CONTEXT_HELP = "Run against this docker context; repeat it or separate names by 
 
 def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
     """The group's options, accepted after the verb too (`claw pull -q`). Given there,
-    they override the group's; `down` keeps `-v` for its volumes (`--verbose` works)."""
+    they override the group's. ``short_verbose=False``: only the long --verbose (`down`,
+    which refuses -v)."""
 
     def given(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         source = ctx.get_parameter_source(param.name or "")
@@ -594,14 +595,29 @@ def _fix(inv: Invocation, readiness: Any) -> None:
             inv.events.progress("--fix", built.line())
 
 
+def _no_short_volumes(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """`claw down -v`: on every other verb -v says more; here it would delete data."""
+    if value:
+        raise click.UsageError(
+            "down -v is ambiguous: use --volumes to also remove the pod's volumes, "
+            "or --verbose to see docker's commands; nothing was stopped",
+            ctx,
+        )
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("pod", required=False)
 @pod_option
-@click.option("-v", "--volumes", is_flag=True, help="Also remove the pod's volumes.")
+@click.option("--volumes", is_flag=True, help="Also remove the pod's volumes (never by default).")
+@click.option("-v", "short_v", is_flag=True, hidden=True, expose_value=False, callback=_no_short_volumes)
 @global_options(short_verbose=False)
 @click.pass_obj
 def down(app: App, pod: str | None, pod_file: str | None, volumes: bool) -> None:
-    """Stop and remove the pod's containers (its volumes only with -v)."""
+    """Stop and remove the pod's containers (its volumes only with --volumes).
+
+    -v is not short for --volumes here: `claw down -v` is refused, naming both
+    --volumes and --verbose.
+    """
     from .verbs import up as starting
 
     def show(ui: Ui, stopped: starting.Stopped) -> None:

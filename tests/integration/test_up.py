@@ -99,7 +99,14 @@ def test_up_starts_the_pod_with_labels_and_down_removes_it(lab: Lab, toolchain: 
     assert containers(lab) == {}
     assert volumes(lab), "volumes must survive `claw down`"
     lab.claw("up", "-d")
-    gone = lab.claw("down", "-v")
+    running = set(containers(lab))
+    slip = lab.claw("down", "-v")  # -v says more on every other verb: here it is refused
+    assert slip.returncode == 2, slip.stderr
+    assert "--volumes" in slip.stderr
+    assert "--verbose" in slip.stderr
+    assert set(containers(lab)) == running, "down -v must stop nothing"
+    assert volumes(lab), "down -v must remove nothing"
+    gone = lab.claw("down", "--volumes")
     assert gone.returncode == 0, gone.stderr
     assert volumes(lab) == []
 

@@ -1,0 +1,52 @@
+"""The slips a new operator makes, and what claw says back (issue 26)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import claw
+from lib.verbs import up
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory and no config file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("CLAW_CONFIG", raising=False)
+    return tmp_path
+
+
+# -- 1. `claw down -v` ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["down", "-v"], ["down", "-f", "claw-pod.yml", "-v"], ["down", "-qv"]])
+def test_down_v_is_a_usage_error_that_stops_nothing(
+    here: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    (here / "claw-pod.yml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    calls: list[object] = []
+    monkeypatch.setattr(up, "down", lambda *a, **k: calls.append((a, k)))
+    assert claw.main(args) == 2
+    err = capsys.readouterr().err
+    assert "--volumes" in err
+    assert "--verbose" in err
+    assert calls == []
+
+
+def test_down_takes_volumes_long_and_verbose_long(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (here / "claw-pod.yml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    seen: list[bool] = []
+
+    def down(inv: object, *, volumes: bool = False) -> up.Stopped:
+        seen.append(volumes)
+        return up.Stopped(inv.pod_target().pod, True)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(up, "down", down)
+    assert claw.main(["down", "--volumes", "--verbose"]) == 0
+    assert claw.main(["-v", "down"]) == 0  # before the verb, -v is verbose as everywhere
+    assert seen == [True, False]
+
