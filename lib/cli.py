@@ -1,7 +1,8 @@
 """The command line: parse options, build the invocation, call a verb, print, exit code.
 
 Errors reach ``main`` and become one line and an exit code: 0 success, 1 an
-operation failed, 2 bad input or usage, 3 `up` not ready, 130 interrupted.
+operation failed, 2 bad input or usage, 3 something to do (`up` not ready, `pull
+--check` behind), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 ALL_ENTRIES = "\0all"  # --update-lock without =NAME
-EXIT_CODES = "Exit status: 0 success, 1 failed, 2 bad input or usage, 3 not ready (up), 130 interrupted."
+EXIT_CODES = (
+    "Exit status: 0 success, 1 failed, 2 bad input or usage, "
+    "3 something to do (up not ready, pull --check behind), 130 interrupted."
+)
 
 
 class App:

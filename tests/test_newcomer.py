@@ -50,3 +50,12 @@ def test_down_takes_volumes_long_and_verbose_long(here: Path, monkeypatch: pytes
     assert claw.main(["-v", "down"]) == 0  # before the verb, -v is verbose as everywhere
     assert seen == [True, False]
 
+
+# -- 6. exit 3 means "something to do" ----------------------------------------
+
+
+def test_help_says_exit_3_is_something_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert claw.main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "3 something to do (up not ready, pull --check behind)" in out
+    assert "3 not ready (up)" not in out
