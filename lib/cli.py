@@ -220,7 +220,12 @@ def cli(
     type=click.IntRange(min=1),
     help="Pulls and refreshes in flight at once (default: [pull] jobs, 2).",
 )
-@click.option("--check", is_flag=True, help="Ask what a pull would change; change and download nothing.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Ask upstream and the registries what a pull would change; change and download nothing "
+    "(exit 3 when something would). --dry-run asks nobody.",
+)
 @click.option("--rebuild", is_flag=True, help="Refresh runner bases even when nothing moved upstream.")
 @click.option(
     "--rollback",
@@ -242,7 +247,12 @@ def cli(
     help="Ask upstream, refresh what moved and write claw.lock; =NAME (repeatable): only that runner "
     "(driver or alias) or image.SERVICE.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan without asking anyone (a runner: would ask upstream, then refresh if "
+    "something moved); change nothing. --check asks upstream what would change.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document of actions and outcomes.")
 @global_options()
 @click.pass_obj

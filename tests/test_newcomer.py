@@ -59,3 +59,27 @@ def test_help_says_exit_3_is_something_to_do(capsys: pytest.CaptureFixture[str])
     out = " ".join(capsys.readouterr().out.split())
     assert "3 something to do (up not ready, pull --check behind)" in out
     assert "3 not ready (up)" not in out
+
+
+# -- 8. --dry-run against --check ---------------------------------------------
+
+
+def _option_help(capsys: pytest.CaptureFixture[str], verb: str, option: str) -> str:
+    """The help text of one option of a verb, on one line."""
+    assert claw.main([verb, "--help"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(option + " "))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("-"))
+    return " ".join(" ".join(lines[start:end]).split())
+
+
+def test_pull_dry_run_and_check_say_what_they_do_and_point_to_each_other(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dry = _option_help(capsys, "pull", "--dry-run")
+    check = _option_help(capsys, "pull", "--check")
+    assert "without asking anyone" in dry
+    assert "would ask upstream, then refresh if something moved" in dry
+    assert "--check" in dry
+    assert "Ask upstream" in check
+    assert "--dry-run" in check
