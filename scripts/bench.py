@@ -476,6 +476,40 @@ def two_engines(bench: Bench) -> Figure:
         harness.stop_engine(second)
 
 
+def locked_lock(bench: Bench) -> str:
+    """A lock of the livecheck rows' runner, written once where no other row reads it
+    (``--lock``: the default place beside its Clawfile would make the other rows follow it)."""
+    path = bench.work / "bench.lock"
+    if not path.exists():
+        bench.claw("--lock", str(path), "pull", "--update-lock", LIVE)
+    return str(path)
+
+
+def locked_pull(bench: Bench) -> Figure:
+    """`claw pull --locked` on a host whose base already matches the lock, over `claw up
+    --check` of a one-service pod: a locked, current host asks no registry and no upstream."""
+    lock = locked_lock(bench)
+    return side_by_side(
+        "pull --locked, base as locked / up --check of a 1-service pod",
+        lambda: bench.claw("--lock", lock, "pull", "--locked", LIVE),
+        lambda: bench.claw("up", "--check", cwd=bench.work / "pod-1"),
+        runs=21, goal=1.5,
+    )  # fmt: skip
+
+
+def locked_calls(bench: Bench) -> Figure:
+    """Docker calls of `claw pull --locked` of one runner that matches its lock: the one
+    inspect of its bases, nothing asked of a registry."""
+    lock = locked_lock(bench)
+    calls = bench.calls(lambda env: bench.claw("--lock", lock, "pull", "--locked", LIVE, env=env))
+    kinds = ", ".join(" ".join(verb(call)) for call in calls)
+    registry = [call for call in calls if verb(call)[:1] in (["pull"], ["manifest"], ["buildx"])]
+    return Figure(
+        f"pull --locked: docker calls of a runner as locked ({kinds or 'none'})",
+        len(calls), len(calls), len(calls), "= 1, no registry", len(calls) == 1 and not registry,
+    )  # fmt: skip
+
+
 def under(toolchain_id: str, measure: Callable[[Bench], Figure]) -> Callable[[Bench], Figure]:
     """``measure`` with every claw and docker command of it on the toolchain ``toolchain_id``
     (its private docker configuration: buildx and compose v2, or neither)."""
@@ -515,6 +549,8 @@ ROWS: list[Row] = [  # a row that counts docker calls runs on a named toolchain:
     Row("livecheck", livecheck),
     Row("livecheck-calls", under(toolchains.LEGACY, livecheck_calls)),
     Row("engines", two_engines),
+    Row("locked", locked_pull),
+    Row("locked-calls", under(toolchains.LEGACY, locked_calls)),
 ]
 
 
