@@ -83,3 +83,33 @@ def test_pull_dry_run_and_check_say_what_they_do_and_point_to_each_other(
     assert "--check" in dry
     assert "Ask upstream" in check
     assert "--dry-run" in check
+
+
+# -- 2. up names the one command that fixes everything it found ---------------
+
+
+@pytest.mark.parametrize(
+    ("gone", "fix"),
+    [
+        (["nginx:1.27"], "claw pull -f pods/claw-pod.yml"),
+        (["claw-local/team-analyst:latest"], "claw build -f pods/claw-pod.yml"),
+        (["nginx:1.27", "claw-local/team-analyst:latest"], "claw up --fix -f pods/claw-pod.yml"),
+        (["claw-local/team-analyst:latest", "openclaw:latest"], "claw up --fix -f pods/claw-pod.yml"),
+    ],
+)
+def test_up_names_up_fix_when_it_takes_a_pull_and_a_build(tmp_path: Path, gone: list[str], fix: str) -> None:
+    from lib import target
+    from tests.harness.model import Model
+    from tests.test_up import POD, all_present, check
+
+    (tmp_path / "analyst").mkdir()
+    (tmp_path / "analyst" / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+    the_pod = tmp_path / "claw-pod.yml"
+    the_pod.write_text(POD)
+    images = all_present()
+    for ref in gone:
+        del images[ref]
+    readiness = check(the_pod, Model(images))
+    where = target.PodTarget(Path("pods/claw-pod.yml"), True, readiness.pod)
+    assert readiness.not_ready(where).hint == f"run: {fix}"
+

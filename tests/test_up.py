@@ -214,7 +214,7 @@ def test_pull_comes_first_and_a_missing_runner_needs_pull(pod_file: Path) -> Non
     assert [r.alias for r in readiness.runners_missing] == ["openclaw"]
     error = readiness.not_ready(target.PodTarget(pod_file, False, readiness.pod))
     assert error.exit_code == 3
-    assert error.hint == "run: claw pull"
+    assert error.hint == "run: claw up --fix"  # the pull brings the base, then the build
     assert error.message.splitlines() == ["pod team is not ready:", f"  analyst: {problem.text}"]
 
 

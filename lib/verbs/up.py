@@ -104,8 +104,14 @@ class Readiness:
         return {s.name for s in self.pod.built}
 
     def remedy(self, where: target.Target) -> str:
-        """Exactly one command: `claw pull` first, since `claw build` needs the runner bases."""
-        return where.command("pull" if any(p.fix == "pull" for p in self.problems) else "build")
+        """Exactly one command: `claw pull` or `claw build` when one of them fixes everything,
+        `claw up --fix` (which does both, in order) when it takes both. A `build:` service
+        whose runner base is missing needs both: the pull brings the base, then it is built."""
+        pull = bool(self.to_pull())
+        build = bool(self.to_build())
+        if pull and build:
+            return where.command("up --fix")
+        return where.command("pull" if pull else "build")
 
     def not_ready(self, where: target.Target) -> NotReady:
         lines = "\n".join(f"  {p.line()}" for p in self.problems)

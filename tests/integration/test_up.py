@@ -117,7 +117,8 @@ def test_up_starts_the_pod_with_labels_and_down_removes_it(lab: Lab, toolchain: 
         ("web", ["up", "-f", "claw-pod.yml", "-d"], "run: claw pull -f claw-pod.yml"),
         ("cllama", ["up", "-d"], "run: claw pull"),
         ("agent", ["up", "-d"], "run: claw build"),
-        ("agent+runner", ["up", "claw-pod.yml"], "run: claw pull -f claw-pod.yml"),
+        ("agent+runner", ["up", "claw-pod.yml"], "run: claw up --fix -f claw-pod.yml"),
+        ("web+agent", ["up", "--check", "-f", "claw-pod.yml"], "run: claw up --fix -f claw-pod.yml"),
     ],
 )
 def test_each_missing_image_names_its_fix_and_starts_nothing(
@@ -130,7 +131,8 @@ def test_each_missing_image_names_its_fix_and_starts_nothing(
         for tag in lab.tags():
             lab.docker("image", "rm", f"{lab.alias}:{tag}")
     else:
-        lab.docker("image", "rm", refs[missing])
+        for name in missing.split("+"):
+            lab.docker("image", "rm", refs[name])
     result = lab.claw(*args)
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stderr.rstrip().endswith(remedy)
