@@ -688,6 +688,37 @@ def _unraisable(unraisable: Any) -> None:
     sys.__unraisablehook__(unraisable)
 
 
+JSON_SHAPES: dict[str, dict[str, Any]] = {"pull": {"actions": []}, "up": {"services": []}}
+
+
+def _usage_error(app: App, exc: click.ClickException, args: Sequence[str]) -> None:
+    """click's own refusals said as claw says its errors (``error: ...``, lower case, the
+    option named, then where the help is); with --json, also the one document on stdout."""
+    message = exc.format_message().strip().rstrip(".")
+    message = message.replace(". (Did you mean", " (did you mean").replace(". Did you mean", ": did you mean")
+    if message[:1].isupper() and not message[1:2].isupper():
+        message = message[0].lower() + message[1:]
+    words = list(args[: args.index("--")] if "--" in args else args)
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.parent is not None:
+        command: str | None = ctx.command.name
+    else:  # refused while parsing the verb's options: click gives no context
+        command = next((word for word in words if word in cli.commands), None)
+    path = f"claw {command}" if command else "claw"
+    if "--json" in words:
+        import json
+
+        document = {
+            "command": command,
+            "ok": False,
+            **JSON_SHAPES.get(command or "", {}),
+            "error": {"message": message, "exit": exc.exit_code},
+        }
+        app.ui.result(json.dumps(document, indent=2))
+    hint = f"see: {path} --help" if isinstance(exc, click.UsageError) else None
+    app.ui.error(message if hint is None else f"{message}\n{hint}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     app = App()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -697,7 +728,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = cli.main(args=args, prog_name="claw", standalone_mode=False, obj=app)
         return code if isinstance(code, int) else 0
     except click.ClickException as exc:
-        exc.show()
+        _usage_error(app, exc, list(argv) if argv is not None else sys.argv[1:])
         return exc.exit_code
     except (click.Abort, KeyboardInterrupt, Interrupted):
         app.stop()

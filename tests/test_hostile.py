@@ -362,7 +362,7 @@ def test_generated_configs(text: str) -> None:
     [
         (["build", ".", "-t", "Bad Tag"], "-t: not a valid image reference: 'Bad Tag'"),
         (["build", ".", "-t", "x:1;rm -rf /"], "-t: not a valid image reference: 'x:1;rm -rf /'"),
-        (["pull", "--jobs", "0"], "Invalid value for '--jobs': 0"),
+        (["pull", "--jobs", "0"], "error: invalid value for '--jobs': 0"),
         (["pull", "no/such/Clawfile"], "no/such/Clawfile: Clawfile not found"),
         (["up", "Clawfile"], "Clawfile: not a pod file"),
         (["down", "-f", "missing.yml"], "missing.yml: pod file not found"),

@@ -113,3 +113,52 @@ def test_up_names_up_fix_when_it_takes_a_pull_and_a_build(tmp_path: Path, gone: 
     where = target.PodTarget(Path("pods/claw-pod.yml"), True, readiness.pod)
     assert readiness.not_ready(where).hint == f"run: {fix}"
 
+
+# -- 7. --json and usage errors -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "shape", "named"),
+    [
+        (["pull", "--jobs", "0", "--json"], "pull", "actions", "'--jobs': 0"),
+        (["pull", "--json", "--check", "--rebuild"], "pull", "actions", "--check, --rebuild"),
+        (["up", "--json", "--bogus"], "up", "services", "'--bogus'"),
+        (["pull", "--json", "--rollback"], "pull", "actions", "'--rollback'"),
+    ],
+)
+def test_a_usage_error_under_json_is_one_document(
+    here: Path, capsys: pytest.CaptureFixture[str], args: list[str], command: str, shape: str, named: str
+) -> None:
+    import json
+
+    assert claw.main(args) == 2
+    out, err = capsys.readouterr()
+    document = json.loads(out)  # exactly one document, nothing else on stdout
+    assert document["command"] == command
+    assert document["ok"] is False
+    assert document[shape] == []
+    assert document["error"]["exit"] == 2
+    assert named in document["error"]["message"]
+    assert err.startswith(f"error: {document['error']['message']}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "first"),
+    [
+        (["pull", "--jobs", "0"], "error: invalid value for '--jobs': 0 is not in the range x>=1"),
+        (["pull", "--bogus"], "error: no such option '--bogus'"),
+        (["pull", "--rollback"], "error: option '--rollback' requires an argument"),
+        (["bogus"], "error: no such command 'bogus'"),
+    ],
+)
+def test_clicks_usage_messages_read_like_claws(
+    here: Path, capsys: pytest.CaptureFixture[str], args: list[str], first: str
+) -> None:
+    assert claw.main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # no --json: nothing on stdout
+    lines = err.splitlines()
+    assert lines[0].startswith(first)
+    assert not lines[0].endswith(".")
+    assert lines[1:] == [f"see: claw {args[0]} --help" if args[0] != "bogus" else "see: claw --help"]
+    assert "Usage:" not in err
