@@ -219,6 +219,10 @@ def _network_failure(reason: object, where: str, timeout: float) -> _Failure:
         return _Failure(f"{where} unreachable (no answer within {timeout:g}s)", transient=True)
     if isinstance(reason, ConnectionRefusedError):
         return _Failure(f"{where} unreachable (connection refused)", transient=True, cap=2)
+    if isinstance(reason, socket.gaierror) and reason.errno == socket.EAI_NONAME:
+        return _Failure(
+            f"{where} unreachable (no such host)"
+        )  # the name does not exist: asking again is no use
     if isinstance(reason, socket.gaierror):
         return _Failure(f"{where} unreachable (DNS lookup failed)", transient=True, cap=2)
     if isinstance(reason, ConnectionResetError):

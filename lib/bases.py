@@ -446,10 +446,13 @@ def refresh(
     now: livecheck.Now | None = None,
     why: tuple[str, ...] = (),
     entry: lockfile.BaseEntry | None = None,
+    seen: Installed | Unknown | None = UNKNOWN,
 ) -> Outcome:
     """Refresh one runner base, recording ``now`` (what livecheck learned) in its labels;
     ``why`` says what moved. With ``entry``, build exactly that claw.lock entry instead:
-    tagged ``<alias>:lock-<hash>``, never ``latest``. Failures become an Outcome; Ctrl-C
+    tagged ``<alias>:lock-<hash>``, never ``latest``. ``seen``: the latest livecheck judged;
+    when another refresh moved it while this one waited for the lock, the new base is
+    judged again and not rebuilt when it is current. Failures become an Outcome; Ctrl-C
     raises Interrupted."""
     alias = runner.alias
 
@@ -462,6 +465,10 @@ def refresh(
             tags = _clean_leftovers(engine, alias, probes=abandoned)
             previous = tags.installed()
             options.check()
+            if now is not None and not isinstance(seen, Unknown) and previous != seen and previous:
+                steady = _current_after_all(engine, runner, now, options)
+                if steady is not None:  # another claw built it while this one waited
+                    return Outcome(runner, Status.UP_TO_DATE, previous, steady=steady)
             if entry is not None:
                 build = _from_lock(runner, entry)
                 _fetch_locked(engine, runner, entry, options, events)
@@ -502,6 +509,18 @@ def _probe_differs(runner: Runner, version: str, args: tuple[BuildArg, ...]) -> 
     if versions.same_release(version, answered, first.kind):
         return None
     return f"the probe says {version}, {first} answered {answered}"
+
+
+def _current_after_all(
+    engine: Engine, runner: Runner, now: livecheck.Now, options: Options
+) -> tuple[str, ...] | None:
+    """What held, when the base another refresh has just put in place is current by the
+    same answers (one inspect); None when it is not."""
+    image = engine.inspect_images([runner.latest]).get(runner.latest)
+    if image is None or versions.resolve(runner.alias, image.repo_tags) is None:
+        return None
+    verdict = livecheck.compare(livecheck.Record.of(image.labels), now, max_age=options.max_age)
+    return verdict.steady if verdict.current else None
 
 
 def _fetch_locked(
@@ -739,7 +758,8 @@ def rollback(
     with contextlib.nullcontext() if dry_run else locked(engine, alias, options, events):
         tags = Tags.read(engine, alias)
         installed, rows = tags.installed(), tags.by_age()
-        chosen = _going_to(alias, rows, installed, to)
+        made = next((row.created for row in tags.rows if row.tag == "latest"), "")
+        chosen = _going_to(alias, rows, installed, to, made)
         if isinstance(chosen, str):
             return Outcome(runner, Status.FAILED, installed, reason=chosen, doing="rollback")
         assert installed is not None
@@ -760,7 +780,9 @@ def rollback(
     return Outcome(runner, Status.ROLLED_BACK, installed, chosen.tag, chosen.id, direction=direction)
 
 
-def _going_to(alias: str, rows: list[Listed], installed: Installed | None, to: str | None) -> Listed | str:
+def _going_to(
+    alias: str, rows: list[Listed], installed: Installed | None, to: str | None, made: str = ""
+) -> Listed | str:
     """The version latest moves to among ``rows`` (the alias's versions, newest first),
     or why there is none."""
     here = f"versions here: {runners.listing(rows)}"
@@ -769,7 +791,11 @@ def _going_to(alias: str, rows: list[Listed], installed: Installed | None, to: s
     if to is not None:
         found = next((row for row in rows if row.tag == to), None)
         return found or f"{alias}:{to} is not on this host ({here})"
-    older = [row for row in rows[_position(rows, installed) + 1 :] if row.id != installed.image_id]
+    position = _position(rows, installed)
+    if position >= 0:
+        older = [row for row in rows[position + 1 :] if row.id != installed.image_id]
+    else:  # latest carries no version tag: the versions created before its image (``made``)
+        older = [row for row in rows if row.id != installed.image_id and row.created < made]
     if not older:
         return f"no version older than {installed.version or 'the untagged latest'} on this host ({here})"
     return older[0]

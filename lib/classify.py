@@ -78,6 +78,7 @@ RULES: tuple[Rule, ...] = (
         r"no space left on device",
         r"invalid reference format",
         r"oci runtime",
+        r"no such host",  # the name does not exist (NXDOMAIN): asking again will not make it
     ),
     *_rules(NoSuchImage, r"no such image"),
     *_rules(NoSuchContainer, r"no such container"),
@@ -95,7 +96,7 @@ RULES: tuple[Rule, ...] = (
     *_rules(TransientError, r"expected http 206 from byte range request", max_attempts=2),
     *_rules(TransientError, r"filesystem layer verification failed", max_attempts=2),
     *_rules(TransientError, r"connection refused", max_attempts=2),
-    *_rules(TransientError, r"no such host", max_attempts=2),
+    *_rules(TransientError, r"temporary failure in name resolution", r"server misbehaving", max_attempts=2),
     *_rules(
         TransientError,
         r"tls handshake timeout",

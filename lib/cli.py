@@ -82,7 +82,11 @@ class App:
             raise click.UsageError("give the pod file either with -f or as an argument, not both")
         loaded = config.load(self.config_path)
         cwd = Path.cwd()
-        where = target.BareTarget() if bare else target.resolve(positional, pod_file, cwd, self.ui.detail)
+        where = (
+            target.BareTarget()
+            if bare
+            else target.resolve(positional, pod_file, cwd, self.ui.detail, self.ui.warn)
+        )
         if clawfile_fallback:
             where = invocation.fallback_clawfile(where, cwd)
         self.fleet = invocation.fleet(loaded, self.ui, where, self.contexts, jobs=jobs, lock=self.lock_path)
@@ -315,13 +319,9 @@ def pull(
         return pulling.run(inv, no_runners=no_runners, mode=locking, with_versions=as_json)
 
     def verdict(inv: Invocation, report: pulling.Report) -> None:
-        if report.failed and check:
-            raise ClawError(f"{len(report.failed)} of {len(report.results)} questions could not be answered")
-        if report.failed:
-            raise ClawError(f"{len(report.failed)} of {len(report.results)} pull actions did not succeed")
-        if report.behind:
-            count = f"{len(report.behind)} of {len(report.results)}"
-            raise NotReady(f"{count} would change", hint=f"run: {inv.target.command('pull')}")
+        problem = report.verdict()
+        if problem is not None:
+            raise problem
 
     with json_document(app, "pull", as_json, actions=[]) as document:
         fleet = (

@@ -466,3 +466,44 @@ def test_probe_containers_are_looked_for_only_after_a_killed_holder(
     path.write_text("4194304\n")  # what a holder killed with the lock leaves: its pid
     install(model, runner, "3.0.0")
     assert asked == [f"{runners.PROBE}=openclaw"]
+
+
+def test_rollback_of_an_untagged_latest_goes_to_the_newest_version_older_than_it(
+    model: Model, runner: runners.Runner
+) -> None:
+    """latest built by hand (no version tag) between two versions: going back means the
+    newest version created before it, not the newest of all (which is newer than latest)."""
+    older = install(model, runner, "1.0.0")
+    by_hand = model.add("openclaw:latest")  # created after v1.0.0
+    install(model, runner, "2.0.0")  # created after it, then latest is put back by hand
+    model.tag(by_hand, "openclaw:latest")
+    outcome = back(model, runner)
+    assert outcome.line() == (
+        f"openclaw: rolled back to v1.0.0 (was untagged, image {by_hand.removeprefix('sha256:')[:12]})"
+    )
+    assert model.tags["openclaw:latest"] == older
+
+
+def test_a_refresh_that_waited_for_another_is_not_built_again_when_that_one_is_current(
+    model: Model, runner: runners.Runner
+) -> None:
+    """Two pulls of one alias: the second asked upstream before it got the lock; by then
+    the first has built a base from the same answers, so the second builds nothing."""
+    from lib import livecheck
+
+    image = livecheck.Image("example/openclaw-runtime:latest", digest="sha256:" + "d" * 64)
+    now = livecheck.Now(runner.recipe_sha, (image,), (), downloaded=True, before="2026-12-03T07:00:00Z")
+    first = bases.refresh(model, runner, bases.Options(), Recorder(), now=now, seen=None)  # the other pull
+    assert first.status is Status.INSTALLED
+    builds = len(model.built_labels)
+    waited = bases.refresh(model, runner, bases.Options(), Recorder(), now=now, seen=None)
+    assert waited.status is Status.UP_TO_DATE
+    assert waited.line().startswith(
+        "openclaw: up to date v1.2.3 (example/openclaw-runtime:latest unchanged; "
+    )
+    assert len(model.built_labels) == builds  # nothing built
+    moved = dataclasses.replace(now, recipe_sha="sha256:" + "e" * 64)  # but a base that is not current is
+    assert (
+        bases.refresh(model, runner, bases.Options(), Recorder(), now=moved, seen=None).status
+        is Status.REBUILT
+    )

@@ -103,7 +103,9 @@ CASES: list[tuple[str, type[DockerError] | type[EngineUnreachable]]] = [
     ("expected HTTP 206 from byte range request", TransientError),
     ("filesystem layer verification failed for digest sha256:abc", TransientError),
     ('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused', TransientError),
-    ("dial tcp: lookup registry.example on 127.0.0.53:53: no such host", TransientError),
+    ("dial tcp: lookup registry.example on 127.0.0.53:53: no such host", PermanentError),
+    ("dial tcp: lookup registry.example on 127.0.0.53:53: server misbehaving", TransientError),
+    ("dial tcp: lookup registry.example: Temporary failure in name resolution", TransientError),
     (
         "toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating",
         RegistryBlocked,

@@ -267,3 +267,31 @@ def test_pull_leaves_a_hermes_clawfile_alone(tmp_path: Path) -> None:
     (tmp_path / "Clawfile").write_text("FROM ghcr.io/mostlydev/hermes-base:v1\nCLAW_TYPE hermes\n")
     inv = invocation(target.read_clawfile(tmp_path / "Clawfile"), registry())
     assert pull.plan(inv, no_runners=False) == ()
+
+
+def test_check_names_what_would_change_beside_what_it_could_not_tell() -> None:
+    """`pull --check` with five infra images missing and one question unanswered says both,
+    and the pull that fixes the first (exit 1: a question failed)."""
+    from lib import target
+    from lib.errors import ClawError, NotReady
+    from lib.verbs.pull import Action, Kind, Report, Result
+
+    missing = [
+        Result(Action(Kind.INFRA, name, f"ghcr.io/mostlydev/{name}:v1"), Status.MISSING, f"{name}: missing")
+        for name in ("cllama", "clawdash")
+    ]
+    unknown = Result(
+        Action(Kind.RUNNER, "openclaw", "openclaw:latest"), Status.UNKNOWN, "openclaw: cannot tell", "x"
+    )
+    both = Report(target.BareTarget(), False, (*missing, unknown), check=True).verdict()
+    assert type(both) is ClawError
+    assert (
+        both.message
+        == "2 of 3 would change (cllama, clawdash); 1 of 3 questions could not be answered (openclaw)"
+    )
+    assert both.hint == "run: claw pull"
+    behind = Report(target.BareTarget(), False, tuple(missing), check=True).verdict()
+    assert isinstance(behind, NotReady)
+    assert behind.message == "2 of 2 would change (cllama, clawdash)"
+    assert Report(target.BareTarget(), False, (unknown,), check=True).verdict().hint is None  # type: ignore[union-attr]
+    assert Report(target.BareTarget(), False, (), check=True).verdict() is None

@@ -707,3 +707,16 @@ def test_standins_as_a_process(tmp_path: Path) -> None:
         outside.stop()
     assert outside.process is not None
     assert outside.process.returncode is not None
+
+
+def test_a_name_that_does_not_exist_is_not_asked_again_but_a_resolver_that_did_not_answer_is() -> None:
+    import socket
+
+    from lib import asker
+
+    gone = asker._network_failure(
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "registry", 10
+    )
+    assert (gone.detail, gone.transient) == ("registry unreachable (no such host)", False)
+    later = asker._network_failure(socket.gaierror(socket.EAI_AGAIN, "Temporary failure"), "registry", 10)
+    assert (later.detail, later.transient, later.cap) == ("registry unreachable (DNS lookup failed)", True, 2)

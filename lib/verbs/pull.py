@@ -16,7 +16,7 @@ from typing import Any
 from .. import bases, locked, lockfile, runners, target, versions
 from ..engine import digests
 from ..engine.docker import Image
-from ..errors import ClawError, DockerError, InputError, NotAttempted, RegistryBlocked
+from ..errors import ClawError, DockerError, InputError, NotAttempted, NotReady, RegistryBlocked
 from ..events import retry_notice
 from ..invocation import Invocation, in_parallel
 from ..runners import Runner
@@ -101,6 +101,26 @@ class Report:
     def hints(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.hint for r in self.failed if r.hint))
 
+    def verdict(self) -> ClawError | None:
+        """How the run ends: None when all is well. ``--check`` names what would change
+        (exit 3, with the pull that does it) and, beside it, the questions that could not be
+        answered (then exit 1)."""
+        count = len(self.results)
+        if not self.check:
+            failed = len(self.failed)
+            return ClawError(f"{failed} of {count} pull actions did not succeed") if failed else None
+        said = []
+        if self.behind:
+            said.append(f"{len(self.behind)} of {count} would change ({_names(self.behind)})")
+        if self.failed:
+            said.append(
+                f"{len(self.failed)} of {count} questions could not be answered ({_names(self.failed)})"
+            )
+        hint = f"run: {self.target.command('pull')}" if self.behind else None
+        if self.failed:
+            return ClawError("; ".join(said), hint=hint)
+        return NotReady(said[0], hint=hint) if said else None
+
     def to_json(self) -> dict[str, Any]:
         where = self.target
         return {
@@ -113,6 +133,10 @@ class Report:
             "actions": [r.to_json() for r in self.results],
             **({"lock_diff": self.lock_diff} if self.lock_diff is not None else {}),
         }
+
+
+def _names(results: Sequence[Result]) -> str:
+    return ", ".join(result.action.name for result in results)
 
 
 def _mode(where: target.Target) -> str:
@@ -328,7 +352,9 @@ def _refresh(
         return _runtime_failed(runner, installed, conflicts), checked
     why = ("--rebuild",) if rebuild else verdict.why
     inv.engine.prefetch_buildkit()  # asked while the lock and leftovers are seen to
-    return bases.refresh(inv.engine, runner, inv.options, inv.events, now=checked.now, why=why), checked
+    seen: bases.Installed | bases.Unknown | None = bases.UNKNOWN if rebuild else installed
+    outcome = bases.refresh(inv.engine, runner, inv.options, inv.events, now=checked.now, why=why, seen=seen)
+    return outcome, checked
 
 
 def _runtime_failed(runner: Runner, installed: bases.Installed | None, conflicts: list[str]) -> bases.Outcome:
