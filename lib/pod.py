@@ -62,6 +62,7 @@ class Pod:
     services: tuple[Service, ...]
     document: Mapping[str, Any] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()  # pod-level x-claw keys not acted on
+    slips: tuple[str, ...] = ()  # what looks like a typo of a key claw reads (warned, not refused)
 
     @property
     def built(self) -> tuple[Service, ...]:
@@ -90,12 +91,18 @@ def find(directory: Path) -> Path | None:
     return next((directory / n for n in POD_FILES if (directory / n).is_file()), None)
 
 
-def load(path: Path, detail: Callable[[str], None] | None = None) -> Pod:
-    """Read a pod; ``detail`` (shown with -v) hears of each x-claw key left alone."""
+def load(
+    path: Path, detail: Callable[[str], None] | None = None, warn: Callable[[str], None] | None = None
+) -> Pod:
+    """Read a pod; ``detail`` (shown with -v) hears of each x-claw key left alone, ``warn``
+    of each key that looks like a typo of ``x-claw``."""
     the_pod = parse(read_input(path, "pod file"), path)
     if detail is not None:
         for key in the_pod.not_acted_on():
             detail(f"{path}: {key}: accepted, not acted on by claw")
+    if warn is not None:
+        for slip in the_pod.slips:
+            warn(slip)
     return the_pod
 
 
@@ -112,7 +119,27 @@ def parse(text: str, path: Path) -> Pod:
         check.fail("services", "expected a mapping of one or more services")
     parsed = tuple(_service(check, str(key), body, name) for key, body in services.items())
     ignored = tuple(f"x-claw.{k}" for k in x_claw if k != "pod")
-    return Pod(path, name, parsed, document, ignored)
+    return Pod(path, name, parsed, document, ignored, _near_x_claw(document, text, path))
+
+
+def _near_x_claw(document: dict[Any, Any], text: str, path: Path) -> tuple[str, ...]:
+    """Top-level keys that look like a typo of ``x-claw`` (``x-clw``, ``x_claw``): compose
+    ignores any ``x-`` key, so without a word the pod's settings would vanish silently."""
+    import difflib
+
+    slips = []
+    for key in document:
+        if not isinstance(key, str) or key == "x-claw":
+            continue
+        if key.lower() != "x-claw" and not difflib.get_close_matches(key.lower(), ["x-claw"], 1, 0.8):
+            continue
+        line = next(
+            (f":{number}" for number, written in enumerate(text.split("\n"), 1)
+             if written.startswith(key) and written[len(key) :].lstrip(" \t").startswith(":")),
+            "",
+        )  # fmt: skip
+        slips.append(f"{path}{line}: top-level key {key!r} is not read by claw: did you mean 'x-claw'?")
+    return tuple(slips)
 
 
 def _pod_name(check: _Checker, x_claw: dict[str, Any], document: dict[str, Any], path: Path) -> str:
@@ -271,7 +298,7 @@ def _yaml(text: str, path: Path, *, pure: bool = False) -> Any:
         document = yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
+        line = f":{_line_of(mark.line, text)}" if mark else ""
         raise InputError(f"{path}{line}: invalid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: invalid YAML: {exc}") from None
@@ -281,6 +308,16 @@ def _yaml(text: str, path: Path, *, pure: bool = False) -> Any:
             "compose refuses such files too: write the repeated parts out, or alias less deeply"
         )
     return document
+
+
+def _line_of(index: int, text: str) -> int:
+    """The line (from 1) of YAML's 0-based ``index``. A problem found at the end of the
+    file is marked past its last line: it is said of the last line that holds something."""
+    lines = text.split("\n")
+    if index < len(lines) and lines[index].strip():
+        return index + 1
+    filled = [number for number, line in enumerate(lines[: index + 1]) if line.strip()]
+    return (filled[-1] if filled else 0) + 1
 
 
 MAX_EXPANDED = 1_000_000  # values a pod may expand to through aliases; real pods are far below

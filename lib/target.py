@@ -82,10 +82,12 @@ def resolve(
     pod_file: str | None,
     cwd: Path,
     detail: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Target:
-    """Find the target and read it: the pod (and later its Clawfiles), or the Clawfile."""
+    """Find the target and read it: the pod (and later its Clawfiles), or the Clawfile.
+    ``detail`` and ``warn`` hear what reading the pod has to say (``pod.load``)."""
     if pod_file:
-        return _pod(Path(pod_file), True, detail)
+        return _pod(Path(pod_file), True, detail, warn)
     if positional:
         path = Path(positional)
         if path.is_dir():
@@ -93,21 +95,23 @@ def resolve(
                 raise InputError(f"{positional}: no Clawfile in this directory")
             return read_clawfile(path / "Clawfile")
         if path.suffix in (".yml", ".yaml"):
-            return _pod(path, True, detail)
+            return _pod(path, True, detail, warn)
         return read_clawfile(path)
     found = pod.find(cwd)
     if found is None:
         return BareTarget()
     shown = found.relative_to(cwd) if found.is_relative_to(cwd) else found
-    return _pod(shown, False, detail)
+    return _pod(shown, False, detail, warn)
 
 
 def read_clawfile(path: Path, *, given: bool = True) -> ClawfileTarget:
     return ClawfileTarget(path, given, clawfile.parse(read_input(path, "Clawfile"), str(path)))
 
 
-def _pod(path: Path, given: bool, detail: Callable[[str], None] | None) -> PodTarget:
-    return PodTarget(path, given, pod.load(path, detail))
+def _pod(
+    path: Path, given: bool, detail: Callable[[str], None] | None, warn: Callable[[str], None] | None
+) -> PodTarget:
+    return PodTarget(path, given, pod.load(path, detail, warn))
 
 
 def _service_job(service: pod.Service) -> Job:

@@ -162,3 +162,50 @@ def test_clicks_usage_messages_read_like_claws(
     assert not lines[0].endswith(".")
     assert lines[1:] == [f"see: claw {args[0]} --help" if args[0] != "bogus" else "see: claw --help"]
     assert "Usage:" not in err
+
+
+# -- 9. pod slips -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("services:\n  web:\n    image: [nginx\n", 3),  # ends inside a flow sequence
+        ("services:\n  web:\n    image: [nginx", 3),  # the same without a final newline
+        ('services:\n  web:\n    image: "nginx\n', 3),  # an unclosed quote
+        ("services:\n  web: {image: nginx\n\n\n", 2),  # blank lines after the slip
+    ],
+)
+def test_a_yaml_error_at_the_end_names_a_line_of_the_file(text: str, line: int) -> None:
+    from lib import pod
+    from lib.errors import InputError
+
+    with pytest.raises(InputError) as raised:
+        pod.parse(text, Path("claw-pod.yml"))
+    assert raised.value.message.startswith(f"claw-pod.yml:{line}: invalid YAML: ")
+    assert line <= len(text.rstrip("\n").split("\n"))
+
+
+@pytest.mark.parametrize("key", ["x-clw", "x_claw", "X-Claw", "x-claws", "xclaw"])
+def test_a_near_miss_of_x_claw_warns_with_the_suggestion(
+    here: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    (here / "claw-pod.yml").write_text(
+        f"x-common: &c {{labels: {{a: b}}}}\n{key}: {{pod: team}}\nservices:\n  web:\n    image: nginx:1.27\n"
+    )
+    monkeypatch.setattr(up, "down", lambda inv, **k: up.Stopped(inv.pod_target().pod, False))
+    assert claw.main(["down"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"warning: claw-pod.yml:2: top-level key {key!r} is not read by claw: did you mean 'x-claw'?" in err
+    )
+    assert "x-common" not in err
+    assert claw.main(["down", "-q"]) == 0
+    assert "x-claw" not in capsys.readouterr().err
+
+
+def test_x_claw_itself_and_other_extensions_do_not_warn(here: Path) -> None:
+    from lib import pod
+
+    text = "x-claw: {pod: team}\nx-common: {}\nx-defaults: {}\nservices:\n  web:\n    image: nginx\n"
+    assert pod.parse(text, Path("claw-pod.yml")).slips == ()

@@ -168,7 +168,7 @@ def test_find_prefers_yml(tmp_path: Path) -> None:
         ("x-claw: {pod: 'Bad Name'}\nservices: {a: {image: x}}", "x-claw.pod: expected a name"),
         ("x-claw: 3\nservices: {a: {image: x}}", "x-claw: expected a mapping"),
         ("services:\n  a: {image: x}\n  a: {image: y}\n", "claw-pod.yml:3: duplicate key 'a'"),
-        ("services: {a: [\n", "claw-pod.yml:2: invalid YAML"),
+        ("services: {a: [\n", "claw-pod.yml:1: invalid YAML"),
     ],
 )
 def test_errors_name_file_service_and_key(tmp_path: Path, text: str, message: str) -> None:
