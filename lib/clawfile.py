@@ -5,7 +5,8 @@ operator wrote survives byte for byte: parser directives (``# syntax=``,
 ``# escape=``), comments, blank lines, line continuations and heredocs. Only
 ``\\n`` ends a line, as in docker (not the other separators ``str.splitlines``
 knows). Claw directives are recognised as whole logical lines and dropped from
-the output; their values become ``claw.*`` labels appended to the final stage.
+the output; their values become ``claw.*`` labels appended to the stage that is built
+(a pod's ``build.target``, else the final stage).
 """
 
 from __future__ import annotations
@@ -407,11 +408,13 @@ def emit(
     *,
     labels: Mapping[str, str] | None = None,
     from_images: Mapping[int, str] | None = None,
+    target: str | None = None,
 ) -> str:
     """The Dockerfile docker builds: claw directives removed, chosen FROM images
     replaced (``from_images`` maps a stage index to its new image) and
-    ``labels`` (default: the Clawfile's own) appended to the final stage."""
-    return "".join(text for text, _ in _emitted(clawfile, labels, from_images))
+    ``labels`` (default: the Clawfile's own) appended to the stage that is built:
+    the one named ``target`` (a pod's ``build.target``), else the final stage."""
+    return "".join(text for text, _ in _emitted(clawfile, labels, from_images, target))
 
 
 def source_lines(
@@ -419,24 +422,32 @@ def source_lines(
     *,
     labels: Mapping[str, str] | None = None,
     from_images: Mapping[int, str] | None = None,
+    target: str | None = None,
 ) -> list[int | None]:
     """For each line of what ``emit`` writes (index 0 is line 1), the Clawfile line it
     came from; ``None`` for the appended LABEL instruction."""
     lines: list[int | None] = []
-    for text, start in _emitted(clawfile, labels, from_images):
+    for text, start in _emitted(clawfile, labels, from_images, target):
         count = text.count("\n") + (0 if text.endswith("\n") else 1)
         lines += [None if start is None else start + i for i in range(count)]
     return lines
 
 
 def _emitted(
-    clawfile: Clawfile, labels: Mapping[str, str] | None, from_images: Mapping[int, str] | None
+    clawfile: Clawfile,
+    labels: Mapping[str, str] | None,
+    from_images: Mapping[int, str] | None,
+    target: str | None = None,
 ) -> list[tuple[str, int | None]]:
     """The pieces of the generated file, each with the Clawfile line it starts at."""
     rewrites = from_images or {}
     stage_of = {stage.item: (number, stage) for number, stage in enumerate(clawfile.stages)}
+    ends = _stage_end(clawfile, target)  # the item the built stage ends before, if not the last
+    wanted = clawfile.labels if labels is None else labels
     out: list[tuple[str, int | None]] = []
     for index, item in enumerate(clawfile.items):
+        if index == ends:
+            out = _labels_appended(out, wanted, clawfile.escape)
         if item.keyword in DIRECTIVES:
             continue
         number, stage = stage_of.get(index, (-1, None))
@@ -445,7 +456,22 @@ def _emitted(
         else:
             text = _as_written(item, clawfile.escape)
         out.append((text, item.lineno))
-    return _labels_appended(out, clawfile.labels if labels is None else labels, clawfile.escape)
+    if ends is not None:
+        return out
+    return _labels_appended(out, wanted, clawfile.escape)
+
+
+def _stage_end(clawfile: Clawfile, target: str | None) -> int | None:
+    """The index of the FROM item that follows the stage named ``target`` (docker reads
+    stage names case-insensitively); None when that stage is the last one, or no stage is
+    named so (docker then refuses the target itself)."""
+    if target is None:
+        return None
+    for number, stage in enumerate(clawfile.stages):
+        if stage.name is not None and stage.name.lower() == target.lower():
+            following = clawfile.stages[number + 1 :]
+            return following[0].item if following else None
+    return None
 
 
 def labelled(text: str, labels: Mapping[str, str], name: str) -> str:

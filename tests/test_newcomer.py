@@ -209,3 +209,53 @@ def test_x_claw_itself_and_other_extensions_do_not_warn(here: Path) -> None:
 
     text = "x-claw: {pod: team}\nx-common: {}\nx-defaults: {}\nservices:\n  web:\n    image: nginx\n"
     assert pod.parse(text, Path("claw-pod.yml")).slips == ()
+
+
+# -- 12d. the labels go to the stage that is built ----------------------------
+
+TWO_STAGES = (
+    "FROM openclaw AS Agent\nCLAW_TYPE openclaw\nMODEL primary x/y\nRUN true\n# end of agent\n\n"
+    "FROM agent AS extra\nRUN touch /extra\n"
+)
+
+
+def _stage_of_label(emitted: str) -> str:
+    """The name of the stage the LABEL instruction is in."""
+    stage = ""
+    for line in emitted.splitlines():
+        if line.startswith("FROM "):
+            stage = line.split()[-1]
+        if line.startswith("LABEL "):
+            return stage
+    raise AssertionError(f"no LABEL in {emitted!r}")
+
+
+@pytest.mark.parametrize(
+    ("target", "stage"), [("agent", "Agent"), ("AGENT", "Agent"), ("extra", "extra"), (None, "extra")]
+)
+def test_the_labels_are_appended_to_the_target_stage(target: str | None, stage: str) -> None:
+    from lib import clawfile
+
+    parsed = clawfile.parse(TWO_STAGES)
+    emitted = clawfile.emit(parsed, target=target)
+    assert _stage_of_label(emitted) == stage
+    assert emitted.count("LABEL ") == 1
+    lines = clawfile.source_lines(parsed, target=target)
+    assert len(lines) == len(emitted.splitlines())
+    for text, origin in zip(emitted.splitlines(), lines, strict=True):
+        if origin is not None:  # every other line is said of the Clawfile line it came from
+            assert TWO_STAGES.split("\n")[origin - 1] == text
+
+
+def test_a_pod_build_writes_the_labels_into_its_target_stage(tmp_path: Path) -> None:
+    from lib import target
+    from lib.verbs import build
+    from tests.harness.invocations import invocation
+    from tests.harness.model import Model
+
+    (tmp_path / "Clawfile").write_text(TWO_STAGES)
+    (tmp_path / "claw-pod.yml").write_text("services:\n  agent:\n    build: {context: ., target: agent}\n")
+    host = Model()
+    host.add("openclaw:v0.5.2", "openclaw:latest")
+    build.run(invocation(target.resolve(None, str(tmp_path / "claw-pod.yml"), tmp_path), host))
+    assert _stage_of_label((tmp_path / "Dockerfile.generated").read_text()) == "Agent"

@@ -80,8 +80,8 @@ def build_one(
     if job.clawfile is not None:
         rewrites = {use.stage: bases[use.lookup].ref for use in found if not use.pinned}
         generated = generated_path(job.file, fleet_name)
-        write_atomically(generated, clawfile.emit(job.clawfile, from_images=rewrites))
-        lines = clawfile.source_lines(job.clawfile, from_images=rewrites)
+        write_atomically(generated, clawfile.emit(job.clawfile, from_images=rewrites, target=job.target))
+        lines = clawfile.source_lines(job.clawfile, from_images=rewrites, target=job.target)
         dockerfile = generated
     against = f" (FROM {base.ref})" if base else ""
     events.progress(job.name, f"building {job.tag or 'an untagged image'}{against}")
