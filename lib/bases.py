@@ -367,7 +367,13 @@ def locked(engine: Engine, alias: str, options: Options, events: Events) -> Iter
     name = _lock_name(alias)
 
     def waiting_for(owner: lock.Owner) -> None:
-        events.progress(alias, f"waiting: {owner.describe()} is refreshing this runner on this engine")
+        held = livecheck.duration(max(time.time() - owner.since, 0))
+        remove = shlex.join(engine.docker("rm", "--force", lock.container_name(name)))
+        events.progress(
+            alias,
+            f"waiting: {owner.describe()} is refreshing this runner on this engine ({held} so far; "
+            f"if that host is gone for good: {remove})",
+        )
 
     def took_over(owner: lock.Owner, why: str) -> None:
         events.warn(f"{alias}: took over the engine lock of {owner.describe()}: {why}")

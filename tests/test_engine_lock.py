@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import subprocess
 import sys
 import threading
@@ -253,7 +254,11 @@ def test_a_refresh_waiting_on_another_host_says_whom_it_waits_for(
     (waiting,) = [text for text in events.of("progress") if text.startswith("waiting")]
     assert waiting.startswith("waiting: pid ")
     assert "on host-b (since " in waiting
-    assert waiting.endswith("is refreshing this runner on this engine")
+    said, _, fix = waiting.partition(" is refreshing this runner on this engine (")
+    assert said.startswith("waiting: pid ")
+    assert re.fullmatch(
+        r"\d+m so far; if that host is gone for good: docker rm --force claw-lock-runner-openclaw\)", fix
+    )
     assert model.markers == {}
 
 

@@ -448,17 +448,17 @@ def _runner_state(inv: Invocation, runner: Runner) -> tuple[Status, str, str | N
     the status, the words of the line, the reason of a failed question."""
     checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
     installed, verdict = checked.installed, checked.verdict
-    for conflict in checked.runtime_conflicts(runner):
-        inv.events.warn(f"{runner.alias}: {conflict}: a refresh would fail before building")
+    conflicts = checked.runtime_conflicts(runner)  # said as a warning on the line (SPEC §12.4)
+    warning = f" (warning: {'; '.join(conflicts)}: a refresh would fail before building)" if conflicts else ""
     if installed is None:
-        return Status.NOT_INSTALLED, "not installed", None
+        return Status.NOT_INSTALLED, f"not installed{warning}", None
     if verdict.unanswered:
         reason = "; ".join(verdict.unanswered)
-        return Status.UNKNOWN, f"cannot tell: {reason}", reason
+        return Status.UNKNOWN, f"cannot tell: {reason}{warning}", reason
     if verdict.current and installed.version is not None:
-        return Status.UP_TO_DATE, f"up to date {installed.version}", None
+        return Status.UP_TO_DATE, f"up to date {installed.version}{warning}", None
     moved = verdict.moved if installed.version is not None else ("no version tag (built by hand?)",)
-    return Status.BEHIND, f"behind: {'; '.join(moved)}", None
+    return Status.BEHIND, f"behind: {'; '.join(moved)}{warning}", None
 
 
 def _check_registry(inv: Invocation, action: Action, found: Image) -> Result:

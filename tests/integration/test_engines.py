@@ -161,10 +161,14 @@ def test_two_hosts_refreshing_one_alias_on_one_engine_take_turns(
     assert codes == [0, 0], [run.output() for run in runs]
     waiting = [line for line in runs[1].stderr().splitlines() if "waiting: pid " in line]
     assert f"waiting: pid {runs[0].process.pid} on " in waiting[0]
-    assert waiting[0].endswith("is refreshing this runner on this engine")
+    assert " is refreshing this runner on this engine (" in waiting[0]
+    assert waiting[0].endswith(
+        f"if that host is gone for good: docker rm --force claw-lock-runner-{lab.alias})"
+    )
     said = f"{lab.alias}: installed v1.1.0 (was v1.0.0; recipe changed; {lab.runtime_ref} moved)"
     assert runs[0].stdout().strip() == said, runs[0].output()
-    assert runs[1].stdout().startswith(f"{lab.alias}: rebuilt v1.1.0 (same version;"), runs[1].output()
+    # The second asked before it got the lock; it judges the base the first built, and builds nothing.
+    assert runs[1].stdout().startswith(f"{lab.alias}: up to date v1.1.0 ("), runs[1].output()
     tags = lab.tags()
     assert tags["latest"] == tags["v1.1.0"]
     assert not [tag for tag in tags if tag.startswith("claw-refresh-")]

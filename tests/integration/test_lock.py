@@ -305,10 +305,12 @@ def test_a_release_whose_runtime_the_base_lacks_fails_before_any_build(lab: Lab,
     assert not [call for call in lab.calls() if " build " in f" {call} "]  # no build step ran
     assert lab.tags() == before  # latest untouched
 
-    checked = lab.claw("pull", "--check", "Clawfile")  # the same verdict, as a warning
-    assert (
-        f"{lab.alias}: npm:openclaw 2.0.0 needs node >=99; {lab.runtime_ref} has node 22.0.0"
-        in checked.stderr
+    checked = lab.claw("pull", "--check", "--json", "Clawfile")  # the same verdict, as a warning
+    assert checked.returncode == 3, checked.stdout + checked.stderr
+    (action,) = json.loads(checked.stdout)["actions"]
+    assert action["line"] == (
+        f"{lab.alias}: behind: npm:openclaw 1.0.0 → 2.0.0 (warning: npm:openclaw 2.0.0 needs node >=99; "
+        f"{lab.runtime_ref} has node 22.0.0: a refresh would fail before building)"
     )
     rebuilt = lab.claw("pull", "--rebuild", "Clawfile")  # --rebuild does not bypass it
     assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr
