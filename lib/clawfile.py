@@ -23,6 +23,11 @@ DIRECTIVES = (
     "INVOKE", "PRIVILEGE", "CONFIGURE", "TRACK", "SKILL",
 )  # fmt: skip
 HEREDOC_INSTRUCTIONS = {"RUN", "COPY", "ADD"}
+INSTRUCTIONS = (
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+)  # fmt: skip
+"""Dockerfile's own instructions: with ``DIRECTIVES``, every keyword a Clawfile may use."""
 
 _PARSER_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.*?)\s*$")
 _HEREDOC = re.compile(r"(?:^|\s)\d*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2(?=\s|$)")
@@ -171,6 +176,8 @@ def parse(text: str, name: str = "Clawfile") -> Clawfile:
             continue
         if item.keyword.startswith("CLAW_") and item.keyword != "CLAW_TYPE":
             raise InputError(f"{name}:{item.lineno}: unknown directive {item.keyword}")
+        if item.keyword not in DIRECTIVES and item.keyword not in INSTRUCTIONS:
+            raise InputError(f"{name}:{item.lineno}: {_unknown_instruction(item.keyword)}")
         if item.keyword not in DIRECTIVES:
             continue
         where = f"{name}:{item.lineno}"
@@ -190,6 +197,47 @@ def parse(text: str, name: str = "Clawfile") -> Clawfile:
     if not stages:
         raise InputError(f"{name}: no FROM instruction")
     return Clawfile(name, escape, tuple(items), stages, claw_type, labels)
+
+
+def _unknown_instruction(keyword: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(keyword, (*INSTRUCTIONS, *DIRECTIVES), n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    return (
+        f"unknown instruction {keyword}{guess}: a Clawfile takes Dockerfile's instructions "
+        "and claw's directives"
+    )
+
+
+def from_slip(clawfile: Clawfile, alias: str) -> InputError | None:
+    """A FROM that was meant to name the runner base ``alias`` of the Clawfile's
+    CLAW_TYPE, when no FROM names it: a near miss of the alias (``opencalw``), or the
+    driver where the alias differs (``FROM nanoclaw`` for ``nanoclaw-orchestrator``).
+    Caught here, it is bad input; left alone, docker would ask Docker Hub for it."""
+    import difflib
+
+    stages: set[str] = set()
+    candidates: list[tuple[Stage, str]] = []
+    for stage in clawfile.stages:
+        written = stage.image.lower()
+        name = re.split(r"[@:]", written, maxsplit=1)[0]
+        if written not in stages:
+            if name == alias:
+                return None
+            candidates.append((stage, name))
+        if stage.name:
+            stages.add(stage.name.lower())
+    for stage, name in candidates:
+        if "/" in name or "$" in name:
+            continue  # a registry's image, or one named by an ARG: meant as written
+        if (name == clawfile.claw_type and name != alias) or difflib.get_close_matches(name, [alias], 1, 0.8):
+            return InputError(
+                f"{clawfile.name}:{stage.lineno}: FROM {stage.image}: did you mean {alias}? "
+                f"(CLAW_TYPE {clawfile.claw_type} builds on the runner base {alias}; "
+                f"docker would ask a registry for {name})"
+            )
+    return None
 
 
 def base_images(text: str, name: str) -> list[str]:

@@ -10,7 +10,7 @@ parsed here, once, and every step of the run shares them.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -112,6 +112,18 @@ def _pod(
     path: Path, given: bool, detail: Callable[[str], None] | None, warn: Callable[[str], None] | None
 ) -> PodTarget:
     return PodTarget(path, given, pod.load(path, detail, warn))
+
+
+def from_slips(jobs: Iterable[Job], aliases: Mapping[str, str]) -> dict[str, InputError]:
+    """The jobs whose Clawfile has a FROM that looks like a slip of its runner's alias
+    (``clawfile.from_slip``); ``aliases`` maps each driver to its runner's alias."""
+    found = {}
+    for job in jobs:
+        alias = aliases.get(job.clawfile.claw_type) if job.clawfile is not None else None
+        slip = clawfile.from_slip(job.clawfile, alias) if job.clawfile is not None and alias else None
+        if slip is not None:
+            found[job.name] = slip
+    return found
 
 
 def _service_job(service: pod.Service) -> Job:

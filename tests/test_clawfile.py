@@ -292,7 +292,7 @@ def test_lines_of_only_continuations_are_nothing(text: str) -> None:
 
 def test_source_lines_map_the_generated_file_back_to_the_clawfile() -> None:
     text = "# syntax=docker/dockerfile:1\nFROM openclaw\nCLAW_TYPE openclaw\nMODEL primary x/y\n\n"
-    text += "RUN echo \\\n  hi\nRUNN bad"
+    text += "RUN echo \\\n  hi\nUSER bad"
     parsed = clawfile.parse(text, "Clawfile")
     out = clawfile.emit(parsed, from_images={0: "openclaw:v1"})
     lines = clawfile.source_lines(parsed, from_images={0: "openclaw:v1"})
@@ -303,7 +303,7 @@ def test_source_lines_map_the_generated_file_back_to_the_clawfile() -> None:
         ("", 5),
         ("RUN echo \\", 6),
         ("  hi", 7),
-        ("RUNN bad", 8),
+        ("USER bad", 8),
     ]
     assert lines[6:] == [None, None]  # the appended LABEL instruction
 

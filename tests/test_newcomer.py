@@ -259,3 +259,75 @@ def test_a_pod_build_writes_the_labels_into_its_target_stage(tmp_path: Path) -> 
     host.add("openclaw:v0.5.2", "openclaw:latest")
     build.run(invocation(target.resolve(None, str(tmp_path / "claw-pod.yml"), tmp_path), host))
     assert _stage_of_label((tmp_path / "Dockerfile.generated").read_text()) == "Agent"
+
+
+# -- 4. a Clawfile slip caught by claw ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("FROM opencalw:latest\nCLAW_TYPE openclaw\n", "Clawfile:1: FROM opencalw:latest: did you mean openclaw?"),
+        ("FROM node:22 AS deps\nFROM nanoclaw\nCLAW_TYPE nanoclaw\n", "Clawfile:2: FROM nanoclaw: did you mean nanoclaw-orchestrator?"),
+        ("FROM node:22\nFROM openclw AS app\nCLAW_TYPE openclaw\n", "Clawfile:2: FROM openclw: did you mean openclaw?"),
+    ],
+)  # fmt: skip
+def test_a_from_that_misses_the_runner_alias_is_bad_input_before_docker(
+    here: Path, capsys: pytest.CaptureFixture[str], source: str, said: str
+) -> None:
+    (here / "Clawfile").write_text(source)
+    assert claw.main(["build", "."]) == 2  # the engine is unreachable here: docker was not asked
+    assert capsys.readouterr().err.startswith(f"error: {said}")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "FROM openclaw:latest\nCLAW_TYPE openclaw\n",
+        "FROM node:22\nCLAW_TYPE openclaw\n",  # no runner base: a plain build, no slip
+        "FROM ghcr.io/acme/opencalw:1\nCLAW_TYPE openclaw\n",  # a registry's image, as written
+        "FROM openclaw AS opencalw\nFROM opencalw\nCLAW_TYPE openclaw\n",  # a stage
+        "FROM nanoclaw-orchestrator AS nanoclaw\nFROM nanoclaw\nCLAW_TYPE nanoclaw\n",
+    ],
+)
+def test_a_from_that_is_meant_is_no_slip(source: str) -> None:
+    from lib import clawfile, runners
+
+    parsed = clawfile.parse(source)
+    table = runners.builtin()
+    assert clawfile.from_slip(parsed, table[parsed.claw_type].alias) is None
+
+
+def test_up_check_reports_a_from_slip_as_a_finding(tmp_path: Path) -> None:
+    from lib import target
+    from tests.harness.model import Model
+    from tests.test_up import POD, all_present, check
+
+    (tmp_path / "analyst").mkdir()
+    (tmp_path / "analyst" / "Clawfile").write_text("FROM opencalw\nCLAW_TYPE openclaw\n")
+    (tmp_path / "claw-pod.yml").write_text(POD)
+    images = all_present()
+    del images["claw-local/team-analyst:latest"]
+    readiness = check(tmp_path / "claw-pod.yml", Model(images))
+    (problem,) = readiness.problems
+    assert (problem.subject, problem.fix) == ("analyst", "edit")
+    assert "FROM opencalw: did you mean openclaw?" in problem.text
+    assert readiness.to_build() == set()
+    error = readiness.not_ready(target.PodTarget(tmp_path / "claw-pod.yml", False, readiness.pod))
+    assert error.exit_code == 3
+    assert error.hint == "fix the Clawfile as said, then run: claw build"
+
+
+@pytest.mark.parametrize(
+    ("args", "pod"), [(["build", "."], False), (["up", "--check"], True), (["pull", "--check"], True),
+                      (["pull", "--check", "Clawfile"], False), (["build"], True)],
+)  # fmt: skip
+def test_an_unknown_instruction_is_bad_input_when_the_clawfile_is_read(
+    here: Path, capsys: pytest.CaptureFixture[str], args: list[str], pod: bool
+) -> None:
+    (here / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\nMODLE primary openai/gpt-4o\n")
+    if pod:
+        (here / "claw-pod.yml").write_text("services:\n  agent:\n    build: .\n")
+    assert claw.main(args) == 2
+    err = capsys.readouterr().err
+    assert "Clawfile:3: unknown instruction MODLE (did you mean MODEL?)" in err

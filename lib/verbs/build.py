@@ -63,6 +63,8 @@ def run(inv: Invocation, *, tag: str | None = None, only: Collection[str] | None
     ``only`` limits a pod build to those services (``claw up --fix``)."""
     todo = [job for job in jobs(inv.target, tag) if only is None or job.name in only]
     found = {job.name: runners.uses(job.clawfile, inv.table) for job in todo}
+    for slip in target.from_slips(todo, {name: r.alias for name, r in inv.table.items()}).values():
+        raise slip  # before docker asks a registry for the image the slip names
     inv.engine.check()
     resolved = runners.resolve(
         inv.engine, [u for us in found.values() for u in us], inv.target.command("pull")

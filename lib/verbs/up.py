@@ -28,7 +28,7 @@ class Problem:
     subject: str  # a service, or "<component> (infra)"
     ref: str  # the image that is missing
     text: str
-    fix: str  # pull | build
+    fix: str  # pull | build | edit (the Clawfile: no command fixes it)
 
     def line(self) -> str:
         return f"{self.subject}: {self.text}"
@@ -96,8 +96,9 @@ class Readiness:
         return wanted | {runner.latest for runner in self.runners_missing}
 
     def to_build(self) -> set[str]:
-        """The `build:` services whose image is missing."""
-        return {p.subject for p in self.problems if p.subject in self._built}
+        """The `build:` services whose image is missing (and whose Clawfile can be built)."""
+        slips = {p.subject for p in self.problems if p.fix == "edit"}
+        return {p.subject for p in self.problems if p.subject in self._built} - slips
 
     @property
     def _built(self) -> set[str]:
@@ -115,7 +116,10 @@ class Readiness:
 
     def not_ready(self, where: target.Target) -> NotReady:
         lines = "\n".join(f"  {p.line()}" for p in self.problems)
-        return NotReady(f"pod {self.pod.name} is not ready:\n{lines}", hint=f"run: {self.remedy(where)}")
+        edit = "fix the Clawfile as said, then " if any(p.fix == "edit" for p in self.problems) else ""
+        return NotReady(
+            f"pod {self.pod.name} is not ready:\n{lines}", hint=f"{edit}run: {self.remedy(where)}"
+        )
 
     def not_locked(self, where: target.Target) -> NotReady:
         """``up --locked``: services whose images do not match claw.lock."""
@@ -147,9 +151,13 @@ def check(inv: Invocation) -> Readiness:
     floating = [u.runner for found in uses.values() for u in found if not u.pinned]
     runners.require_pins(inv.engine, floating, images)  # a pin naming nothing here: bad input
     problems = _registry_problems(the_pod, pins, images, run_refs)
+    slips = target.from_slips(where.jobs, {name: r.alias for name, r in table.items()})
+    problems += [
+        Problem(s.name, s.ref, slips[s.name].message, "edit") for s in the_pod.built if s.name in slips
+    ]
     missing_runners: dict[str, Runner] = {}
     for service in the_pod.built:
-        if service.ref in images:
+        if service.ref in images or service.name in slips:
             continue
         bases = [u for u in uses[service.name] if not runners.ready(u, images)]
         if bases:

@@ -32,3 +32,25 @@ def test_a_pods_build_target_gets_the_clawfiles_labels_and_the_provenance(
     assert labels["claw.model.primary"] == "openai/gpt-4o"
     assert labels["claw.runner.built-against"] == f"{lab.alias}:v0.5.0"
     assert labels["org.opencontainers.image.base.name"] == f"{lab.alias}:v0.5.0"
+
+
+def test_a_from_slip_is_caught_before_docker_asks_a_registry(lab: Lab) -> None:
+    """`FROM <alias typo>`: build refuses it (exit 2) and up --check reports it, without a
+    docker build or pull of the misspelt image."""
+    lab.with_shim()
+    slip = lab.alias[:-2] + lab.alias[-1] + lab.alias[-2]  # the last two letters swapped
+    lab.clawfile.write_text(f"FROM {slip}:latest\nCLAW_TYPE openclaw\n")
+    (lab.dir / "claw-pod.yml").write_text(f"x-claw: {{pod: {lab.pod}}}\nservices:\n  agent:\n    build: .\n")
+    built = lab.claw("build")
+    assert built.returncode == 2, built.stderr
+    assert f"Clawfile:1: FROM {slip}:latest: did you mean {lab.alias}?" in built.stderr
+    checked = lab.claw("up", "--check")
+    assert checked.returncode == 3, checked.stderr
+    finding = next(line for line in checked.stderr.splitlines() if line.startswith("  agent: "))
+    assert f"Clawfile:1: FROM {slip}:latest: did you mean {lab.alias}?" in finding
+    assert not [call for call in lab.calls() if " build " in f" {call} " or " pull " in f" {call} "]
+    lab.clawfile.write_text(f"FROM {lab.alias}\nCLAW_TYPE openclaw\nMODLE primary openai/gpt-4o\n")
+    for args in (["build"], ["up", "--check"], ["pull", "--check"]):
+        refused = lab.claw(*args)
+        assert refused.returncode == 2, refused.stderr
+        assert "Clawfile:3: unknown instruction MODLE (did you mean MODEL?)" in refused.stderr
