@@ -331,3 +331,46 @@ def test_an_unknown_instruction_is_bad_input_when_the_clawfile_is_read(
     assert claw.main(args) == 2
     err = capsys.readouterr().err
     assert "Clawfile:3: unknown instruction MODLE (did you mean MODEL?)" in err
+
+
+# -- 3. the drift hint after a rollback ---------------------------------------
+
+
+def test_after_a_rollback_the_hint_says_latest_went_back_and_what_the_service_has_beyond_it(
+    tmp_path: Path,
+) -> None:
+    """The service was built on v2026.5.24; latest was rolled back to v2026.5.22. Nothing
+    moved upstream: latest went back, and what moved reads older → newer."""
+    import dataclasses
+
+    from lib.engine.docker import Image
+    from tests.harness.model import Model
+    from tests.test_up import BASE_NEW, BASE_OLD, POD, check, service_image, with_records
+
+    (tmp_path / "analyst").mkdir()
+    (tmp_path / "analyst" / "Clawfile").write_text("FROM openclaw\nCLAW_TYPE openclaw\n")
+    (tmp_path / "claw-pod.yml").write_text(POD)
+    newer = service_image(BASE_NEW, "openclaw:v2026.5.24")
+    newer = with_records(newer, "npm:openclaw@2026.5.24", "b")
+    newer = dataclasses.replace(
+        newer, labels={**newer.labels, "claw.base.refreshed-at": "2026-05-24T10:00:00Z"}
+    )
+    latest = with_records(
+        Image(BASE_OLD, ("openclaw:latest", "openclaw:v2026.5.22")), "npm:openclaw@2026.5.22", "a"
+    )
+    from lib import infra
+
+    pins = infra.defaults()
+    images = {
+        "claw-local/team-analyst:latest": newer,
+        "nginx:1.27": Image("sha256:n", ("nginx:1.27",)),
+        pins["cllama"]: Image("sha256:c", ()),
+        pins["clawdash"]: Image("sha256:d", ()),
+        "openclaw:latest": latest,
+    }
+    (drift,) = check(tmp_path / "claw-pod.yml", Model(images)).drift
+    assert drift.line("claw build") == (
+        "analyst: openclaw:latest was rolled back to v2026.5.22 from v2026.5.24, the base this service "
+        "was built on (image 222222222222, now image 111111111111: npm:openclaw 2026.5.22 → 2026.5.24; "
+        "node:22-slim moved); consider running: claw build"
+    )

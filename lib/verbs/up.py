@@ -41,10 +41,24 @@ class Drift:
     built_id: str
     current: str
     current_id: str
-    moved: tuple[str, ...] = ()  # what moved between the two bases, from their labels
+    moved: tuple[str, ...] = ()  # what moved between the two bases (older to newer), from their labels
+    back: str | None = None  # the ref that went back to an older base than the service's (a rollback)
 
     def line(self, build_command: str) -> str:
         what = "".join(f": {'; '.join(self.moved)}" if self.moved else "")
+        if self.back is not None:
+            alias, _, now = self.current.partition(":")
+            was = self.built_against.partition(":")[2]
+            how = (
+                f"{self.back} was rolled back to {now} from {was}"
+                if self.back.endswith(":latest")
+                else f"{alias} is pinned at {now}, older than {was}"
+            )
+            return (
+                f"{self.service}: {how}, the base this service was built on "
+                f"(image {short_id(self.built_id)}, now image {short_id(self.current_id)}{what}); "
+                f"consider running: {build_command}"
+            )
         return (
             f"{self.service}: built against {self.built_against} (image {short_id(self.built_id)}), "
             f"current is {self.current} (image {short_id(self.current_id)}{what}); "
@@ -218,7 +232,12 @@ def _service_json(name: str, ref: str, image: Image | None, drift: Drift | None)
         "refreshed_at": labels.get(runners.BASE_REFRESHED_AT) if built else None,
         "drift": None
         if drift is None
-        else {"current": drift.current, "current_image_id": drift.current_id, "moved": list(drift.moved)},
+        else {
+            "current": drift.current,
+            "current_image_id": drift.current_id,
+            "moved": list(drift.moved),
+            "rolled_back": drift.back is not None,
+        },
     }
 
 
@@ -271,17 +290,36 @@ def _drift(
         from .. import livecheck  # only once a service drifted: most checks find none
 
         version = tag if tag != "latest" else versions.resolve(alias, current.repo_tags) or "latest"
+        built_against = image.labels[runners.RUNNER_BUILT_AGAINST]
+        back = _older(current.labels, image.labels, version, built_against.partition(":")[2])
+        older, newer = (current.labels, image.labels) if back else (image.labels, current.labels)
         found.append(
             Drift(
                 service.name,
-                image.labels[runners.RUNNER_BUILT_AGAINST],
+                built_against,
                 image.labels[runners.RUNNER_IMAGE_ID],
                 f"{alias}:{version}",
                 current.id,
-                livecheck.changes_between(image.labels, current.labels),  # a service inherits its base's
+                livecheck.changes_between(older, newer),  # a service inherits its base's labels
+                base if back else None,
             )
         )
     return found
+
+
+def _older(current: Mapping[str, str], built: Mapping[str, str], now: str, was: str) -> bool:
+    """Whether the base a service should be on now is older than the one it was built on
+    (a rollback, or a pin to an older version): by the bases' refresh times, else by their
+    version tags."""
+    from .. import livecheck
+
+    current_at = livecheck.Record.of(current).refreshed_at
+    built_at = livecheck.Record.of(built).refreshed_at
+    if current_at is not None and built_at is not None and current_at != built_at:
+        return current_at < built_at
+    if versions.is_version_tag(now) and versions.is_version_tag(was):
+        return versions.sort_key(now) < versions.sort_key(was)
+    return False
 
 
 def _current_base(built_against: str, by_alias: Mapping[str, Runner]) -> str | None:

@@ -54,3 +54,23 @@ def test_a_from_slip_is_caught_before_docker_asks_a_registry(lab: Lab) -> None:
         refused = lab.claw(*args)
         assert refused.returncode == 2, refused.stderr
         assert "Clawfile:3: unknown instruction MODLE (did you mean MODEL?)" in refused.stderr
+
+
+def test_after_a_rollback_the_drift_hint_says_latest_went_back(lab: Lab, toolchain: Toolchain) -> None:
+    from tests.integration.test_up import make_pod
+
+    lab.toolchain = toolchain
+    make_pod(lab)
+    for version in ("1.0.0", "2.0.0"):
+        lab.release(version)
+        assert lab.claw("pull").returncode == 0
+    assert lab.claw("build").returncode == 0
+    tags = lab.tags()
+    assert lab.claw("pull", "--rollback", "openclaw").returncode == 0
+    check = lab.claw("up", "--check")
+    assert check.returncode == 0, check.stderr
+    assert (
+        f"agent: {lab.alias}:latest was rolled back to v1.0.0 from v2.0.0, the base this service was "
+        f"built on (image {tags['v2.0.0'][7:19]}, now image {tags['v1.0.0'][7:19]}: {lab.runtime_ref} moved); "
+        "consider running: claw build"
+    ) in check.stderr.splitlines()
