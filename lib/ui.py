@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sys
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO
 
 import click
+
+STILL_EVERY = 30.0  # seconds between the "still building" lines of a long step in a log
 
 
 def wants_color(choice: str, stream: TextIO, environ: dict[str, str] | None = None) -> bool:
@@ -35,7 +41,14 @@ class Ui:
         quiet: bool = False,
         out: TextIO | None = None,
         err: TextIO | None = None,
+        *,
+        every: float = STILL_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+        ticking: bool = True,
     ) -> None:
+        """``every``: seconds between the "still building" lines of a long step when
+        stderr is no terminal; ``clock`` measures them; ``ticking=False`` leaves calling
+        ``tick`` to the caller (a test), instead of a thread that calls it each second."""
         self.color, self.verbose, self.quiet = color, verbose, quiet
         self.out = out or sys.stdout
         self.err = err or sys.stderr
@@ -48,6 +61,7 @@ class Ui:
         self._live = _isatty(self.err) and not self.verbose and not self.quiet
         self._screen = _Screen()  # shared with the prefixed copies of this Ui
         self.prefix = ""
+        self._steps = _Steps(every, clock, ticking and not self._live and not self.quiet)
 
     def for_engine(self, name: str) -> Ui:
         """This Ui, every line it prints starting with ``[name] `` (one engine of several);
@@ -59,6 +73,7 @@ class Ui:
         return made
 
     def result(self, text: str, *, fg: str | None = None) -> None:
+        self._steps.clear()  # results come once the work is done
         with self._screen.lock:
             self._clear_status()
             styled = click.style(self._prefixed(text), fg=fg) if fg else self._prefixed(text)
@@ -90,8 +105,20 @@ class Ui:
 
     def progress(self, name: str, text: str) -> None:
         self.info(f"{name}: {text}")
+        if not self._live and not self.quiet:
+            self._steps.begin(self.prefix + name, text, self.tick)
+
+    def tick(self) -> None:
+        """Without a terminal: one "still building" line per long step each ``every``
+        seconds (a pipe, CI, cron: nothing else says the work goes on)."""
+        for line in self._steps.due():  # each line already starts with its engine's prefix
+            if not self.quiet:
+                with self._screen.lock:
+                    self._clear_status()
+                    click.echo(line, file=self.err, color=self._err_color)
 
     def output(self, name: str, line: str) -> None:
+        self._steps.saw(self.prefix + name, line)
         if self.verbose:
             self._err(click.style(f"{name} | {line}", dim=True), indent="  ")
         elif self._live and line.strip():
@@ -118,6 +145,89 @@ class Ui:
         if self._screen.status:
             self.err.write("\r\x1b[2K")
             self._screen.status = False
+
+
+LONG_STEPS = ("building", "pulling")  # a step that begins so is docker's long work
+_STEP = re.compile(r"^Step (\d+)/(\d+) :|^#\d+ \[(?:[^\]]*\s)?(\d+)/(\d+)\]")
+_DONE = re.compile(
+    r"^Successfully built |^Successfully tagged |^#\d+ writing image \S+ done|^#\d+ naming to \S+ done"
+    r"|^Status: (?:Downloaded newer image|Image is up to date) "
+)
+
+
+@dataclass
+class _Step:
+    activity: str  # "building", "pulling"
+    started: float
+    shown: float  # when it was last said
+    step: str = ""  # "4/7": the Dockerfile step docker is at
+
+
+class _Steps:
+    """The long steps under way (a build, a pull), for their "still ..." lines: one begins
+    with its progress line and ends with the next one of the same name, docker's own
+    words that it is done, or the results."""
+
+    def __init__(self, every: float, clock: Callable[[], float], ticking: bool) -> None:
+        self.every, self.clock, self.ticking = every, clock, ticking
+        self.lock = threading.Lock()
+        self.steps: dict[str, _Step] = {}
+        self.thread: threading.Thread | None = None
+
+    def begin(self, name: str, text: str, tick: Callable[[], None]) -> None:
+        activity = text.split(" ", 1)[0]
+        with self.lock:
+            self.steps.pop(name, None)
+            if activity not in LONG_STEPS:
+                return
+            now = self.clock()
+            self.steps[name] = _Step(activity, now, now)
+            if self.ticking and self.thread is None:
+                self.thread = threading.Thread(target=self._run, args=(tick,), daemon=True)
+                self.thread.start()
+
+    def saw(self, name: str, line: str) -> None:
+        with self.lock:
+            step = self.steps.get(name)
+            if step is None:
+                return
+            if _DONE.match(line.strip()):
+                del self.steps[name]
+                return
+            found = _STEP.match(line.strip())
+            if found:
+                done, total = (found[1], found[2]) if found[1] else (found[3], found[4])
+                step.step = f"{done}/{total}"
+
+    def clear(self) -> None:
+        with self.lock:
+            self.steps.clear()
+
+    def due(self) -> list[str]:
+        now = self.clock()
+        lines = []
+        with self.lock:
+            for name, step in self.steps.items():
+                if now - step.shown >= self.every:
+                    step.shown = now
+                    at = f", step {step.step}" if step.step else ""
+                    lines.append(f"{name}: still {step.activity} ({_elapsed(now - step.started)}{at})")
+        return lines
+
+    def _run(self, tick: Callable[[], None]) -> None:
+        while True:  # a daemon thread: it ends with the process
+            time.sleep(1.0)
+            tick()
+
+
+def _elapsed(seconds: float) -> str:
+    """``45s``, ``1m30s``, ``1h05m``."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 class _Screen:

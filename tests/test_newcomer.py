@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import claw
+from lib.ui import Ui
 from lib.verbs import up
 
 
@@ -374,3 +377,100 @@ def test_after_a_rollback_the_hint_says_latest_went_back_and_what_the_service_ha
         "was built on (image 222222222222, now image 111111111111: npm:openclaw 2026.5.22 → 2026.5.24; "
         "node:22-slim moved); consider running: claw build"
     )
+
+
+# -- 10. long steps in a log --------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def logged(quiet: bool = False, tty: bool = False) -> tuple[Ui, Clock, io.StringIO]:
+    class Err(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    clock, err = Clock(), Err()
+    return Ui(color="never", quiet=quiet, out=io.StringIO(), err=err, clock=clock, ticking=False), clock, err
+
+
+def still_lines(err: io.StringIO) -> list[str]:
+    return [line for line in err.getvalue().splitlines() if "still" in line]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "step"),
+    [
+        (["Step 1/7 : FROM x", "Step 4/7 : RUN make"], ", step 4/7"),  # the legacy builder
+        (["#5 [2/7] RUN true", "#6 [build 4/7] RUN make", "#6 0.512 compiling"], ", step 4/7"),  # BuildKit
+        ([], ""),
+    ],
+)
+def test_a_long_build_in_a_pipe_says_it_goes_on_every_30_seconds(outputs: list[str], step: str) -> None:
+    ui, clock, err = logged()
+    ui.progress("openclaw", "building from openclaw.Dockerfile")
+    for line in outputs:
+        ui.output("openclaw", line)
+    clock.now += 29
+    ui.tick()
+    assert still_lines(err) == []
+    clock.now += 1
+    ui.tick()
+    ui.tick()  # once per interval, however often it is asked
+    clock.now += 60
+    ui.tick()
+    assert still_lines(err) == [
+        f"openclaw: still building (30s{step})",
+        f"openclaw: still building (1m30s{step})",
+    ]
+
+
+WEB = ["web: still pulling (45s)"]
+
+
+@pytest.mark.parametrize(
+    ("end", "left"),
+    [
+        (lambda ui: ui.output("openclaw", "Successfully built 0123456789ab"), WEB),
+        (lambda ui: ui.output("openclaw", "#9 writing image sha256:0123 done"), WEB),
+        (lambda ui: ui.progress("openclaw", "probing the version: openclaw --version"), WEB),
+        (lambda ui: ui.result("openclaw: refreshed"), []),  # results come once all is done
+    ],
+)
+def test_a_step_that_ended_says_nothing_more(end: Callable[[Ui], None], left: list[str]) -> None:
+    ui, clock, err = logged()
+    ui.progress("openclaw", "building from openclaw.Dockerfile")
+    ui.progress("web", "pulling nginx:1.27")
+    end(ui)
+    clock.now += 45
+    ui.tick()
+    assert still_lines(err) == left
+
+
+@pytest.mark.parametrize(("quiet", "tty"), [(True, False), (False, True)])
+def test_quiet_or_a_terminal_gets_no_still_lines(quiet: bool, tty: bool) -> None:
+    ui, clock, err = logged(quiet=quiet, tty=tty)
+    ui.progress("openclaw", "building from openclaw.Dockerfile")
+    clock.now += 300
+    ui.tick()
+    assert still_lines(err) == []
+
+
+def test_each_engine_says_its_own_long_steps() -> None:
+    ui, clock, err = logged()
+    ui.for_engine("host-a").progress("openclaw", "building from openclaw.Dockerfile")
+    ui.for_engine("host-b").progress("openclaw", "building from openclaw.Dockerfile")
+    ui.for_engine("host-b").output("openclaw", "Step 2/3 : RUN make")
+    clock.now += 30
+    ui.tick()
+    assert still_lines(err) == [
+        "[host-a] openclaw: still building (30s)",
+        "[host-b] openclaw: still building (30s, step 2/3)",
+    ]
