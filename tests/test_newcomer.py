@@ -11,6 +11,7 @@ import pytest
 import claw
 from lib.ui import Ui
 from lib.verbs import up
+from tests.harness.fake_docker import FakeDocker
 
 
 @pytest.fixture
@@ -473,4 +474,86 @@ def test_each_engine_says_its_own_long_steps() -> None:
     assert still_lines(err) == [
         "[host-a] openclaw: still building (30s)",
         "[host-b] openclaw: still building (30s, step 2/3)",
+    ]
+
+
+# -- 12f. compose v1 on a named context ---------------------------------------
+
+
+def inspected(host: str, material: list[str] | None = None, skip: bool = False) -> dict[str, object]:
+    """What `docker context inspect --format '{{json .}}'` says of a context."""
+    return {
+        "Name": "far",
+        "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip}},
+        "TLSMaterial": {"docker": material} if material else {},
+        "Storage": {"MetadataPath": "/cfg/contexts/meta/x", "TLSPath": "/cfg/contexts/tls/x"},
+    }
+
+
+PEMS = ["ca.pem", "cert.pem", "key.pem"]
+AROUND = {"PATH": "/bin", "DOCKER_HOST": "unix:///elsewhere.sock", "DOCKER_CONTEXT": "other",
+          "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/old"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        (inspected("unix:///run/far.sock"), {"PATH": "/bin", "DOCKER_HOST": "unix:///run/far.sock"}),
+        (inspected("ssh://root@far:22"), {"PATH": "/bin", "DOCKER_HOST": "ssh://root@far:22"}),
+        (
+            inspected("tcp://far:2376", PEMS),
+            {"PATH": "/bin", "DOCKER_HOST": "tcp://far:2376", "DOCKER_TLS_VERIFY": "1",
+             "DOCKER_CERT_PATH": "/cfg/contexts/tls/x/docker"},
+        ),
+        (
+            inspected("tcp://far:2376", PEMS, skip=True),
+            {"PATH": "/bin", "DOCKER_HOST": "tcp://far:2376", "DOCKER_CERT_PATH": "/cfg/contexts/tls/x/docker"},
+        ),
+    ],
+)  # fmt: skip
+def test_a_context_compose_v1_can_drive_is_said_as_docker_host(
+    context: dict[str, object], expected: dict[str, str]
+) -> None:
+    from lib.engine.argv import context_environment
+
+    assert context_environment(context, AROUND) == expected
+
+
+@pytest.mark.parametrize(
+    ("context", "why"),
+    [
+        (inspected(""), "names no docker endpoint"),
+        (inspected("tcp://far:2376", ["ca.pem"]), "only part of its TLS material (ca.pem)"),
+        (inspected("tcp://far:2376", skip=True), "TLS without verification and no certificates"),
+    ],
+)
+def test_a_context_compose_v1_cannot_drive_is_refused(context: dict[str, object], why: str) -> None:
+    from lib.engine.argv import context_environment
+
+    said = context_environment(context, AROUND)
+    assert isinstance(said, str)
+    assert why in said
+
+
+def test_compose_v1_runs_on_a_named_context_with_its_endpoint(fake: FakeDocker) -> None:
+    import json
+
+    from lib.engine.docker import Engine
+
+    fake.answer(
+        ["--context", "far", "compose"], stderr="docker: 'compose' is not a docker command.\n", code=1
+    )
+    fake.answer(
+        ["--context", "far", "context", "inspect"], stdout=json.dumps(inspected("unix:///run/far.sock"))
+    )
+    fake.answer(["version", "--short"], stdout="1.29.2\n")  # docker-compose v1
+    cli = Engine("far").compose_cli()
+    assert (cli.argv, cli.version) == (("docker-compose",), "1.29.2")
+    assert cli.env is not None
+    assert cli.env["DOCKER_HOST"] == "unix:///run/far.sock"
+    assert "DOCKER_CONTEXT" not in cli.env
+    assert fake.calls == [
+        ["docker", "--context", "far", "compose", "version", "--short"],
+        ["docker", "--context", "far", "context", "inspect", "far", "--format", "{{json .}}"],
+        ["docker-compose", "version", "--short"],
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BuildArg = tuple[str, str | None]
 """``(KEY, VALUE)``; a ``None`` value passes ``KEY`` through from the environment."""
@@ -14,6 +15,7 @@ BuildArg = tuple[str, str | None]
 class ComposeCli:
     argv: tuple[str, ...]
     version: str
+    env: Mapping[str, str] | None = None  # v1 on a named context: the environment naming its engine
 
     @property
     def v1(self) -> bool:
@@ -83,3 +85,34 @@ def compose_up_args(cli: ComposeCli, *, detach: bool) -> tuple[str, ...]:
     if detach:
         args.append("--detach")
     return tuple(args)
+
+
+DOCKER_ENDPOINT_VARIABLES = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+
+
+def context_environment(inspected: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str] | str:
+    """The environment that makes docker-compose v1 (which has no ``--context``) drive the
+    engine a docker context names, from ``docker context inspect``: ``DOCKER_HOST``, and
+    ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` when the context has TLS material. A
+    string: why the context cannot be said so."""
+    name = inspected.get("Name") or "the context"
+    endpoint = (inspected.get("Endpoints") or {}).get("docker") or {}
+    host = endpoint.get("Host") or ""
+    if not host:
+        return f"context {name} names no docker endpoint"
+    env = {key: value for key, value in environ.items() if key not in DOCKER_ENDPOINT_VARIABLES}
+    env["DOCKER_HOST"] = host
+    material = set((inspected.get("TLSMaterial") or {}).get("docker") or ())
+    skip_verify = bool(endpoint.get("SkipTLSVerify"))
+    if material:
+        if not {"ca.pem", "cert.pem", "key.pem"} <= material:
+            return f"context {name} has only part of its TLS material ({', '.join(sorted(material))})"
+        tls_path = (inspected.get("Storage") or {}).get("TLSPath") or ""
+        if not tls_path:
+            return f"context {name} does not say where its TLS material is"
+        env["DOCKER_CERT_PATH"] = str(Path(tls_path) / "docker")
+        if not skip_verify:
+            env["DOCKER_TLS_VERIFY"] = "1"
+    elif skip_verify and host.startswith("tcp://"):
+        return f"context {name} asks for TLS without verification and no certificates"
+    return env

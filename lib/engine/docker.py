@@ -30,7 +30,15 @@ from ..errors import (
     NoSuchImage,
     PermanentError,
 )
-from .argv import BuildArg, ComposeCli, build_args_for, compose_up_args, marker_args, probe_args
+from .argv import (
+    BuildArg,
+    ComposeCli,
+    build_args_for,
+    compose_up_args,
+    context_environment,
+    marker_args,
+    probe_args,
+)
 from .process import Children, LineSink, Result
 
 if TYPE_CHECKING:
@@ -385,27 +393,43 @@ class Engine:
             return self._compose
 
     def _detect_compose(self) -> ComposeCli:
-        """v2 first. A named context takes v2 only: v1 (``docker-compose``) has no
-        ``--context`` and would silently drive whatever engine DOCKER_HOST names."""
+        """v2 first, then v1. v1 (``docker-compose``) has no ``--context``: on a named
+        context it runs with the context's endpoint as ``DOCKER_HOST`` (and its TLS
+        settings), never with whatever engine the environment names; a context that
+        cannot be said so is refused."""
         self.children.program("docker")  # no docker at all: say that, not "no compose"
-        prefixes = [self.docker("compose")] if self.context else [self.docker("compose"), ("docker-compose",)]
-        for prefix in prefixes:
-            try:
-                result = self._run_quick(prefix, "version", "--short")
-            except (DockerError, DockerMissing):
-                continue
-            return ComposeCli(prefix, result.stdout.strip().lstrip("v"))
-        if self.context:
+        try:
+            result = self._run_quick(self.docker("compose"), "version", "--short")
+            return ComposeCli(self.docker("compose"), result.stdout.strip().lstrip("v"))
+        except (DockerError, DockerMissing):
+            pass
+        env = self._context_environment() if self.context else None
+        if isinstance(env, str):
             raise DockerMissing(
                 f"`docker compose` (the v2 plugin) did not answer for context {self.context}, and "
-                "docker-compose (v1) cannot drive a docker context",
+                f"docker-compose (v1) cannot drive it: {env}",
                 hint="install the compose v2 plugin (docker-compose-plugin) on this host, "
                 "or run without --context with DOCKER_HOST set",
             )
+        try:
+            result = self.run(("docker-compose", "version", "--short"), timeout=QUICK_TIMEOUT, env=env)
+            return ComposeCli(("docker-compose",), result.stdout.strip().lstrip("v"), env)
+        except (DockerError, DockerMissing):
+            pass
         raise DockerMissing(
             "no compose found: neither `docker compose` (the v2 plugin) nor `docker-compose` (v1) answered",
             hint="install the compose plugin (docker-compose-plugin) or docker-compose",
         )
+
+    def _context_environment(self) -> dict[str, str] | str:
+        """What makes compose v1 drive this engine's context (``argv.context_environment``);
+        a string: why it cannot."""
+        assert self.context is not None
+        try:
+            out = self._quick("context", "inspect", self.context, "--format", "{{json .}}").stdout
+        except DockerError as exc:
+            return f"docker context inspect failed: {exc.reason}"
+        return context_environment(_json_line(out), os.environ)
 
     def _run_quick(self, prefix: Sequence[str], *args: str) -> Result:
         return self.run((*prefix, *args), timeout=QUICK_TIMEOUT)
@@ -422,7 +446,7 @@ class Engine:
         """Run compose with flags both v1 and v2 understand (v1 exits 0 on unknown ones)."""
         cli = self.compose_cli()
         argv = (*cli.argv, "--ansi", "never", "--project-name", project, "--file", str(file), *args)
-        return self.run(argv, on_line=on_line, stoppable=True, foreground=foreground)
+        return self.run(argv, on_line=on_line, stoppable=True, foreground=foreground, env=cli.env)
 
     def compose_up(
         self, *, project: str, file: Path, detach: bool, on_line: LineSink | None = None

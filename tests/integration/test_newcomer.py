@@ -74,3 +74,31 @@ def test_after_a_rollback_the_drift_hint_says_latest_went_back(lab: Lab, toolcha
         f"built on (image {tags['v2.0.0'][7:19]}, now image {tags['v1.0.0'][7:19]}: {lab.runtime_ref} moved); "
         "consider running: claw build"
     ) in check.stderr.splitlines()
+
+
+def test_compose_v1_drives_a_named_context_through_its_endpoint(lab: Lab) -> None:
+    """The host's docker has no compose v2 plugin: `claw --context NAME up -d` runs
+    docker-compose (v1) with the context's endpoint as DOCKER_HOST, whatever engine the
+    environment names."""
+    import subprocess
+
+    from tests.integration.test_up import containers, make_pod, ready
+
+    make_pod(lab)
+    ready(lab)
+    name = f"far-{lab.alias}"
+    subprocess.run(
+        ["docker", "context", "create", name, "--docker", f"host={lab.engine.env['DOCKER_HOST']}"],
+        env=lab.environment(), check=True, capture_output=True,
+    )  # fmt: skip
+    lab.env["DOCKER_HOST"] = "unix:///nonexistent/not-this-engine.sock"
+    started = lab.claw("--context", name, "up", "-d")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == f"pod {lab.pod}: up (compose.generated.yml)"
+    del lab.env["DOCKER_HOST"]
+    assert set(containers(lab)) == {"agent", "web", "cllama"}
+    lab.env["DOCKER_HOST"] = "unix:///nonexistent/not-this-engine.sock"
+    stopped = lab.claw("--context", name, "down")
+    assert stopped.returncode == 0, stopped.stderr
+    del lab.env["DOCKER_HOST"]
+    assert containers(lab) == {}
