@@ -166,6 +166,10 @@ class PermanentError(DockerError):
     kind = "permanent error"
 
 
+class RefreshFailed(ClawError):
+    """A step of a runner base's refresh failed; the message is the reason the operator reads."""
+
+
 class NotAttempted(ClawError):
     """Registry work skipped because the registry refused an earlier request of this run."""
 

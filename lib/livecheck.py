@@ -210,6 +210,11 @@ def _numbered(labels: Mapping[str, str], prefix: str) -> list[str]:
     return found
 
 
+def stamp(moment: datetime.datetime) -> str:
+    """RFC 3339 UTC to the second, as the labels and the lock write times."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _moment(text: str | None) -> datetime.datetime | None:
     if not text:
         return None

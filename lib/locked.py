@@ -2,7 +2,7 @@
 
 Following: a base that matches its entry (the ``lock-<hash>`` tag, else ``latest`` built
 with the same inputs) is used as it is; otherwise the entry is built exactly
-(``bases.refresh(entry=...)``), and ``latest`` never moves. Locking: the entry of a base
+(``transaction.refresh(entry=...)``), and ``latest`` never moves. Locking: the entry of a base
 is read from its labels, with what the answers said of integrity and runtime; the base
 gets the entry's tag, and the tag of the entry it replaces goes unless something uses it.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import bases, livecheck, lockfile, runners, versions
+from . import asking, bases, livecheck, lockfile, runners, transaction, versions
 from .engine import digests
 from .engine.docker import Engine, Image
 from .errors import DockerError, EngineUnreachable, InputError
@@ -61,7 +61,7 @@ def follow(
     ``beyond``: what upstream has past the lock, for the line."""
     base, tagged = here(engine, runner, entry)
     if base is None or not entry.matches(base.labels):
-        return bases.refresh(engine, runner, options, events, entry=entry)
+        return transaction.refresh(engine, runner, options, events, entry=entry)
     if not tagged:  # built by a plain pull from the same inputs: it is the locked base
         engine.tag(base.id, f"{runner.alias}:{entry.tag}")
     return held(runner, entry, base, beyond)
@@ -93,7 +93,7 @@ def beyond(
     locked = {answer.upstream: answer.value for answer in map(parse_record, entry.upstreams) if answer}
     found = []
     for upstream in runner.upstream:
-        now = bases.answer(asker, upstream, options.cancel)
+        now = asking.answer(asker, upstream, options.cancel)
         if isinstance(now, Answer) and locked.get(upstream) != now.value:
             found.append(f"{now.display()} available")
     for ref in entry.froms:

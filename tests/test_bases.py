@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lib import bases, locks, runners
+from lib import bases, locks, runners, transaction
 from lib.classify import Breaker
 from lib.errors import (
     DockerError,
@@ -47,7 +47,7 @@ def runner(tmp_path: Path) -> runners.Runner:
 
 def run(model: Model, runner: runners.Runner, **options: Any) -> tuple[bases.Outcome, Recorder]:
     events = Recorder()
-    return bases.refresh(model, runner, bases.Options(**options), events), events
+    return transaction.refresh(model, runner, bases.Options(**options), events), events
 
 
 def install(model: Model, runner: runners.Runner, version: str) -> str:
@@ -493,10 +493,12 @@ def test_a_refresh_that_waited_for_another_is_not_built_again_when_that_one_is_c
 
     image = livecheck.Image("example/openclaw-runtime:latest", digest="sha256:" + "d" * 64)
     now = livecheck.Now(runner.recipe_sha, (image,), (), downloaded=True, before="2026-12-03T07:00:00Z")
-    first = bases.refresh(model, runner, bases.Options(), Recorder(), now=now, seen=None)  # the other pull
+    first = transaction.refresh(
+        model, runner, bases.Options(), Recorder(), now=now, seen=None
+    )  # the other pull
     assert first.status is Status.INSTALLED
     builds = len(model.built_labels)
-    waited = bases.refresh(model, runner, bases.Options(), Recorder(), now=now, seen=None)
+    waited = transaction.refresh(model, runner, bases.Options(), Recorder(), now=now, seen=None)
     assert waited.status is Status.UP_TO_DATE
     assert waited.line().startswith(
         "openclaw: up to date v1.2.3 (example/openclaw-runtime:latest unchanged; "
@@ -504,6 +506,6 @@ def test_a_refresh_that_waited_for_another_is_not_built_again_when_that_one_is_c
     assert len(model.built_labels) == builds  # nothing built
     moved = dataclasses.replace(now, recipe_sha="sha256:" + "e" * 64)  # but a base that is not current is
     assert (
-        bases.refresh(model, runner, bases.Options(), Recorder(), now=moved, seen=None).status
+        transaction.refresh(model, runner, bases.Options(), Recorder(), now=moved, seen=None).status
         is Status.REBUILT
     )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import tenacity
 
-from lib import bases, runners
+from lib import bases, runners, transaction
 from lib.engine import lock
 from lib.engine.docker import Engine
 from lib.errors import Interrupted
@@ -227,7 +227,7 @@ def test_refresh_and_rollback_hold_the_engine_lock(model: Model, tmp_path: Path)
     model.tag = tag  # type: ignore[method-assign]
     for version in ("1.0.0", "2.0.0"):
         model.probe_output = f"OpenClaw {version}\n"
-        assert bases.refresh(model, runner, Options(), Recorder()).status is Status.INSTALLED
+        assert transaction.refresh(model, runner, Options(), Recorder()).status is Status.INSTALLED
     assert bases.rollback(model, runner, None, Options(), Recorder()).status is Status.ROLLED_BACK
     assert seen, "tags were made"
     assert set(seen) == {1}, "every tag made under the lock"
@@ -250,7 +250,7 @@ def test_a_refresh_waiting_on_another_host_says_whom_it_waits_for(
     events = Recorder(on_event=told)
     options = Options()
     with safety_net(options.cancel.set):
-        assert bases.refresh(model, runner, options, events).status is Status.INSTALLED
+        assert transaction.refresh(model, runner, options, events).status is Status.INSTALLED
     (waiting,) = [text for text in events.of("progress") if text.startswith("waiting")]
     assert waiting.startswith("waiting: pid ")
     assert "on host-b (since " in waiting

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import bases, config, livecheck, runners, target
+from lib import config, livecheck, runners, target, transaction
 from lib.errors import PermanentError
 from lib.invocation import Invocation
 from lib.status import Status
@@ -37,7 +37,7 @@ ASKED = REFRESHED + datetime.timedelta(minutes=90)
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A recipe and a Clawfile; every base is built at REFRESHED and asked about at ASKED,
     whatever the wall clock says."""
-    labels, compare = bases.base_labels, livecheck.compare
+    labels, compare = transaction.base_labels, livecheck.compare
 
     def built_at(runner: runners.Runner, when: datetime.datetime | None = None) -> dict[str, str]:
         return labels(runner, when or REFRESHED)
@@ -51,7 +51,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ) -> livecheck.Verdict:
         return compare(record, now, max_age=max_age, at=at or ASKED)
 
-    monkeypatch.setattr(bases, "base_labels", built_at)
+    monkeypatch.setattr(transaction, "base_labels", built_at)
     monkeypatch.setattr(livecheck, "compare", asked_at)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("TMPDIR", str(tmp_path))

@@ -181,10 +181,16 @@ def test_a_probe_and_an_answer_are_compared_as_their_registry_reads_versions(
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["pull", "--update-lock", "--check"], "--update-lock does not go with --check, --locked or --rollback"),
+        (
+            ["pull", "--update-lock", "--check"],
+            "--update-lock does not go with --check, --locked or --rollback",
+        ),
         (["pull", "--update-lock=openclaw", "--locked"], "--update-lock does not go with --check, --locked"),
         (["pull", "--rollback", "openclaw", "--update-lock"], "--update-lock does not go with"),
-        (["pull", "--locked", "--rebuild"], "--locked builds what the lock names: it does not go with --rebuild"),
+        (
+            ["pull", "--locked", "--rebuild"],
+            "--locked builds what the lock names: it does not go with --rebuild",
+        ),
         (["pull", "--rollback", "openclaw", "--locked"], "--rollback goes with --dry-run and --json only"),
     ],
 )

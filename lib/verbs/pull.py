@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import bases, locked, lockfile, runners, target, versions
+from .. import asking, bases, locked, lockfile, runners, target, transaction, versions
 from ..engine import digests
 from ..engine.docker import Image
 from ..errors import ClawError, DockerError, InputError, NotAttempted, NotReady, RegistryBlocked
@@ -332,11 +332,11 @@ def _pinned(
 
 def _refresh(
     inv: Invocation, runner: Runner, *, rebuild: bool, strict: bool = False
-) -> tuple[bases.Outcome, bases.Checked]:
+) -> tuple[bases.Outcome, asking.Checked]:
     """Livecheck first: a current base is left as it is; otherwise the transaction,
     recording what was learned. ``rebuild`` refreshes whatever the answers; ``strict``
     (locking): a question that cannot be answered fails the runner before any build."""
-    checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=True)
+    checked = asking.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=True)
     installed, verdict = checked.installed, checked.verdict
     for answer in checked.now.answers:
         if isinstance(answer, UpstreamError) and not answer.transient:
@@ -345,7 +345,7 @@ def _refresh(
         reason = "not locked: a question could not be answered: " + "; ".join(verdict.unanswered)
         return bases.Outcome(runner, Status.FAILED, installed, reason=reason), checked
     if verdict.current and not rebuild and installed is not None and installed.version is not None:
-        bases.tidy(inv.engine, runner, inv.options, inv.events)
+        transaction.tidy(inv.engine, runner, inv.options, inv.events)
         return bases.Outcome(runner, Status.UP_TO_DATE, installed, steady=verdict.steady), checked
     conflicts = checked.runtime_conflicts(runner)
     if conflicts:  # the build would install a release its base's runtime cannot run (SPEC §12.4)
@@ -353,7 +353,9 @@ def _refresh(
     why = ("--rebuild",) if rebuild else verdict.why
     inv.engine.prefetch_buildkit()  # asked while the lock and leftovers are seen to
     seen: bases.Installed | bases.Unknown | None = bases.UNKNOWN if rebuild else installed
-    outcome = bases.refresh(inv.engine, runner, inv.options, inv.events, now=checked.now, why=why, seen=seen)
+    outcome = transaction.refresh(
+        inv.engine, runner, inv.options, inv.events, now=checked.now, why=why, seen=seen
+    )
     return outcome, checked
 
 
@@ -446,7 +448,7 @@ def _lock_name(inv: Invocation) -> str:
 def _runner_state(inv: Invocation, runner: Runner) -> tuple[Status, str, str | None]:
     """What livecheck says of the runner's current base (the pin, else latest):
     the status, the words of the line, the reason of a failed question."""
-    checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
+    checked = asking.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
     installed, verdict = checked.installed, checked.verdict
     conflicts = checked.runtime_conflicts(runner)  # said as a warning on the line (SPEC §12.4)
     warning = f" (warning: {'; '.join(conflicts)}: a refresh would fail before building)" if conflicts else ""
@@ -555,7 +557,7 @@ def _would_lock(
         line = f"{action.name}: would lock {pinned}"
         return Result(action, Status.WOULD_PULL, line), [lockfile.ImageEntry(s, pinned) for s in services]
     runner = replace(runner, locked=None)
-    checked = bases.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
+    checked = asking.ask(inv.engine, runner, inv.asker, inv.options, inv.events, download=False)
     if checked.verdict.unanswered:
         reason = "not locked: a question could not be answered: " + "; ".join(checked.verdict.unanswered)
         return Result(action, Status.UNKNOWN, f"{runner.alias}: {reason}", reason), []
