@@ -64,7 +64,8 @@ def ask(
     if download:
         for image in askable:
             failed.update(_pull_from(engine, alias, image, options, events))
-    inspected = engine.inspect_images([runner.current, *askable])  # --check: whatever is here
+    here = [image for image in images if "$" not in image]  # digest-pinned too: for their Env
+    inspected = engine.inspect_images([runner.current, *here])  # --check: whatever is here
     latest = inspected.get(runner.current)  # a pinned runner is compared as pinned
     record = livecheck.Record.of(latest.labels) if latest else None
     found = []

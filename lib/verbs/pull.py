@@ -396,7 +396,10 @@ def _would(inv: Invocation, action: Action, present: dict[str, Image]) -> Result
         return _pinned(action, runner, present[runner.current])
     now = bases.current(inv.engine, runner)
     state = "not installed" if now is None else f"now {now.version or 'untagged'}"
-    line = f"{runner.alias}: would refresh from {runner.recipe_path.name} ({runner.recipe_sha[:19]}; {state})"
+    line = (
+        f"{runner.alias}: would ask upstream, then refresh if something moved "
+        f"({runner.recipe_path.name} {runner.recipe_sha[:19]}; {state})"
+    )
     return Result(action, Status.WOULD_REFRESH, line)
 
 

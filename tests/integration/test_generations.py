@@ -219,8 +219,8 @@ def test_services_on_the_newer_base_get_the_drift_hint_after_a_rollback(
     check = lab.claw("up", "--check")
     assert check.returncode == 0, check.stderr
     assert (
-        f"agent: built against {lab.alias}:v2.0.0 (image {tags['v2.0.0'][7:19]}), current is "
-        f"{lab.alias}:v1.0.0 (image {tags['v1.0.0'][7:19]}"
+        f"agent: {lab.alias}:latest was rolled back to v1.0.0 from v2.0.0, the base this service was "
+        f"built on (image {tags['v2.0.0'][7:19]}, now image {tags['v1.0.0'][7:19]}"
     ) in check.stderr
 
 

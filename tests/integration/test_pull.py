@@ -394,7 +394,9 @@ def test_dry_run_changes_nothing_and_json_reports_each_action(lab: Lab) -> None:
     lab.with_shim()
     dry = lab.claw("pull", "Clawfile", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert f"{lab.alias}: would refresh from openclaw.Dockerfile" in dry.stdout
+    assert (
+        f"{lab.alias}: would ask upstream, then refresh if something moved (openclaw.Dockerfile" in dry.stdout
+    )
     assert not lab.tags()
     assert not any(call.split()[0] in ("build", "pull", "tag", "run") for call in lab.calls())
     done = lab.claw("pull", "Clawfile", "--json")
