@@ -93,6 +93,7 @@ class Ui:
             self._err(click.style(f"warning: {text}", fg="yellow"))
 
     def error(self, text: str) -> None:
+        self._steps.clear()  # the command ends here: no step goes on
         first, _, rest = text.partition("\n")
         self._err(click.style(f"error: {first}", fg="red", bold=True))
         if rest:
@@ -215,8 +216,14 @@ class _Steps:
         return lines
 
     def _run(self, tick: Callable[[], None]) -> None:
-        while True:  # a daemon thread: it ends with the process
+        """Each second while a long step is under way; the thread ends with the last one
+        (the next step to begin starts another), so none outlives the command's work."""
+        while True:
             time.sleep(1.0)
+            with self.lock:
+                if not self.steps:
+                    self.thread = None
+                    return
             tick()
 
 

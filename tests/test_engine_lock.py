@@ -4,14 +4,13 @@ two docker calls it stands on, against the stand-in docker with docker's own wor
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from lib.status import Status
 from tests.harness.fake_docker import FakeDocker
 from tests.harness.model import Model
 from tests.harness.recorder import Recorder
+from tests.harness.waiting import safety_net
 
 NAME = "runner-openclaw"
 
@@ -46,19 +46,6 @@ class DockerLike(Model):
 @pytest.fixture
 def model(private_state: Path) -> Model:
     return DockerLike()
-
-
-@contextlib.contextmanager
-def safety_net(action: Callable[[], None]) -> Iterator[None]:
-    """Run ``action`` if the block is still running after ``SAFETY`` seconds, so that a
-    lock bug ends the wait (and the test fails) instead of hanging the run."""
-    timer = threading.Timer(SAFETY, action)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 def held_by(model: Model, owner: lock.Owner) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from lib import locks
 from lib.errors import Interrupted
+from tests.harness.waiting import safety_net
 
 HERE = "context:default"  # the engine's name for its host locks (Engine.where)
 SAFETY = 60.0  # seconds: only a lock bug keeps a test waiting this long
@@ -73,19 +74,6 @@ def held_elsewhere(name: str, *, kill: bool = True) -> Iterator[Holder]:
             if kill:
                 proc.kill()
             proc.wait(SAFETY)
-
-
-@contextlib.contextmanager
-def safety_net(action: Callable[[], None]) -> Iterator[None]:
-    """Run ``action`` if the block is still running after ``SAFETY`` seconds, so that a
-    lock bug ends the wait (and the test fails) instead of hanging the run."""
-    timer = threading.Timer(SAFETY, action)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 class Polls(threading.Event):

@@ -557,3 +557,16 @@ def test_compose_v1_runs_on_a_named_context_with_its_endpoint(fake: FakeDocker) 
         ["docker", "--context", "far", "context", "inspect", "far", "--format", "{{json .}}"],
         ["docker-compose", "version", "--short"],
     ]
+
+
+def test_the_still_thread_ends_with_the_last_long_step_and_an_error_ends_them_all() -> None:
+    """No "still ..." thread outlives the command's work (an in-process run, a test, would
+    otherwise find it writing to a stream already closed)."""
+    ui = Ui(color="never", out=io.StringIO(), err=io.StringIO())
+    ui.progress("web", "pulling example/web:1")
+    thread = ui._steps.thread
+    assert thread is not None
+    ui.error("the pull failed")
+    thread.join(timeout=60)  # a safety net: it ends at its next look, a second later
+    assert not thread.is_alive()
+    assert ui._steps.thread is None

@@ -8,9 +8,11 @@ expires, or the process the test watches ends first, the test fails with ``descr
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 POLL = 0.02  # seconds between two looks at the condition
@@ -40,3 +42,16 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} did not come in {timeout:g}s: {what}")
         time.sleep(POLL)
+
+
+@contextlib.contextmanager
+def safety_net(action: Callable[[], None], seconds: float = 60.0) -> Iterator[None]:
+    """Run ``action`` (cancel a wait, release a holder) if the block is still running after
+    ``seconds``, so that a bug ends the wait and the test fails instead of hanging the run."""
+    timer = threading.Timer(seconds, action)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lib import runners
+from tests.harness import engine as harness
 from tests.harness import flaky, shim, standins, toolchains, upstream, waiting
 from tests.harness.engine import Engine
 from tests.harness.standins import Held, StandIns
@@ -230,6 +231,19 @@ def new_lab(engine: Engine, directory: Path) -> Lab:
     made = Lab(engine, directory, alias=f"openclaw-t{n}", runtime=f"runtime-t{n}", registry=engine.registry)
     made.write()
     return made
+
+
+@pytest.fixture(scope="module")
+def second(engine: Engine, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A second private engine beside the first, sharing its registry: one per test module,
+    named after it."""
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    try:
+        added = harness.add_engine(engine, f"second-{name}")
+    except harness.EngineUnavailable as exc:
+        pytest.fail(f"a second engine must start next to the first: {exc}")
+    yield added
+    harness.stop_engine(added)
 
 
 @pytest.fixture

@@ -163,14 +163,16 @@ def test_a_failing_build_step_exits_1_with_the_log(lab: Lab) -> None:
     assert "broken" in Path(log).read_text()
 
 
-def test_a_typo_in_a_docker_instruction_names_the_clawfile_line(lab: Lab) -> None:
+def test_docker_refusing_an_instruction_names_the_clawfile_line(lab: Lab) -> None:
+    """An unknown instruction claw catches itself (exit 2); what only docker's parser says
+    (an instruction short of arguments) is told at the Clawfile's line."""
     refreshed(lab, "0.5.0")
     lab.clawfile.write_text(
-        f"# an agent\nFROM {lab.alias}\nCLAW_TYPE openclaw\nMODEL primary a/b\n\nRUNN echo hi\n"
+        f"# an agent\nFROM {lab.alias}\nCLAW_TYPE openclaw\nMODEL primary a/b\n\nCOPY only-one\n"
     )
     result = lab.claw("build", ".", "-t", f"{lab.alias}-typo:1")
     assert result.returncode == 1, result.stderr
     (first,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert first.startswith("error: Clawfile: build failed: Clawfile:6: "), result.stderr
-    assert "RUNN" in first
+    assert "COPY" in first
     assert "of Dockerfile.generated)" in first

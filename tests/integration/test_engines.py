@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,6 @@ from tests.harness.engine import Engine
 from tests.integration.conftest import Gates, Lab
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def second(engine: Engine) -> Iterator[Engine]:
-    """A second private engine beside the first, sharing its registry."""
-    try:
-        added = harness.add_engine(engine, "second")
-    except harness.EngineUnavailable as exc:
-        pytest.fail(f"a second engine must start next to the first: {exc}")
-    yield added
-    harness.stop_engine(added)
 
 
 @pytest.fixture(scope="module")

@@ -220,8 +220,9 @@ def test_services_on_the_newer_base_get_the_drift_hint_after_a_rollback(
     assert check.returncode == 0, check.stderr
     assert (
         f"agent: {lab.alias}:latest was rolled back to v1.0.0 from v2.0.0, the base this service was "
-        f"built on (image {tags['v2.0.0'][7:19]}, now image {tags['v1.0.0'][7:19]}"
-    ) in check.stderr
+        f"built on (image {tags['v2.0.0'][7:19]}, now image {tags['v1.0.0'][7:19]}: {lab.runtime_ref} moved); "
+        "consider running: claw build"
+    ) in check.stderr.splitlines()
 
 
 # --------------------------------------------------------------------------

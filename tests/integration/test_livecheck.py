@@ -66,18 +66,18 @@ def test_npm_release_rebuilds_and_nothing_new_is_up_to_date(lab: Lab, world: Sta
 
 
 def test_pypi_and_git_upstreams(lab: Lab, world: StandIns) -> None:
-    repo = world.repo("agent")
+    repo, tools = world.repo("agent"), world.repo("tools")  # one ARG per repository name (SPEC §12.1)
     first = repo.commit("main")
     world.pypi("nanobot-ai", "0.1.4.post3")
-    lab.upstream = f'["pypi:nanobot-ai", "git:{repo.url}", "git:{repo.url}#dev"]'
-    repo.commit("dev")
+    lab.upstream = f'["pypi:nanobot-ai", "git:{repo.url}", "git:{tools.url}#dev"]'
+    tools.commit("dev")
     lab.write()
     lab.release("1.0.0")
     pull(lab)
     labels = lab.labels(f"{lab.alias}:latest")
     assert labels["claw.base.upstream.0"] == "pypi:nanobot-ai@0.1.4.post3"
     assert labels["claw.base.upstream.1"] == f"git:{repo.url}#HEAD@{first}"
-    assert labels["claw.base.upstream.2"] == f"git:{repo.url}#dev@{repo.sha('dev')}"
+    assert labels["claw.base.upstream.2"] == f"git:{tools.url}#dev@{tools.sha('dev')}"
     assert "up to date" in pull(lab)
     second = repo.commit("main")
     line = pull(lab)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from lib import lockfile
-from tests.harness import engine as harness
 from tests.harness import standins, upstream
 from tests.harness.engine import Engine
 from tests.harness.standins import StandIns
@@ -240,17 +239,6 @@ def test_a_locked_pod_runs_its_registry_images_by_digest_and_up_locked_refuses_w
     warned = lab.claw("up", "--check", "-f", "claw-pod.yml")
     assert warned.returncode == 0, warned.stdout + warned.stderr
     assert "1 service(s) do not match claw.lock (agent)" in warned.stderr
-
-
-@pytest.fixture(scope="module")
-def second(engine: Engine) -> Iterator[Engine]:
-    """A second private engine beside the first, sharing its registry."""
-    try:
-        added = harness.add_engine(engine, "locking")
-    except harness.EngineUnavailable as exc:
-        pytest.fail(f"a second engine must start next to the first: {exc}")
-    yield added
-    harness.stop_engine(added)
 
 
 def test_two_engines_build_identical_inputs_from_one_lock(lab: Lab, world: StandIns, second: Engine) -> None:

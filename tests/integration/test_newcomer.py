@@ -56,26 +56,6 @@ def test_a_from_slip_is_caught_before_docker_asks_a_registry(lab: Lab) -> None:
         assert "Clawfile:3: unknown instruction MODLE (did you mean MODEL?)" in refused.stderr
 
 
-def test_after_a_rollback_the_drift_hint_says_latest_went_back(lab: Lab, toolchain: Toolchain) -> None:
-    from tests.integration.test_up import make_pod
-
-    lab.toolchain = toolchain
-    make_pod(lab)
-    for version in ("1.0.0", "2.0.0"):
-        lab.release(version)
-        assert lab.claw("pull").returncode == 0
-    assert lab.claw("build").returncode == 0
-    tags = lab.tags()
-    assert lab.claw("pull", "--rollback", "openclaw").returncode == 0
-    check = lab.claw("up", "--check")
-    assert check.returncode == 0, check.stderr
-    assert (
-        f"agent: {lab.alias}:latest was rolled back to v1.0.0 from v2.0.0, the base this service was "
-        f"built on (image {tags['v2.0.0'][7:19]}, now image {tags['v1.0.0'][7:19]}: {lab.runtime_ref} moved); "
-        "consider running: claw build"
-    ) in check.stderr.splitlines()
-
-
 def test_compose_v1_drives_a_named_context_through_its_endpoint(lab: Lab) -> None:
     """The host's docker has no compose v2 plugin: `claw --context NAME up -d` runs
     docker-compose (v1) with the context's endpoint as DOCKER_HOST, whatever engine the

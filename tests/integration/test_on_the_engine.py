@@ -26,7 +26,6 @@ from pathlib import Path
 import pytest
 
 from lib.engine import lock
-from tests.harness import engine as harness
 from tests.harness import shim, upstream
 from tests.harness.engine import Engine
 from tests.harness.toolchains import Toolchain
@@ -299,17 +298,6 @@ def test_rollback_follows_creation_order_when_version_order_disagrees(lab: Lab) 
 # --------------------------------------------------------------------------
 # Ctrl-C on one engine
 # --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def second(engine: Engine) -> Iterator[Engine]:
-    """A second private engine beside the first, sharing its registry."""
-    try:
-        added = harness.add_engine(engine, "beside")
-    except harness.EngineUnavailable as exc:
-        pytest.fail(f"a second engine must start next to the first: {exc}")
-    yield added
-    harness.stop_engine(added)
 
 
 def test_ctrl_c_of_the_run_on_one_engine_stops_only_its_own_children(

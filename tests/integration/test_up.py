@@ -260,7 +260,7 @@ def test_the_makefile_fragment_runs_the_cycle(lab: Lab) -> None:
 
     not_ready = make("claw-check")
     assert not_ready.returncode != 0
-    assert "run: claw pull -f claw-pod.yml" in not_ready.stderr
+    assert "run: claw up --fix -f claw-pod.yml" in not_ready.stderr  # images to pull and to build
     done = make("all", "claw-check")
     assert done.returncode == 0, done.stdout + done.stderr
     assert set(containers(lab)) == {"agent", "web", "cllama"}
