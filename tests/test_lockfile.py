@@ -201,3 +201,22 @@ def test_lock_options_that_contradict_each_other_are_usage_errors(
 
     assert cli.main(argv) == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_runner_pinned_in_the_config_and_named_in_the_lock_is_bad_input_naming_both(tmp_path: Path) -> None:
+    path = tmp_path / "claw.toml"
+    path.write_text('[runners.openclaw]\npin = "v2026.5.22"\n')
+    table = runners.table(config.load(str(path)))
+    with pytest.raises(InputError) as caught:
+        runners.held_by(table, {"openclaw": entry()})
+    assert (
+        caught.value.message
+        == "runner openclaw: pinned at v2026.5.22 in the config and locked in claw.lock (v2026.9.6)"
+    )
+    assert "remove `pin` from [runners.openclaw], or remove [base.openclaw] from claw.lock" in (
+        caught.value.hint or ""
+    )
+    assert (
+        runners.held_by(runners.table(config.Config()), {"openclaw": entry()})["openclaw"].locked
+        == entry().tag
+    )

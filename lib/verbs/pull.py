@@ -47,6 +47,7 @@ class Result:
     hint: str | None = None
     outcome: bases.Outcome | None = None
     versions: tuple[bases.Generation, ...] | None = None  # a runner's versions on the host, if asked
+    inputs: Mapping[str, str] | None = None  # --check with a lock: the input labels of the base here
 
     @property
     def failed(self) -> bool:
@@ -77,6 +78,8 @@ class Result:
             )
         if self.versions is not None:
             data["versions"] = [generation.to_json() for generation in self.versions]
+        if self.inputs is not None:  # side by side across engines (SPEC §12.3)
+            data["inputs"] = dict(self.inputs)
         return data
 
 
@@ -432,16 +435,19 @@ def _check_locked(inv: Invocation, action: Action, runner: Runner, entry: lockfi
     as locked) and says what upstream has beyond the lock, which alone is not behind."""
     outside = locked.beyond(inv.engine, inv.asker, runner, entry, inv.options)
     base, _ = locked.here(inv.engine, runner, entry)
+    inputs = lockfile.of_labels(runner.driver, base.labels).inputs() if base is not None else {}
+    if base is not None and runners.BASE_LOCK in base.labels:
+        inputs[runners.BASE_LOCK] = base.labels[runners.BASE_LOCK]
     if base is not None and entry.matches(base.labels):
         outcome = locked.held(runner, entry, base, outside)
-        return Result(action, outcome.status, outcome.line(), outcome=outcome)
+        return Result(action, outcome.status, outcome.line(), outcome=outcome, inputs=inputs)
     if base is None:
         why = f"not built here ({runner.alias}:{entry.tag})"
     else:
         why = "; ".join(
             f"{name}: locked {want}, here {have}" for name, want, have in entry.differences(base.labels)
         )
-    return Result(action, Status.BEHIND, f"{runner.alias}: behind {_lock_name(inv)}: {why}")
+    return Result(action, Status.BEHIND, f"{runner.alias}: behind {_lock_name(inv)}: {why}", inputs=inputs)
 
 
 def _lock_name(inv: Invocation) -> str:

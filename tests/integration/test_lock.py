@@ -261,6 +261,9 @@ def test_two_engines_build_identical_inputs_from_one_lock(lab: Lab, world: Stand
     ]  # fmt: skip
     assert inputs(labels[0]) == inputs(labels[1]) == entry.inputs()
     assert labels[0]["claw.base.lock"] == labels[1]["claw.base.lock"] == entry.hash
+    checked = json.loads(ok(lab, "--context", both, "pull", "--check", "--json", "Clawfile"))  # side by side
+    shown = [engine["actions"][0]["inputs"] for engine in checked["engines"]]
+    assert shown[0] == shown[1] == {**entry.inputs(), "claw.base.lock": entry.hash}
     assert "latest" not in tags_on(lab.engine, lab.alias)
     assert "latest" not in tags_on(second, lab.alias)
 
