@@ -34,18 +34,9 @@ NAME = "runner-openclaw"
 SAFETY = 60.0  # seconds: only a lock bug keeps a test waiting this long
 
 
-class DockerLike(Model):
-    """The in-memory engine, removing a container by name or by ID, as docker does."""
-
-    def remove_container(self, name: str) -> None:
-        for cid, (held, _) in list(self.markers.items()):
-            if name in (cid, held):
-                del self.markers[cid]
-
-
 @pytest.fixture
 def model(private_state: Path) -> Model:
-    return DockerLike()
+    return Model()  # removes a container by name or by ID, as docker does
 
 
 def held_by(model: Model, owner: lock.Owner) -> str:

@@ -82,7 +82,10 @@ def test_a_base_runs_the_version_livecheck_answered(lab: Lab, world: StandIns, t
     assert not lock_file(lab).exists()  # no lock file: a plain pull writes none
 
 
-def test_a_recipe_that_ignores_the_answer_is_recorded_unpinned(lab: Lab, world: StandIns) -> None:
+def test_a_recipe_that_ignores_the_answer_is_recorded_unpinned(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     lab.write()  # the plain recipe: no ARG, the probe prints the FROM image's version
     lab.release("0.9.0")
     world.npm("openclaw", "1.0.0")
@@ -90,7 +93,10 @@ def test_a_recipe_that_ignores_the_answer_is_recorded_unpinned(lab: Lab, world: 
     assert lab.labels(f"{lab.alias}:latest")["claw.base.upstream-pinned"] == "false"
 
 
-def test_a_probe_that_disagrees_with_the_answer_it_was_handed_is_warned_of(lab: Lab, world: StandIns) -> None:
+def test_a_probe_that_disagrees_with_the_answer_it_was_handed_is_warned_of(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     lab.write(PINNED_RECIPE.replace('"$CLAW_UPSTREAM_OPENCLAW"', '"1.0.0.post1"'))
     world.npm("openclaw", "1.0.0")
     assert ok(lab, "pull", "Clawfile") == (
@@ -144,7 +150,10 @@ def test_update_lock_writes_stable_bytes_and_another_host_builds_exactly_that(
     assert service["claw.runner.built-against"] == f"{lab.alias}:v1.0.0"
 
 
-def test_update_lock_moves_the_entry_and_keeps_other_tables(lab: Lab, world: StandIns) -> None:
+def test_update_lock_moves_the_entry_and_keeps_other_tables(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     world.npm("openclaw", "1.0.0")
     ok(lab, "pull", "--update-lock", "Clawfile")
     other = '\n[base.someone-else]\nrecipe-sha = "sha256:' + "a" * 64 + '"\n'
@@ -159,7 +168,8 @@ def test_update_lock_moves_the_entry_and_keeps_other_tables(lab: Lab, world: Sta
     assert first_tag not in lab.tags()  # the lock tag it replaced is gone: nothing uses it
 
 
-def test_locked_refuses_before_building(lab: Lab, world: StandIns) -> None:
+def test_locked_refuses_before_building(lab: Lab, world: StandIns, toolchain: Toolchain) -> None:
+    lab.toolchain = toolchain
     world.npm("openclaw", "1.0.0")
     result = lab.claw("pull", "--locked", "Clawfile")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -208,8 +218,9 @@ def test_an_unknown_update_lock_name_is_a_usage_error(lab: Lab, world: StandIns)
 
 
 def test_a_locked_pod_runs_its_registry_images_by_digest_and_up_locked_refuses_what_does_not_match(
-    lab: Lab, world: StandIns
+    lab: Lab, world: StandIns, toolchain: Toolchain
 ) -> None:
+    lab.toolchain = toolchain
     web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1", cmd='["sleep", "3600"]')
     lab.clawfile.write_text(f'FROM {lab.alias}\nCLAW_TYPE openclaw\nCMD ["sleep", "3600"]\n')
     pod = lab.dir / "claw-pod.yml"
@@ -241,7 +252,10 @@ def test_a_locked_pod_runs_its_registry_images_by_digest_and_up_locked_refuses_w
     assert "1 service(s) do not match claw.lock (agent)" in warned.stderr
 
 
-def test_two_engines_build_identical_inputs_from_one_lock(lab: Lab, world: StandIns, second: Engine) -> None:
+def test_two_engines_build_identical_inputs_from_one_lock(
+    lab: Lab, world: StandIns, second: Engine, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     here, there = context(lab, "here", lab.engine.host), context(lab, "there", second.host)
     both = f"{here},{there}"
     world.npm("openclaw", "1.0.0")
@@ -279,7 +293,10 @@ def node_image(lab: Lab, node: str) -> None:
     lab.docker("image", "rm", ref)
 
 
-def test_a_release_whose_runtime_the_base_lacks_fails_before_any_build(lab: Lab, world: StandIns) -> None:
+def test_a_release_whose_runtime_the_base_lacks_fails_before_any_build(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     node_image(lab, "22.0.0")
     world.npm("openclaw", "1.0.0")
     assert ok(lab, "pull", "Clawfile") == f"{lab.alias}: installed v1.0.0"
@@ -311,7 +328,10 @@ def test_a_release_whose_runtime_the_base_lacks_fails_before_any_build(lab: Lab,
     assert [call for call in lab.calls() if " build " in f" {call} "]  # the shim does record builds
 
 
-def test_update_lock_dry_run_says_the_change_as_a_diff_and_writes_nothing(lab: Lab, world: StandIns) -> None:
+def test_update_lock_dry_run_says_the_change_as_a_diff_and_writes_nothing(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     world.npm("openclaw", "1.0.0")
     first = ok(lab, "pull", "--update-lock", "--dry-run", "Clawfile")
     assert not lock_file(lab).exists()
@@ -376,8 +396,9 @@ def open_world(lab: Lab, tmp_path: Path) -> Iterator[StandIns]:
 
 
 def test_a_locked_input_that_is_gone_fails_its_runner_by_name_and_the_others_build(
-    lab: Lab, open_world: StandIns
+    lab: Lab, open_world: StandIns, toolchain: Toolchain
 ) -> None:
+    lab.toolchain = toolchain
     second = two_runner_pod(lab, open_world)
     ok(lab, "pull", "--update-lock", "-f", "claw-pod.yml")
     entry = lockfile.read(lock_file(lab)).bases["openclaw"]  # type: ignore[union-attr]
@@ -423,7 +444,10 @@ def test_a_locked_input_that_is_gone_fails_its_runner_by_name_and_the_others_bui
     assert any(line.startswith(f"{lab.alias}: locked at v1.0.0") for line in result.stdout.splitlines())
 
 
-def test_an_interrupted_update_lock_leaves_the_old_lock_whole(lab: Lab, world: StandIns) -> None:
+def test_an_interrupted_update_lock_leaves_the_old_lock_whole(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     import signal
 
     world.npm("openclaw", "1.0.0")
@@ -440,7 +464,10 @@ def test_an_interrupted_update_lock_leaves_the_old_lock_whole(lab: Lab, world: S
     assert sorted(p.name for p in lab.dir.iterdir() if "claw.lock" in p.name) == ["claw.lock"]
 
 
-def test_two_pods_on_one_host_each_build_on_their_own_locked_base(lab: Lab, world: StandIns) -> None:
+def test_two_pods_on_one_host_each_build_on_their_own_locked_base(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
     lab.keep = 1  # pruning spares lock tags
     lab.write(PINNED_RECIPE)
     for pod in ("a", "b"):
