@@ -744,6 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.ui.error(f"unexpected error ({type(exc).__name__}: {exc}); details in {path}")
         return EXIT_FAILED
     finally:
+        app.ui.done()  # no "still ..." line once the command is over
         signal.signal(signal.SIGTERM, previous)
         sys.unraisablehook = sys.__unraisablehook__
 

@@ -92,6 +92,10 @@ class Ui:
         if not self.quiet:
             self._err(click.style(f"warning: {text}", fg="yellow"))
 
+    def done(self) -> None:
+        """The command is over: no step goes on (the "still ..." thread ends with them)."""
+        self._steps.clear()
+
     def error(self, text: str) -> None:
         self._steps.clear()  # the command ends here: no step goes on
         first, _, rest = text.partition("\n")
@@ -113,7 +117,7 @@ class Ui:
         """Without a terminal: one "still building" line per long step each ``every``
         seconds (a pipe, CI, cron: nothing else says the work goes on)."""
         for line in self._steps.due():  # each line already starts with its engine's prefix
-            if not self.quiet:
+            if not self.quiet and not self.err.closed:
                 with self._screen.lock:
                     self._clear_status()
                     click.echo(line, file=self.err, color=self._err_color)

@@ -570,3 +570,14 @@ def test_the_still_thread_ends_with_the_last_long_step_and_an_error_ends_them_al
     thread.join(timeout=60)  # a safety net: it ends at its next look, a second later
     assert not thread.is_alive()
     assert ui._steps.thread is None
+
+
+def test_a_command_that_ends_without_a_result_leaves_no_step_going() -> None:
+    """main() ends every command with ``ui.done()``: a step nobody closed stops there."""
+    ui = Ui(color="never", out=io.StringIO(), err=io.StringIO())
+    ui.progress("web", "pulling example/web:1")
+    thread = ui._steps.thread
+    assert thread is not None
+    ui.done()
+    thread.join(timeout=60)  # a safety net: it ends at its next look, a second later
+    assert not thread.is_alive()

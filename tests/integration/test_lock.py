@@ -496,3 +496,49 @@ def test_two_pods_on_one_host_each_build_on_their_own_locked_base(
         built = lab.labels(f"claw-local/{lab.pod}-{pod}-agent:latest")
         assert built["claw.runner.image-id"] == tags[entries[pod].tag]
         assert built["claw.base.upstream.0"] == entries[pod].upstreams[0]
+
+
+def test_the_answer_livecheck_got_is_built_even_when_upstream_answers_otherwise_meanwhile(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    """The race closed by SPEC §12.1: upstream releases between livecheck's question and
+    the build; the base installs (and records) what livecheck was told."""
+    lab.toolchain = toolchain
+    world.npm("openclaw", "1.0.0")
+    held = lab.hold("build *")
+    running = lab.spawn("pull", "Clawfile", name="racing")
+    held.wait(describe=running.output, alive=running.process)
+    world.npm("openclaw", "2.0.0")  # what any later request would be told
+    held.release()
+    assert running.wait() == 0, running.output()
+    assert running.stdout().strip() == f"{lab.alias}: installed v1.0.0"
+    assert lab.labels(f"{lab.alias}:latest")["claw.base.upstream.0"] == "npm:openclaw@1.0.0"
+
+
+def test_locked_names_a_runner_the_lock_does_not_and_builds_nothing(
+    lab: Lab, world: StandIns, toolchain: Toolchain
+) -> None:
+    lab.toolchain = toolchain
+    world.npm("openclaw", "1.0.0")
+    lock_file(lab).write_text('[base.someone-else]\nrecipe-sha = "sha256:' + "a" * 64 + '"\n')
+    result = lab.claw("pull", "--locked", "Clawfile")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "--locked: the lock does not cover this target:" in result.stderr
+    assert "openclaw: not in claw.lock (run: claw pull --update-lock=openclaw)" in result.stderr
+    assert lab.tags() == {}
+
+
+def test_up_locked_refuses_a_registry_image_at_another_digest(lab: Lab, world: StandIns) -> None:
+    web = upstream.publish(lab.engine, f"{lab.runtime}-web", "1", cmd='["sleep", "3600"]')
+    pod = lab.dir / "claw-pod.yml"
+    pod.write_text(f"x-claw: {{pod: {lab.pod}}}\nservices:\n  web:\n    image: {web}\n")
+    ok(lab, "pull", "-f", "claw-pod.yml", "--update-lock")
+    (locked_ref,) = [entry.ref for entry in lockfile.read(lock_file(lab)).images.values()]  # type: ignore[union-attr]
+    upstream.publish(lab.engine, f"{lab.runtime}-web", "1", {"moved": "yes"}, cmd='["sleep", "3600"]')
+    lab.docker("pull", web)  # this host has the tag's new image ...
+    lab.docker("image", "rm", "--force", locked_ref)  # ... and not the locked digest
+    refused = lab.claw("up", "-d", "--locked", "-f", "claw-pod.yml")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert f"web: image {locked_ref} is not on this host" in refused.stderr
+    assert "run: claw pull -f claw-pod.yml" in refused.stderr
+    assert not (lab.dir / "compose.generated.yml").exists()
