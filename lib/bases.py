@@ -173,6 +173,12 @@ class Generation:
         return f"{self.tag}  image {short_id(self.image_id)}  created {self.created}{extra}"
 
 
+def in_use(engine: Engine) -> set[str]:
+    """The image IDs something here uses: a container's image, or the base a local service
+    image was built against (what pruning and the lock's untagging must spare)."""
+    return engine.container_image_ids() | set(users(engine))
+
+
 def users(engine: Engine) -> dict[str, tuple[str, ...]]:
     """Base image ID -> the local service images built against it (two docker calls)."""
     found: dict[str, list[str]] = {}

@@ -159,7 +159,7 @@ def untag_replaced(
         image = engine.inspect_images([ref]).get(ref)
         if image is None:
             return
-        in_use = engine.container_image_ids() | set(bases.users(engine))
+        in_use = bases.in_use(engine)
         if image.id in in_use:
             events.progress(runner.alias, f"keeping {ref}: a service image or a container uses it")
             return

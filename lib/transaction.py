@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import clawfile, livecheck, lockfile, locks, runners, runtimes, versions
-from .bases import UNKNOWN, Installed, Outcome, Tags, Unknown, lock_name, locked
+from .bases import UNKNOWN, Installed, Outcome, Tags, Unknown, in_use, lock_name, locked
 from .engine import digests
 from .engine.argv import BuildArg
 from .engine.docker import Engine
@@ -365,16 +365,13 @@ def _prune(
     if not surplus:
         return ()
     try:
-        in_use = engine.container_image_ids()
-        in_use.update(
-            i.labels[runners.RUNNER_IMAGE_ID] for i in engine.images_with_label(runners.RUNNER_IMAGE_ID)
-        )
+        used = in_use(engine)
     except (DockerError, EngineUnreachable) as exc:  # the refresh has succeeded: only a warning
         events.warn(f"{runner.alias}: old versions not pruned: {exc.reason}")
         return ()
     removed = []
     for listed in surplus:
-        if listed.id in in_use:
+        if listed.id in used:
             events.progress(runner.alias, f"keeping {listed.ref}: a service image or a container uses it")
             continue
         try:

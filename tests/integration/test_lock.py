@@ -10,6 +10,7 @@ engine's namespace, where the npm stand-in answers.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -448,8 +449,6 @@ def test_an_interrupted_update_lock_leaves_the_old_lock_whole(
     lab: Lab, world: StandIns, toolchain: Toolchain
 ) -> None:
     lab.toolchain = toolchain
-    import signal
-
     world.npm("openclaw", "1.0.0")
     ok(lab, "pull", "--update-lock", "Clawfile")
     text, before = lock_file(lab).read_bytes(), lab.tags()
