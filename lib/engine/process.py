@@ -124,13 +124,13 @@ class Children:
             *argv[1:], _bg=True, _bg_exc=False, _return_cmd=True, _tty_out=False,
             _ok_code=list(ok_codes), **options,
         )  # fmt: skip
-        expired, timer = threading.Event(), None
-        try:  # from the moment it exists: a Ctrl-C that lands while it is registered still stops it
-            with self._lock:
-                self._running[id(proc)] = proc
-            if stoppable and self.stopping.is_set():  # stop_all ran while this one started
-                self._halt(proc)
-            timer = _deadline(proc, timeout, expired)
+        with self._lock:
+            self._running[id(proc)] = proc
+        if stoppable and self.stopping.is_set():  # stop_all ran while this one started
+            self._halt(proc)
+        expired = threading.Event()
+        timer = _deadline(proc, timeout, expired)
+        try:
             _wait(proc, foreground)
         except sh.SignalException as exc:
             if expired.is_set():
