@@ -8,24 +8,19 @@ operation failed, 2 bad input or usage, 3 something to do (`up` not ready, `pull
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, lifecycle
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, ClawError, Interrupted, NotReady
 from .ui import Ui
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from .invocation import Done, Fleet, Invocation
     from .verbs.pull import Report
     from .verbs.up import Readiness
@@ -348,7 +343,6 @@ def _target_after_update_lock(
 ) -> tuple[str | None, tuple[str, ...]]:
     """`claw pull --update-lock claw-pod.yml`: click reads the word after the option as its
     NAME. A word that is a file or folder here, with no target given, is the target."""
-    import os
 
     if target is not None or pod_file is not None:
         return target, names
@@ -649,45 +643,6 @@ def down(app: App, pod: str | None, pod_file: str | None, volumes: bool) -> None
     show(app.ui, starting.down(fleet.first, volumes=volumes))
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def crash_log(text: str) -> Path:
-    """Write a traceback where an operator can find it; return the path."""
-    import datetime
-    import tempfile
-    from pathlib import Path
-
-    from .files import state_dir
-
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    name = f"crash-{stamp}-{os.getpid()}.log"
-    for directory in (state_dir(), Path(tempfile.gettempdir())):
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / name).write_text(text, encoding="utf-8")
-            return directory / name
-        except OSError:
-            continue
-    return Path(tempfile.gettempdir()) / name
-
-
-def _unraisable(unraisable: Any) -> None:
-    """A Ctrl-C (or SIGTERM) that lands in a finalizer or a weakref callback cannot
-    propagate there: Python would print it and lose it. It is delivered again instead,
-    to be raised where claw can act on it."""
-    if issubclass(unraisable.exc_type, KeyboardInterrupt):  # a moment later, once this has returned
-        import _thread
-        import threading
-
-        timer = threading.Timer(0.05, _thread.interrupt_main)
-        timer.daemon = True
-        timer.start()
-        return
-    sys.__unraisablehook__(unraisable)
-
-
 JSON_SHAPES: dict[str, dict[str, Any]] = {"pull": {"actions": []}, "up": {"services": []}}
 
 
@@ -721,8 +676,11 @@ def _usage_error(app: App, exc: click.ClickException, args: Sequence[str]) -> No
 
 def main(argv: Sequence[str] | None = None) -> int:
     app = App()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    sys.unraisablehook = _unraisable
+    with lifecycle.installed():
+        return _main(app, argv)
+
+
+def _main(app: App, argv: Sequence[str] | None) -> int:
     try:
         args = list(argv) if argv is not None else None
         code = cli.main(args=args, prog_name="claw", standalone_mode=False, obj=app)
@@ -740,23 +698,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         import traceback
 
-        path = crash_log(traceback.format_exc())
+        path = lifecycle.crash_log(traceback.format_exc())
         app.ui.error(f"unexpected error ({type(exc).__name__}: {exc}); details in {path}")
         return EXIT_FAILED
     finally:
         app.ui.done()  # no "still ..." line once the command is over
-        signal.signal(signal.SIGTERM, previous)
-        sys.unraisablehook = sys.__unraisablehook__
 
 
 def entry_point() -> None:
-    """The `claw` console script.
-
-    The work is done when ``main`` returns: everything alive then is frozen out of the
-    garbage collector, whose last full pass over every object at exit took 60-100 ms
-    (sh's imports alone bring thousands of objects). Only that pass is skipped: objects
-    freed by reference counting at exit are finalized as ever, and claw has closed its
-    files, locks and children before ``main`` returns."""
-    code = main()
-    gc.freeze()
-    sys.exit(code)
+    """The `claw` console script."""
+    lifecycle.exit_quickly(main())

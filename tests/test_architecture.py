@@ -8,7 +8,7 @@ from pathlib import Path
 
 LIB = Path(__file__).resolve().parent.parent / "lib"
 LAYERS = {"cli": 4, "verbs": 3, "invocation": 2, "engine": 0}  # everything else: the domain, 1
-SHARED = {"errors", "classify", "events", "files", "locks", "ui", "refs", "status"}  # below all: -1
+SHARED = {"errors", "classify", "events", "files", "lifecycle", "locks", "ui", "refs", "status"}  # below all: -1
 
 
 def imports(path: Path) -> set[str]:

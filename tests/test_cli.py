@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import claw
-from lib import cli
+from lib import cli, lifecycle
 from lib.engine.process import INSTALL_HINT
 from lib.errors import ClawError, DockerError, InputError, NotReady, TransientError
 from lib.events import retry_notice
@@ -141,7 +143,26 @@ def test_unexpected_bug_prints_one_line_and_logs_the_traceback(
 
 def test_sigterm_is_an_interruption() -> None:
     with pytest.raises(KeyboardInterrupt):
-        cli._on_sigterm(15, None)
+        lifecycle.interrupt(15, None)
+
+
+def _signalled(number: int, steps: list[str], *, shielded: bool) -> None:
+    """A signal lands (inside the shield, or not); the steps taken after it."""
+    with lifecycle.shielded() if shielded else contextlib.nullcontext():
+        signal.raise_signal(number)
+        steps.append("started")  # in claw: the child exists, and is known so it can be stopped
+    steps.append("after")
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(("shielded", "steps"), [(True, ["started"]), (False, [])])
+def test_an_interruption_that_lands_while_a_child_starts_is_raised_once_it_is_known(
+    number: int, shielded: bool, steps: list[str]
+) -> None:
+    taken: list[str] = []
+    with lifecycle.installed(), pytest.raises(KeyboardInterrupt):
+        _signalled(number, taken, shielded=shielded)
+    assert taken == steps
 
 
 def test_verbose_echoes_docker_commands(tmp_path: Path) -> None:
@@ -335,8 +356,8 @@ def test_an_engines_ui_prefixes_every_line_and_shares_the_screen() -> None:
 
 FINALIZER_INTERRUPTED = """
 import sys, threading, weakref
-from lib import cli
-sys.unraisablehook = cli._unraisable
+from lib import lifecycle
+sys.unraisablehook = lifecycle.unraisable
 class Thing: pass
 def callback(_):
     raise KeyboardInterrupt  # a Ctrl-C that lands while a weakref callback runs

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..classify import classify
 from ..errors import DockerMissing, DockerTimeout, Interrupted, PermanentError
+from ..lifecycle import shielded
 
 if TYPE_CHECKING:
     import sh
@@ -79,7 +80,7 @@ class Children:
                 self._programs[name] = found
         return found
 
-    def _halted(self, proc: sh.RunningCommand) -> bool:
+    def _halted(self, proc: sh.RunningCommand | None) -> bool:
         with self._lock:
             return id(proc) in self._stopped
 
@@ -120,17 +121,20 @@ class Children:
         if on_line is not None:
             sink = _safe_sink(on_line)
             options.update(_out=sink, _err=sink, _tee={"out", "err"})  # tee: keep both for errors
-        proc = self.program(argv[0])(
-            *argv[1:], _bg=True, _bg_exc=False, _return_cmd=True, _tty_out=False,
-            _ok_code=list(ok_codes), **options,
-        )  # fmt: skip
-        with self._lock:
-            self._running[id(proc)] = proc
-        if stoppable and self.stopping.is_set():  # stop_all ran while this one started
-            self._halt(proc)
-        expired = threading.Event()
-        timer = _deadline(proc, timeout, expired)
+        program = self.program(argv[0])
+        expired, timer = threading.Event(), None
+        proc: sh.RunningCommand | None = None
         try:
+            with shielded():  # a Ctrl-C that lands while the child starts is raised once it is known
+                proc = program(
+                    *argv[1:], _bg=True, _bg_exc=False, _return_cmd=True, _tty_out=False,
+                    _ok_code=list(ok_codes), **options,
+                )  # fmt: skip
+                with self._lock:
+                    self._running[id(proc)] = proc
+            if stoppable and self.stopping.is_set():  # stop_all ran while this one started
+                self._halt(proc)
+            timer = _deadline(proc, timeout, expired)
             _wait(proc, foreground)
         except sh.SignalException as exc:
             if expired.is_set():
@@ -139,11 +143,14 @@ class Children:
                 raise Interrupted() from None
             raise PermanentError(argv, exc.exit_code, _text(exc.stdout), _text(exc.stderr)) from None
         except sh.ErrorReturnCode as exc:
-            if self._halted(proc):  # a docker CLI that catches the signal exits with an error
+            if proc is not None and self._halted(
+                proc
+            ):  # a docker CLI that catches the signal exits with an error
                 raise Interrupted() from None
             raise classify(argv, exc.exit_code, _text(exc.stdout), _text(exc.stderr)) from None
         except BaseException:
-            _stop(proc)
+            if proc is not None:
+                _stop(proc)
             raise
         finally:
             if timer is not None:
