@@ -13,6 +13,9 @@ The rows (``--list`` prints them, ``--only NAME`` runs some of them):
                  on the legacy builder with compose v1 (legacy+v1);
   check-200      `claw up --check` at 200 services over one `docker image inspect` of
                  their refs (goal <= 1.5);
+  check-200-floor  `claw up --check` at 200 services over the floor: a Python process on
+                 claw's packages that reads the config and the pod and makes the same one
+                 `docker image inspect` of the 200 refs (goal <= 1.15);
   verb-start-up  `claw up --check` of a 1-service pod over the floor: a Python process on
                  claw's packages (click, sh, PyYAML, tomlkit) that reads the config and
                  the pod and makes the same one `docker image inspect` (goal <= 1.5);
@@ -330,6 +333,18 @@ def check_over_inspect(bench: Bench) -> Figure:
     )  # fmt: skip
 
 
+def check_over_floor(bench: Bench) -> Figure:
+    size = SIZES[-1]
+    pod = bench.work / f"pod-{size}"
+    check = [sys.executable, CLAW, "up", "--check", "-f", str(pod / "claw-pod.yml")]
+    return side_by_side(
+        f"up --check, {size} services / the floor on claw's packages",
+        lambda: bench.run(check),
+        floor_check(bench, pod),
+        runs=21, goal=1.15, notes=imports(f"`claw up --check` ({size} services)", check, pod, bench.env),
+    )  # fmt: skip
+
+
 def verb_start_up(bench: Bench) -> Figure:
     pod = bench.work / "pod-1"
     check = [sys.executable, CLAW, "up", "--check", "-f", str(pod / "claw-pod.yml")]
@@ -541,6 +556,7 @@ class Row:
 ROWS: list[Row] = [  # a row that counts docker calls runs on a named toolchain: the count is its
     Row("docker-calls", under(toolchains.LEGACY, docker_calls)),
     Row("check-200", check_over_inspect),
+    Row("check-200-floor", check_over_floor),
     Row("verb-start-up", verb_start_up),
     Row("pull", under(toolchains.LEGACY, pull_over_script)),
     Row("pull-buildkit", under(toolchains.BUILDKIT, pull_over_script)),
@@ -758,6 +774,10 @@ What the rows mean:
   the engine check) against the one `docker image inspect` of the same {largest} refs, with
   the arguments claw gives it. The floor's ratio over the same inspect is listed above:
   no tool on claw's packages can go below it.
+- **up --check, {largest} services / the floor**: the same command against the floor
+  described under the start-up of a verb, on the {largest}-service pod: what claw's own
+  imports and work add to the least any tool on its packages pays for that answer. The
+  goal, 1.15, is for a verb that imports only what it uses.
 - **start-up of a verb**: `claw up --check -f POD` on a pod of one service whose image
   is present, which loads the verb's modules, the config and pod readers and the docker
   layer. Its baseline is the floor: `python -c` importing click, sh, PyYAML and tomlkit,
