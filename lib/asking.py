@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import livecheck, runtimes, versions
+from . import livecheck, refs, runtimes, versions
 from .bases import Installed
-from .engine import digests
 from .engine.docker import Engine, Image
 from .errors import DockerError, InputError, Interrupted, NotAttempted, RegistryBlocked
 from .events import Events, retry_notice
@@ -110,7 +109,7 @@ def _pull_from(engine: Engine, alias: str, image: str, options: Options, events:
 def _pulled(image: str, found: Image | None) -> livecheck.Image:
     if found is None:
         return livecheck.Image(image, error="not on this host after pulling it")
-    digest = digests.digest_from_repo_digests(image, found.repo_digests)
+    digest = refs.digest_from_repo_digests(image, found.repo_digests)
     if digest is None:
         return livecheck.Image(image, error="no single registry digest recorded for it")
     return livecheck.Image(image, digest=digest)

@@ -13,8 +13,7 @@ import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import runners
-from .engine import digests
+from . import refs, runners
 from .upstreams import BEFORE_ARG, Answer, Upstream, UpstreamError, parse_record
 
 OLDER_CLAW = "no record: built by an older claw"
@@ -32,10 +31,10 @@ class Image:
 
     @property
     def shown(self) -> str:
-        return digests.short_name(self.written)
+        return refs.short_name(self.written)
 
     def pullable(self) -> str | None:
-        return digests.pullable(self.written, self.digest) if self.digest else None
+        return refs.pullable(self.written, self.digest) if self.digest else None
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ class Record:
             return None
         recorded = self.froms[index]
         name, _, digest = recorded.rpartition("@")
-        same = digests.canonical_name(name) == digests.canonical_name(image)
+        same = refs.canonical_name(name) == refs.canonical_name(image)
         return digest if same and digest else None
 
 
@@ -98,7 +97,7 @@ class Now:
             labels[f"{runners.BASE_UPSTREAM}{index}"] = answer.record()
         final = self.images[-1] if self.images else None
         if final is not None and final.digest:
-            labels[runners.OCI_BASE_NAME] = digests.canonical_name(final.written)
+            labels[runners.OCI_BASE_NAME] = refs.canonical_name(final.written)
             labels[runners.OCI_BASE_DIGEST] = final.digest
         if self.before:
             labels[runners.BASE_BEFORE] = self.before
@@ -235,7 +234,7 @@ def changes_between(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[str
     ]
     for was, now in zip(before.froms, after.froms, strict=False):
         if was != now and was.rpartition("@")[0] == now.rpartition("@")[0]:
-            found.append(f"{digests.short_name(now.rpartition('@')[0])} moved")
+            found.append(f"{refs.short_name(now.rpartition('@')[0])} moved")
     if before.recipe_sha and after.recipe_sha and before.recipe_sha != after.recipe_sha:
         found.append("recipe changed")
     return tuple(found)

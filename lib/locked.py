@@ -13,8 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import asking, bases, livecheck, lockfile, runners, transaction, versions
-from .engine import digests
+from . import asking, bases, livecheck, lockfile, refs, runners, transaction, versions
 from .engine.docker import Engine, Image
 from .errors import DockerError, EngineUnreachable, InputError
 from .events import Events
@@ -104,7 +103,7 @@ def beyond(
         except (DockerError, InputError):
             continue
         if answer.moved:
-            found.append(f"{digests.short_name(name)} moved")
+            found.append(f"{refs.short_name(name)} moved")
     return found
 
 

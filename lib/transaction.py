@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import clawfile, livecheck, lockfile, locks, runners, runtimes, versions
+from . import clawfile, livecheck, lockfile, locks, refs, runners, runtimes, versions
 from .bases import UNKNOWN, Installed, Outcome, Tags, Unknown, in_use, lock_name, locked
-from .engine import digests
 from .engine.argv import BuildArg
 from .engine.docker import Engine
 from .errors import (
@@ -83,7 +82,7 @@ def _from_lock(runner: Runner, entry: lockfile.BaseEntry) -> _Build:
 
 def _same_image(locked_ref: str, image: str) -> bool:
     name = locked_ref.rpartition("@")[0]
-    return digests.canonical_name(name) == digests.canonical_name(image.partition("@")[0])
+    return refs.canonical_name(name) == refs.canonical_name(image.partition("@")[0])
 
 
 def refresh(
@@ -195,7 +194,7 @@ def _fetch_locked(
         here = {**here, **(engine.inspect_images(pulled) if pulled else {})}
         who = "locked " + ", ".join(entry.upstreams)
         needs = [need for text in entry.runtime if (need := runtimes.Need.parse(who, text)) is not None]
-        conflicts = runtimes.conflicts(needs, {digests.short_name(r): here[r].env for r in here})
+        conflicts = runtimes.conflicts(needs, {refs.short_name(r): here[r].env for r in here})
         if conflicts:
             raise RefreshFailed("; ".join(conflicts) + f": change the recipe's FROM (or pin {runner.driver})")
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import tenacity
 
+from lib import refs
 from lib.engine import digests
 from lib.engine.digests import RemoteAnswer, UnexpectedOutput
 from lib.engine.docker import Engine
@@ -68,8 +69,8 @@ def docker_engine(fake: FakeDocker) -> Engine:
     ],
 )
 def test_names_normalise_as_docker_does(ref: str, canonical: str, short: str) -> None:
-    assert digests.canonical_name(ref) == canonical
-    assert digests.short_name(ref) == short
+    assert refs.canonical_name(ref) == canonical
+    assert refs.short_name(ref) == short
 
 
 @pytest.mark.parametrize(
@@ -83,17 +84,17 @@ def test_names_normalise_as_docker_does(ref: str, canonical: str, short: str) ->
     ],
 )
 def test_pullable_is_fully_qualified(ref: str, expected: str) -> None:
-    assert digests.pullable(ref, OTHER) == expected
-    assert digests.digest_of(digests.pullable(ref, OTHER)) == OTHER
+    assert refs.pullable(ref, OTHER) == expected
+    assert refs.digest_of(refs.pullable(ref, OTHER)) == OTHER
 
 
 def test_bad_input_is_refused() -> None:
     with pytest.raises(InputError):
-        digests.canonical_name("Not A Ref")
+        refs.canonical_name("Not A Ref")
     with pytest.raises(ValueError, match="not a digest"):
-        digests.pullable("node", "latest")
+        refs.pullable("node", "latest")
     with pytest.raises(ValueError, match="no digest"):
-        digests.digest_of("node:22")
+        refs.digest_of("node:22")
 
 
 @pytest.mark.parametrize(
@@ -139,16 +140,16 @@ REPO_DIGESTS = [
     ],
 )
 def test_repo_digests_match_the_repository(ref: str, digest: str | None) -> None:
-    assert digests.digest_from_repo_digests(ref, REPO_DIGESTS) == digest
+    assert refs.digest_from_repo_digests(ref, REPO_DIGESTS) == digest
 
 
 def test_several_digests_for_one_repository_are_ambiguous() -> None:
     # Seen on the engine: a tag moved from a manifest to an index listing that same
     # manifest, and the one image then carries both.
     both = [f"127.0.0.1:5000/upstream/x@{SINGLE}", f"127.0.0.1:5000/upstream/x@{FIRST}"]
-    assert digests.digests_for("127.0.0.1:5000/upstream/x:latest", both) == (SINGLE, FIRST)
-    assert digests.digest_from_repo_digests("127.0.0.1:5000/upstream/x:latest", both) is None
-    assert digests.digest_from_repo_digests("node", []) is None
+    assert refs.digests_for("127.0.0.1:5000/upstream/x:latest", both) == (SINGLE, FIRST)
+    assert refs.digest_from_repo_digests("127.0.0.1:5000/upstream/x:latest", both) is None
+    assert refs.digest_from_repo_digests("node", []) is None
 
 
 # --------------------------------------------------------------------------
@@ -245,7 +246,7 @@ def test_without_buildx_an_index_unchanged(fake: FakeDocker, docker_engine: Engi
 def test_without_buildx_an_index_moved(fake: FakeDocker, docker_engine: Engine) -> None:
     fake.replay(recording("manifest-index-moved"))
     fake.replay(recording("manifest-index-by-digest"))
-    recorded = digests.pullable(INDEX_REF, FIRST)  # a label's value works as well as a digest
+    recorded = refs.pullable(INDEX_REF, FIRST)  # a label's value works as well as a digest
     answer = digests.remote_digest(docker_engine, INDEX_REF, buildkit=False, recorded=recorded)
     assert answer == RemoteAnswer(None, moved=True)
     assert not answer.unchanged

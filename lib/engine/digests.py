@@ -12,118 +12,27 @@ not of the platform's manifest. Two ways to learn it:
   index is compared, manifest by manifest, with the one recorded earlier.
 
 Neither asks anything for a digest-pinned reference (``image@sha256:...``).
-Both parse JSON only. The small pure helpers name things the way docker does:
-``pullable`` (``docker.io/library/node:22-slim@sha256:...``) and ``short_name``
-(``node:22-slim``).
+Both parse JSON only; the grammar of the references is ``refs.py``'s.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .. import refs
 from ..classify import RetryNotice, retrying
-from ..errors import InputError, NoSuchImage, PermanentError
+from ..errors import NoSuchImage, PermanentError
 from .docker import QUICK_TIMEOUT, Engine
 from .process import Result
 
-DEFAULT_DOMAIN = "docker.io"
-OFFICIAL_PATH = "library/"  # Docker Hub's official images: node -> library/node
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-f]{32,}")
 LOCAL_LIST_HINT = (
     "a manifest list of that name made with `docker manifest create` hides the registry's "
     "from `docker manifest inspect`; remove it with: docker manifest rm {ref}"
 )
-
-
-# -- names -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Name:
-    """A reference split the way docker normalises it: ``node:22-slim`` is
-    domain ``docker.io``, path ``library/node``, tag ``22-slim``."""
-
-    domain: str
-    path: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def canonical(self) -> str:
-        """``docker.io/library/node``: the repository, fully qualified."""
-        return f"{self.domain}/{self.path}"
-
-    @property
-    def familiar(self) -> str:
-        """``node``: the repository as docker prints it (``RepoTags``)."""
-        if self.domain != DEFAULT_DOMAIN:
-            return self.canonical
-        official = self.path.removeprefix(OFFICIAL_PATH)
-        return official if "/" not in official else self.path
-
-
-def split(ref: str) -> Name:
-    """Split ``ref`` as docker does (distribution's ``ParseNormalizedNamed``).
-
-    The first path component is a registry host when it holds ``.`` or ``:``
-    or is ``localhost``; otherwise the registry is Docker Hub, where a name of
-    one component is an official image under ``library/``."""
-    parsed = refs.parse(ref)
-    if parsed is None:
-        raise InputError(f"not an image reference: {ref!r}")
-    first, _, rest = parsed.name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
-        domain, path = first, rest
-    else:
-        domain, path = DEFAULT_DOMAIN, parsed.name
-    if domain == "index.docker.io":
-        domain = DEFAULT_DOMAIN
-    if domain == DEFAULT_DOMAIN and "/" not in path:
-        path = OFFICIAL_PATH + path
-    return Name(domain, path, parsed.tag, parsed.digest)
-
-
-def canonical_name(ref: str) -> str:
-    """``node:22-slim`` -> ``docker.io/library/node``."""
-    return split(ref).canonical
-
-
-def pullable(ref: str, digest: str) -> str:
-    """The fully qualified reference that pulls exactly ``digest``, keeping the tag
-    it was resolved from: ``node:22-slim`` -> ``docker.io/library/node:22-slim@sha256:...``,
-    ``sipeed/picoclaw`` -> ``docker.io/sipeed/picoclaw@sha256:...``; a registry host is
-    kept (``127.0.0.1:5000/upstream/x:latest@sha256:...``). Docker pulls the digest and
-    ignores the tag; the tag says what the digest was the answer to."""
-    if not _DIGEST.fullmatch(digest):
-        raise ValueError(f"not a digest: {digest!r}")
-    name = split(ref)
-    return f"{name.canonical}{f':{name.tag}' if name.tag else ''}@{digest}"
-
-
-def short_name(ref: str) -> str:
-    """For messages: ``docker.io/library/node:22-slim@sha256:...`` -> ``node:22-slim``.
-    A reference pinned by digest alone keeps 12 hex digits: ``node@sha256:0123456789ab``."""
-    name = split(ref)
-    if name.tag:
-        return f"{name.familiar}:{name.tag}"
-    if name.digest:
-        algorithm, _, hexdigits = name.digest.partition(":")
-        return f"{name.familiar}@{algorithm}:{hexdigits[:12]}"
-    return name.familiar
-
-
-def digest_of(value: str) -> str:
-    """The digest in ``value``: a bare digest, or a reference ending in ``@<digest>``."""
-    digest = value.rpartition("@")[2]
-    if not _DIGEST.fullmatch(digest):
-        raise ValueError(f"no digest in {value!r}")
-    return digest
 
 
 def insecure_registry(ref: str) -> bool:
@@ -138,7 +47,7 @@ def insecure_registry(ref: str) -> bool:
     for these registries only, never for one the engine checks TLS for. ``[::1]`` is not
     in the engine's default range, so it is not insecure either. (buildx's imagetools
     needs nothing: it speaks plain HTTP to loopback registries by itself.)"""
-    domain = split(ref).domain
+    domain = refs.split(ref).domain
     if domain.startswith("["):
         return False
     host = domain.rsplit(":", 1)[0]
@@ -154,27 +63,6 @@ def insecure_registry(ref: str) -> bool:
 # -- after a pull: RepoDigests ---------------------------------------------
 
 
-def digests_for(ref: str, repo_digests: Sequence[str]) -> tuple[str, ...]:
-    """Every digest in ``repo_digests`` (``RepoDigests`` of ``docker image inspect``:
-    ``node@sha256:...``, ``127.0.0.1:5000/upstream/x@sha256:...``) recorded for the
-    repository of ``ref``, in order. Names are compared normalised."""
-    wanted = split(ref).canonical
-    found: list[str] = []
-    for entry in repo_digests:
-        name, at, digest = entry.rpartition("@")
-        if at and _DIGEST.fullmatch(digest) and refs.is_valid(name) and split(name).canonical == wanted:
-            found.append(digest)
-    return tuple(dict.fromkeys(found))
-
-
-def digest_from_repo_digests(ref: str, repo_digests: Sequence[str]) -> str | None:
-    """The digest ``RepoDigests`` records for the repository of ``ref``; ``None`` when it
-    records none, or several (a tag that moved from a manifest to an index listing that
-    same manifest leaves both on the one image, and nothing says which is current)."""
-    found = digests_for(ref, repo_digests)
-    return found[0] if len(found) == 1 else None
-
-
 def pulled_digest(engine: Engine, ref: str, *, buildkit: bool | None = None) -> str | None:
     """The digest the last ``docker pull <ref>`` recorded on this engine.
 
@@ -183,7 +71,7 @@ def pulled_digest(engine: Engine, ref: str, *, buildkit: bool | None = None) -> 
     When ``RepoDigests`` holds several for the repository, the registry is asked
     which one the tag names now (``remote_digest``, with buildx when ``buildkit``;
     ``None``: as the engine's BuildKit fact says); ``None`` if it names none of them."""
-    name = split(ref)
+    name = refs.split(ref)
     if name.digest:
         return name.digest
     argv = engine.docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref)
@@ -191,7 +79,7 @@ def pulled_digest(engine: Engine, ref: str, *, buildkit: bool | None = None) -> 
         result = engine.run(argv, timeout=QUICK_TIMEOUT)
     except NoSuchImage:
         return None
-    found = digests_for(ref, _repo_digests(result))
+    found = refs.digests_for(ref, _repo_digests(result))
     if len(found) <= 1:
         return found[0] if found else None
     with_buildx = engine.buildkit() if buildkit is None else buildkit
@@ -282,8 +170,8 @@ def remote_digest(
 
     Failures are the engine's ``DockerError``s; transient ones are retried up to
     ``attempts`` times in all."""
-    name = split(ref)
-    before = digest_of(recorded) if recorded is not None else None
+    name = refs.split(ref)
+    before = refs.digest_of(recorded) if recorded is not None else None
     if name.digest:
         return RemoteAnswer.known(name.digest, before, pinned=True)
     for attempt in retrying(attempts, on_retry, engine.retry_wait):
@@ -368,7 +256,7 @@ def parse_imagetools(stdout: str) -> str:
     what a pull records."""
     data = _json(stdout)
     digest = data.get("digest") if isinstance(data, dict) else None
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+    if not isinstance(digest, str) or not refs.DIGEST.fullmatch(digest):
         raise UnexpectedOutput("unexpected `imagetools inspect` output: no digest")
     return digest
 
@@ -399,7 +287,7 @@ def parse_manifest_inspect(stdout: str, ref: str) -> Manifests:
     if not items or not all(isinstance(item, dict) for item in items):
         raise UnexpectedOutput("unexpected `manifest inspect` output")
     entries = [_entry(item) for item in items]
-    asked = split(ref)
+    asked = refs.split(ref)
     for printed, digest, _ in entries:
         expected = asked.digest if not isinstance(data, list) else digest
         if not _names_same(printed, asked, expected):
@@ -416,18 +304,18 @@ def _entry(item: dict[str, Any]) -> tuple[str, str, str]:
     printed = item.get("Ref")
     descriptor = item.get("Descriptor")
     digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
-    if not isinstance(printed, str) or not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+    if not isinstance(printed, str) or not isinstance(digest, str) or not refs.DIGEST.fullmatch(digest):
         raise UnexpectedOutput("unexpected `manifest inspect` output: no Ref or Descriptor digest")
     platform = descriptor.get("platform") if isinstance(descriptor, dict) else None
     return printed, digest, json.dumps(platform or {}, sort_keys=True, separators=(",", ":"))
 
 
-def _names_same(printed: str, asked: Name, digest: str | None) -> bool:
+def _names_same(printed: str, asked: refs.Name, digest: str | None) -> bool:
     """Whether ``printed`` is ``asked`` (its tag defaulting to ``latest`` as the CLI's
     does) with ``digest``."""
     if not refs.is_valid(printed):
         return False
-    got = split(printed)
+    got = refs.split(printed)
     tag = asked.tag or (None if asked.digest else "latest")
     return (got.canonical, got.tag, got.digest) == (asked.canonical, tag, digest)
 

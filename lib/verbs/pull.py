@@ -13,8 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import asking, bases, locked, lockfile, runners, target, transaction, versions
-from ..engine import digests
+from .. import asking, bases, locked, lockfile, refs, runners, target, transaction, versions
 from ..engine.docker import Image
 from ..errors import ClawError, DockerError, InputError, NotAttempted, NotReady, RegistryBlocked
 from ..events import retry_notice
@@ -474,7 +473,7 @@ def _runner_state(inv: Invocation, runner: Runner) -> tuple[Status, str, str | N
 
 def _check_registry(inv: Invocation, action: Action, found: Image) -> Result:
     """A registry image that is here: has the registry's digest for its tag moved?"""
-    local = digests.digest_from_repo_digests(action.ref, found.repo_digests)
+    local = refs.digest_from_repo_digests(action.ref, found.repo_digests)
     try:
         answer = inv.engine.registry_digest(action.ref, recorded=local, attempts=inv.options.retries)
     except DockerError as exc:
@@ -632,7 +631,7 @@ def _lock_image(inv: Invocation, action: Action) -> tuple[Result, list[lockfile.
     if result.failed:
         return result, []
     image = inv.engine.inspect_images([ref]).get(ref)
-    digest = digests.digest_from_repo_digests(ref, image.repo_digests) if image else None
+    digest = refs.digest_from_repo_digests(ref, image.repo_digests) if image else None
     if digest is None:
         reason = f"no registry digest recorded for {ref}: not locked"
         return Result(action, Status.FAILED, f"{action.name}: {reason}", reason), []

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import tenacity
 
+from lib import refs
 from lib.engine import digests
 from lib.engine.digests import RemoteAnswer
 from lib.engine.docker import Engine as ClawEngine
@@ -148,7 +149,7 @@ def test_a_multi_platform_index(cli: Cli) -> None:
     assert cli.images() == before
     assert cli.pulled(ref) == pushed  # the index's digest, not the amd64 manifest's
     assert cli.remote(ref, recorded=pushed) == RemoteAnswer(pushed, moved=False)
-    label = digests.pullable(ref, pushed)
+    label = refs.pullable(ref, pushed)
     assert cli.remote(ref, recorded=label).unchanged
     assert cli.docker("image", "inspect", "--format", "{{.Id}}", label) == cli.image_id(ref)
 
@@ -197,8 +198,8 @@ def test_a_tag_moved_to_an_index_of_the_same_manifest(cli: Cli) -> None:
     index = cli.index(ref, f"{ref.rpartition(':')[0]}@{single}", arm64)
     cli.claw.pull(ref)
     repo_digests = cli.docker("image", "inspect", "--format", '{{join .RepoDigests " "}}', ref).split()
-    assert len(digests.digests_for(ref, repo_digests)) == 2
-    assert digests.digest_from_repo_digests(ref, repo_digests) is None
+    assert len(refs.digests_for(ref, repo_digests)) == 2
+    assert refs.digest_from_repo_digests(ref, repo_digests) is None
     assert digests.pulled_digest(cli.claw, ref) == index  # buildx or not: as the engine says
 
 
