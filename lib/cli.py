@@ -1,8 +1,7 @@
 """The command line: parse options, build the invocation, call a verb, print, exit code.
 
-Errors reach ``main`` and become one line and an exit code: 0 success, 1 an
-operation failed, 2 bad input or usage, 3 something to do (`up` not ready, `pull
---check` behind), 130 interrupted.
+Errors reach ``main`` and become one line and an exit code (``EXIT_CODES``, from
+``errors.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from . import __version__, lifecycle
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, ClawError, Interrupted, NotReady
+from .errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_READY,
+    EXIT_USAGE,
+    ClawError,
+    Interrupted,
+    NotReady,
+)
 from .ui import Ui
 
 if TYPE_CHECKING:
@@ -32,8 +39,9 @@ if TYPE_CHECKING:
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 ALL_ENTRIES = "\0all"  # --update-lock without =NAME
 EXIT_CODES = (
-    "Exit status: 0 success, 1 failed, 2 bad input or usage, "
-    "3 something to do (up not ready, pull --check behind), 130 interrupted."
+    f"Exit status: 0 success, {EXIT_FAILED} failed, {EXIT_USAGE} bad input or usage, "
+    f"{EXIT_NOT_READY} something to do (up not ready, pull --check behind), "
+    f"{EXIT_INTERRUPTED} interrupted."
 )
 
 
@@ -118,75 +126,58 @@ LOCK_HELP = (
 CONTEXT_HELP = "Run against this docker context; repeat it or separate names by commas for several engines."
 
 
-def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
-    """The group's options, accepted after the verb too (`claw pull -q`). Given there,
-    they override the group's. ``short_verbose=False``: only the long --verbose (`down`,
-    which refuses -v)."""
+def _given(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option given after the verb overrides the group's."""
+    source = ctx.get_parameter_source(param.name or "")
+    if source not in (None, click.core.ParameterSource.DEFAULT):
+        ctx.ensure_object(App).set(param.name or "", value)
 
-    def given(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        source = ctx.get_parameter_source(param.name or "")
-        if source not in (None, click.core.ParameterSource.DEFAULT):
-            ctx.ensure_object(App).set(param.name or "", value)
+
+def _global_options(*, on_verb: bool, short_verbose: bool = True) -> list[Callable[[F], F]]:
+    """The global options, declared once: on the group with their environment variables
+    and defaults, and on each verb (`claw pull -q`), where they override the group's.
+    ``short_verbose=False``: only the long --verbose (`down`, which refuses -v)."""
+    verbose = ("-v", "--verbose") if short_verbose else ("--verbose",)
+    declared: list[tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]] = [
+        # the option's names, what it is, what it is on the group alone
+        (("--config", "config_path"), {"type": click.Path(dir_okay=False), "help": CONFIG_HELP},
+         {"envvar": "CLAW_CONFIG", "show_envvar": True}),
+        ((*verbose, "verbose"), {"is_flag": True, "help": VERBOSE_HELP}, {}),
+        (("-q", "--quiet", "quiet"), {"is_flag": True, "help": QUIET_HELP}, {}),
+        (("--color", "color"), {"type": click.Choice(["auto", "always", "never"]), "help": COLOR_HELP},
+         {"default": "auto", "show_default": True}),
+        (("--context", "contexts"), {"multiple": True, "metavar": "NAME", "help": CONTEXT_HELP},
+         {"envvar": "CLAW_CONTEXTS", "show_envvar": True}),
+    ]  # fmt: skip
+    on_verbs = {"expose_value": False, "callback": _given}
+    return [
+        click.option(*names, **what, **(on_verbs if on_verb else on_group))
+        for names, what, on_group in declared
+    ]
+
+
+def _options(options: Sequence[Callable[[F], F]]) -> Callable[[F], F]:
+    """The options as one decorator, listed in the help in the order given."""
 
     def decorate(function: F) -> F:
-        verbose = ("-v", "--verbose") if short_verbose else ("--verbose",)
-        options = [
-            click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP),
-            click.option(*verbose, "verbose", is_flag=True, help=VERBOSE_HELP),
-            click.option("-q", "--quiet", "quiet", is_flag=True, help=QUIET_HELP),
-            click.option("--color", type=click.Choice(["auto", "always", "never"]), help=COLOR_HELP),
-            click.option("--context", "contexts", multiple=True, metavar="NAME", help=CONTEXT_HELP),
-        ]
         for option in reversed(options):
             function = option(function)
         return function
 
-    def wrapped(function: F) -> F:
-        decorated = decorate(function)
-        for param in getattr(decorated, "__click_params__", [])[-5:]:
-            param.expose_value = False
-            param.callback = given
-        return decorated
+    return decorate
 
-    return wrapped
+
+def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
+    """The group's options, accepted after the verb too."""
+    return _options(_global_options(on_verb=True, short_verbose=short_verbose))
 
 
 @click.group(context_settings=CONTEXT, epilog=EXIT_CODES)
-@click.option(
-    "--config",
-    "config_path",
-    envvar="CLAW_CONFIG",
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help=CONFIG_HELP,
-)
-@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
-@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
-@click.option(
-    "--color",
-    type=click.Choice(["auto", "always", "never"]),
-    default="auto",
-    show_default=True,
-    help=COLOR_HELP,
-)
-@click.option(
-    "--context",
-    "contexts",
-    multiple=True,
-    metavar="NAME",
-    envvar="CLAW_CONTEXTS",
-    show_envvar=True,
-    help=CONTEXT_HELP,
-)
-@click.option(
-    "--lock",
-    "lock_path",
-    envvar="CLAW_LOCK",
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help=LOCK_HELP,
-)
+@_options([
+    *_global_options(on_verb=False),
+    click.option("--lock", "lock_path", envvar="CLAW_LOCK", show_envvar=True,
+                 type=click.Path(dir_okay=False), metavar="FILE", help=LOCK_HELP),
+])  # fmt: skip
 @click.version_option(__version__, "--version", prog_name="claw")
 @click.pass_obj
 def cli(

@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,14 @@ def test_help_works_without_docker(tmp_path: Path) -> None:
 def test_version() -> None:
     result = run_claw("--version")
     assert (result.returncode, result.stdout.strip()) == (0, f"claw, version {claw.__version__}")
+
+
+def test_the_help_names_every_exit_status_of_the_error_family() -> None:
+    def family(kind: type[ClawError]) -> list[type[ClawError]]:
+        return [kind, *(deeper for sub in kind.__subclasses__() for deeper in family(sub))]
+
+    said = {int(word) for word in re.findall(r"\b(\d+) [a-z]", cli.EXIT_CODES)}
+    assert said == {0} | {kind.exit_code for kind in family(ClawError)}
 
 
 @pytest.mark.parametrize("verb", ["pull", "build", "up", "down"])
