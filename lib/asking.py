@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import livecheck, refs, runtimes, versions
 from .bases import Installed
 from .engine.docker import Engine, Image
-from .errors import DockerError, InputError, Interrupted, NotAttempted, RegistryBlocked
+from .errors import DockerError, InputError, Interrupted, NotAttempted
 from .events import Events, retry_notice
 from .policy import Options
 from .runners import Runner
@@ -91,16 +91,7 @@ def ask(
 
 def _pull_from(engine: Engine, alias: str, image: str, options: Options, events: Events) -> dict[str, str]:
     try:
-        options.check()
-        engine.pull(
-            image,
-            attempts=options.retries,
-            on_retry=retry_notice(events, alias),
-            on_line=lambda line: events.output(alias, line),
-        )
-    except RegistryBlocked as exc:
-        options.breaker.trip(exc)
-        return {image: exc.reason}
+        options.pull(engine, image, events, alias)
     except (DockerError, NotAttempted) as exc:
         return {image: getattr(exc, "reason", None) or exc.message}
     return {}

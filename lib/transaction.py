@@ -122,11 +122,11 @@ def refresh(
                 _fetch_locked(engine, runner, entry, options, events)
             else:
                 build = _fresh(runner, now)
-            image_id, version = _install(engine, runner, build, tags, options, events, log)
+            with options.registry():
+                image_id, version = _install(engine, runner, build, tags, options, events, log)
         except NotAttempted as exc:
             return Outcome(runner, Status.NOT_ATTEMPTED, previous, reason=exc.message)
         except RegistryBlocked as exc:
-            options.breaker.trip(exc)
             return _failed(runner, previous, f"build: {exc.reason}", log, exc.hint)
         except DockerError as exc:
             return _failed(runner, previous, exc.reason, log, exc.hint)

@@ -15,8 +15,7 @@ from typing import Any
 
 from .. import asking, bases, locked, lockfile, refs, runners, target, transaction, versions
 from ..engine.docker import Image
-from ..errors import ClawError, DockerError, InputError, NotAttempted, NotReady, RegistryBlocked
-from ..events import retry_notice
+from ..errors import ClawError, DockerError, InputError, NotAttempted, NotReady
 from ..invocation import Invocation, in_parallel
 from ..runners import Runner
 from ..status import Status
@@ -368,21 +367,11 @@ def _runtime_failed(runner: Runner, installed: bases.Installed | None, conflicts
 
 
 def _pull(inv: Invocation, action: Action) -> Result:
-    events = inv.events
     try:
-        inv.options.check()
-        events.progress(action.name, f"pulling {action.ref}")
-        inv.engine.pull(
-            action.ref,
-            attempts=inv.options.retries,
-            on_retry=retry_notice(events, action.name),
-            on_line=lambda line: events.output(action.name, line),
-        )
+        inv.options.pull(inv.engine, action.ref, inv.events, action.name, saying=f"pulling {action.ref}")
     except NotAttempted as exc:
         return Result(action, Status.NOT_ATTEMPTED, f"{action.name}: {exc.message}", exc.message)
     except DockerError as exc:
-        if isinstance(exc, RegistryBlocked):
-            inv.options.breaker.trip(exc)
         line = f"{action.name}: pull failed: {exc.reason}"
         return Result(action, Status.FAILED, line, exc.reason, exc.hint)
     return Result(action, Status.PULLED, f"{action.name}: pulled {action.ref}")
