@@ -228,8 +228,10 @@ def locked(engine: Engine, alias: str, options: Options, events: Events) -> Iter
         _waiting(events, alias)
 
     with (
-        locks.hold(name, engine.where, on_wait=waiting_here, cancel=options.cancel) as held,
-        lock.hold(engine, name, on_wait=waiting_for, on_takeover=took_over, cancel=options.cancel) as stale,
+        locks.hold_on_host(name, engine.where, on_wait=waiting_here, cancel=options.cancel) as held,
+        lock.hold_on_engine(
+            engine, name, on_wait=waiting_for, on_takeover=took_over, cancel=options.cancel
+        ) as stale,
     ):
         yield held.abandoned or stale
 

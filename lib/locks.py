@@ -44,7 +44,7 @@ class Held:
 
 
 @contextlib.contextmanager
-def hold(
+def hold_on_host(
     name: str,
     where: str,
     *,

@@ -62,7 +62,7 @@ def dead_here() -> lock.Owner:
 
 
 def test_the_lock_is_a_container_named_for_it_removed_when_done(model: Model) -> None:
-    with lock.hold(model, NAME) as took_over:
+    with lock.hold_on_engine(model, NAME) as took_over:
         ((name, labels),) = model.markers.values()
         assert name == "claw-lock-runner-openclaw"
         assert labels[lock.LABEL] == NAME
@@ -102,7 +102,7 @@ def test_a_live_holder_is_waited_for_and_named_until_it_lets_go(model: Model) ->
     cancel = threading.Event()
     with safety_net(cancel.set):
         try:
-            with lock.hold(
+            with lock.hold_on_engine(
                 model,
                 NAME,
                 on_wait=lambda owner: seen.append(f"waiting for {owner.host}"),
@@ -141,7 +141,7 @@ def test_a_cancelled_wait_stops_at_once_and_leaves_the_holders_lock(model: Model
     with (
         safety_net(lambda: model.remove_container(theirs)),
         pytest.raises(Interrupted),
-        lock.hold(model, NAME, on_wait=waiting, cancel=cancel, poll=3600),
+        lock.hold_on_engine(model, NAME, on_wait=waiting, cancel=cancel, poll=3600),
     ):
         pytest.fail("got a lock someone else holds")
     assert time.monotonic() - started < SAFETY, "the cancel ended the wait, not the poll"
@@ -163,7 +163,7 @@ def test_a_stale_lock_is_taken_over_and_the_takeover_said(
     stale = owner()
     theirs = held_by(model, stale)
     taken: list[tuple[str, str]] = []
-    with lock.hold(model, NAME, on_takeover=lambda o, w: taken.append((o.host, w))) as took_over:
+    with lock.hold_on_engine(model, NAME, on_takeover=lambda o, w: taken.append((o.host, w))) as took_over:
         assert took_over
         assert theirs not in model.markers
         assert len(model.markers) == 1
@@ -182,7 +182,7 @@ def test_a_live_owner_elsewhere_is_never_provably_gone_however_its_pid_looks() -
 def test_a_holder_whose_lock_was_taken_over_removes_only_its_own(model: Model) -> None:
     """Its lock taken over (past the bound) and the name now another claw's: releasing
     removes its own container by ID, never the new owner's of the same name."""
-    with lock.hold(model, NAME):
+    with lock.hold_on_engine(model, NAME):
         (mine,) = model.markers
         model.remove_container(mine)  # taken over by someone after the bound...
         theirs = held_by(model, elsewhere())  # ...who holds it now, under the same name
@@ -293,7 +293,7 @@ def test_the_release_removes_the_lock_container_by_its_id(fake: FakeDocker) -> N
     mine = "9c0f3f6d2b8e41aa" * 4
     fake.answer(["create"], stdout=f"{mine}\n")
     fake.answer(["rm", "--force"])
-    with lock.hold(quick(), NAME):
+    with lock.hold_on_engine(quick(), NAME):
         pass
     assert fake.args[-1] == ["rm", "--force", mine]
     assert not fake.pending

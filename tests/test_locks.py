@@ -20,7 +20,7 @@ SAFETY = 60.0  # seconds: only a lock bug keeps a test waiting this long
 HOLDER = """
 import sys
 from lib import locks
-with locks.hold(sys.argv[1], "context:default"):
+with locks.hold_on_host(sys.argv[1], "context:default"):
     print("held", flush=True)
     sys.stdin.readline()  # until the test says so, or its end closes the pipe
 print("let go", flush=True)
@@ -104,7 +104,7 @@ def test_a_second_holder_waits_and_says_so_once() -> None:
         cancel = Polls(poll)
         with safety_net(cancel.set):
             try:
-                with locks.hold(
+                with locks.hold_on_host(
                     "runner-openclaw", HERE, on_wait=lambda: seen.append("waiting"), cancel=cancel, poll=0.01
                 ):
                     seen.append("acquired")
@@ -117,9 +117,11 @@ def test_a_second_holder_waits_and_says_so_once() -> None:
 
 def test_different_names_and_endpoints_do_not_block() -> None:
     with held_elsewhere("runner-openclaw"):
-        with locks.hold("runner-nanobot", HERE, on_wait=lambda: pytest.fail("waited for another alias")):
+        with locks.hold_on_host(
+            "runner-nanobot", HERE, on_wait=lambda: pytest.fail("waited for another alias")
+        ):
             pass
-        with locks.hold(
+        with locks.hold_on_host(
             "runner-openclaw",
             "unix:///elsewhere.sock",
             on_wait=lambda: pytest.fail("waited for another engine"),
@@ -130,7 +132,7 @@ def test_different_names_and_endpoints_do_not_block() -> None:
 def test_a_killed_holder_releases_the_lock() -> None:
     with held_elsewhere("runner-openclaw"):
         pass  # killed on leaving
-    with locks.hold(
+    with locks.hold_on_host(
         "runner-openclaw", HERE, on_wait=lambda: pytest.fail("a dead process still held the lock")
     ):
         pass
@@ -151,7 +153,7 @@ def test_cancel_stops_the_wait() -> None:
         with (
             safety_net(holder.let_go),
             pytest.raises(Interrupted),
-            locks.hold("runner-openclaw", HERE, on_wait=waiting, cancel=cancel, poll=3600),
+            locks.hold_on_host("runner-openclaw", HERE, on_wait=waiting, cancel=cancel, poll=3600),
         ):
             pytest.fail("got a lock someone else holds")
         assert holder.proc.poll() is None, "the holder still holds it"
@@ -160,7 +162,7 @@ def test_cancel_stops_the_wait() -> None:
 
 
 def test_lock_files_are_shared_by_every_user() -> None:
-    with locks.hold("runner-openclaw", HERE):
+    with locks.hold_on_host("runner-openclaw", HERE):
         path = locks.path_for("runner-openclaw", HERE)
         assert path.stat().st_mode & 0o777 == 0o666
         assert path.parent.stat().st_mode & 0o1777 == 0o1777
@@ -172,14 +174,14 @@ def test_a_holder_killed_with_the_lock_leaves_it_abandoned() -> None:
         assert locks.abandoned("runner-x", HERE)  # held right now: worth a look
     assert holder.proc.returncode == -9
     assert locks.abandoned("runner-x", HERE)
-    with locks.hold("runner-x", HERE) as held:
+    with locks.hold_on_host("runner-x", HERE) as held:
         assert held.abandoned
     assert not locks.abandoned("runner-x", HERE)  # this holder ended cleanly
-    with locks.hold("runner-x", HERE) as held:
+    with locks.hold_on_host("runner-x", HERE) as held:
         assert not held.abandoned
 
 
 def test_a_holder_that_ends_with_an_error_leaves_it_clean() -> None:
-    with pytest.raises(Interrupted), locks.hold("runner-y", HERE):
+    with pytest.raises(Interrupted), locks.hold_on_host("runner-y", HERE):
         raise Interrupted()
     assert not locks.abandoned("runner-y", HERE)

@@ -106,7 +106,7 @@ def container_name(name: str) -> str:
 
 
 @contextlib.contextmanager
-def hold(
+def hold_on_engine(
     engine: Engine,
     name: str,
     *,

@@ -413,7 +413,7 @@ def test_dry_run_changes_nothing_and_json_reports_each_action(lab: Lab) -> None:
 def test_two_concurrent_pulls_of_one_alias_both_succeed(lab: Lab) -> None:
     installed(lab, "1.0.0")
     lab.release("1.1.0")
-    with locks.hold(f"runner-{lab.alias}", lab.engine.host):  # both must wait, and say so
+    with locks.hold_on_host(f"runner-{lab.alias}", lab.engine.host):  # both must wait, and say so
         runs = [lab.spawn("pull", "Clawfile", name=f"run{i}") for i in range(2)]
         for run in runs:
             run.says("waiting: another claw pull")
