@@ -128,10 +128,6 @@ class Tags:
     def temporary(self) -> tuple[Listed, ...]:
         return tuple(row for row in self.rows if row.tag.startswith(versions.TEMPORARY_PREFIX))
 
-    @property
-    def versioned(self) -> tuple[Listed, ...]:
-        return tuple(row for row in self.rows if versions.is_versioned(row.tag))
-
     def id_of(self, tag: str) -> str | None:
         return next((row.id for row in self.rows if row.tag == tag), None)
 
