@@ -6,16 +6,15 @@ Errors reach ``main`` and become one line and an exit code (``EXIT_CODES``, from
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__, lifecycle
+from . import __version__, lifecycle, reporting
 from .errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -28,9 +27,8 @@ from .errors import (
 from .ui import Ui
 
 if TYPE_CHECKING:
-    from .invocation import Done, Fleet, Invocation
+    from .invocation import Fleet, Invocation
     from .verbs.pull import Report
-    from .verbs.up import Readiness
 
 # Heavy modules (sh, tenacity, yaml, tomlkit, json, the verbs) are imported
 # inside the functions that need them: `claw --help` and `--version` stay fast
@@ -304,29 +302,14 @@ def pull(
         locking = replace(mode, update_lock=None, locked=True)
         return pulling.run(inv, no_runners=no_runners, mode=locking, with_versions=as_json)
 
-    def verdict(inv: Invocation, report: pulling.Report) -> None:
-        problem = report.verdict()
-        if problem is not None:
-            raise problem
-
-    with json_document(app, "pull", as_json, actions=[]) as document:
+    with reporting.json_document(app.ui, "pull", as_json) as document:
         fleet = (
             app.invoke(None, None, bare=True)
             if rollback is not None
             else app.invoke(target, pod_file, jobs=jobs)
         )
-        if fleet.several:
-            done = (
-                fleet.first_then_rest(work, follow_lock) if mode.update_lock is not None else fleet.each(work)
-            )
-            _across(app, document, done, _show_pull if not as_json else None, verdict)
-            return
-        inv = fleet.first
-        report = work(inv)
-        document.update(report.to_json())
-        if not as_json:
-            _show_pull(app.ui, report)
-        verdict(inv, report)
+        done = fleet.run(work, rest=follow_lock if mode.update_lock is not None else None)
+        reporting.report(app.ui, document, done, None if as_json else _show_pull, lambda inv, r: r.verdict())
 
 
 def _target_after_update_lock(
@@ -359,93 +342,6 @@ def _show_pull(ui: Ui, report: Report) -> None:
         ui.info(f"hint: {hint}")
 
 
-R = TypeVar("R")
-
-
-def _across(
-    app: App,
-    document: dict[str, Any],
-    done: Sequence[Done[R]],
-    show: Callable[[Ui, R], None] | None,
-    verdict: Callable[[Invocation, R], None],
-) -> None:
-    """Several engines: each engine's results under its name (``show``; None with --json),
-    a summary line per engine, and one verdict. The exit status is the failures' own when
-    they share one (2 if each was bad input, 3 if each engine is not ready), else 1; 130
-    if interrupted."""
-    failed: list[tuple[str, ClawError]] = []
-    engines: list[dict[str, Any]] = []
-    for one in done:
-        name, ui = one.inv.engine.name, app.ui.for_engine(one.inv.fleet_name)
-        if one.value is not None and show is not None:
-            show(ui, one.value)
-        error = _verdict_error(one, verdict)
-        data = _json_of(one.value)
-        data.update(context=name, ok=error is None)
-        if error is not None:
-            data["error"] = {"message": error.render(), "exit": error.exit_code}
-            failed.append((name, error))
-        engines.append(data)
-        if show is not None:
-            ui.result(
-                "ok" if error is None else f"failed: {error.message}", fg=None if error is None else "red"
-            )
-    document.pop("actions", None)
-    document.pop("services", None)
-    document["engines"] = engines
-    if any(isinstance(error, Interrupted) for _, error in failed):
-        raise Interrupted()
-    if failed:
-        names = ", ".join(name for name, _ in failed)
-        codes = {error.exit_code for _, error in failed}
-        summary = ClawError(f"{len(failed)} of {len(done)} engines did not succeed: {names}")
-        summary.exit_code = codes.pop() if len(codes) == 1 else EXIT_FAILED
-        raise summary
-
-
-def _verdict_error(one: Done[R], verdict: Callable[[Invocation, R], None]) -> ClawError | None:
-    """What ended one engine's work, or what its verdict says of the result."""
-    if one.value is None:
-        return one.error
-    try:
-        verdict(one.inv, one.value)
-    except ClawError as exc:
-        return exc
-    return None
-
-
-def _json_of(value: Any) -> dict[str, Any]:
-    to_json = getattr(value, "to_json", None)
-    data: dict[str, Any] = to_json() if callable(to_json) else {}
-    data.pop("command", None)
-    return data
-
-
-@contextlib.contextmanager
-def json_document(app: App, command: str, wanted: bool, **empty: Any) -> Iterator[dict[str, Any]]:
-    """With --json, exactly one document on stdout, on failure too: what was done before
-    the failure (``empty``: the shape when nothing was), and the error with its exit status."""
-    document: dict[str, Any] = {"command": command, "ok": True, **empty}
-    try:
-        yield document
-    except BaseException as exc:
-        if wanted:
-            code = exc.exit_code if isinstance(exc, ClawError) else EXIT_INTERRUPTED
-            message = exc.render() if isinstance(exc, ClawError) else "interrupted"
-            if isinstance(exc, (ClawError, KeyboardInterrupt)):
-                document.update(ok=False, error={"message": message, "exit": code})
-                _print_json(app, document)
-        raise
-    if wanted:
-        _print_json(app, document)
-
-
-def _print_json(app: App, document: dict[str, Any]) -> None:
-    import json
-
-    app.ui.result(json.dumps(document, indent=2))
-
-
 @cli.command(context_settings=CONTEXT)
 @click.argument("path", required=False)
 @pod_option
@@ -466,10 +362,7 @@ def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> 
             ui.result(result.line())
 
     fleet = app.invoke(path, pod_file, clawfile_fallback=True)
-    if fleet.several:
-        _across(app, {}, fleet.each(lambda inv: building.run(inv, tag=tag)), show, lambda inv, built: None)
-        return
-    show(app.ui, building.run(fleet.first, tag=tag))
+    reporting.report(app.ui, {}, fleet.run(lambda inv: building.run(inv, tag=tag)), show)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -512,66 +405,41 @@ def up(
             readiness = starting.check(inv)
         return readiness
 
-    def verdict(inv: Invocation, readiness: starting.Readiness) -> None:
+    def verdict(inv: Invocation, readiness: starting.Readiness) -> ClawError | None:
         if not readiness.ready:
-            raise readiness.not_ready(inv.target)
+            return readiness.not_ready(inv.target)
         if locked and not readiness.locked:
-            raise NotReady(f"--locked: no lock file at {inv.lock_path}", hint="run: claw pull --update-lock")
-        if locked and readiness.unlocked:
-            raise readiness.not_locked(inv.target)
+            return NotReady(f"--locked: no lock file at {inv.lock_path}", hint="run: claw pull --update-lock")
+        return readiness.not_locked(inv.target) if locked and readiness.unlocked else None
 
     if len(app.contexts) > 1 and not (detach or check):
         raise click.UsageError(
             "with several contexts, up needs -d or --check (one terminal cannot follow several pods)"
         )
-    with json_document(app, "up", as_json, services=[]) as document:
+    with reporting.json_document(app.ui, "up", as_json) as document:
         fleet = app.invoke(pod, pod_file)
-        if fleet.several:
-            _up_across(app, document, fleet, ready, verdict, check=check, as_json=as_json)
+        done = fleet.run(ready)
+        passed = [
+            (one.inv, one.value)
+            for one in done
+            if one.value is not None and reporting.verdict_error(one, verdict) is None
+        ]
+        for inv, readiness in passed:
+            starting.hint_drift(inv, readiness)
+        if check or len(passed) < len(done):
+            show = None if as_json else lambda ui, found: ui.result(f"pod {found.pod.name}: ready")
+            reporting.report(app.ui, document, done, show, verdict, show_failed=False)
             return
-        inv = fleet.first
-        readiness = ready(inv)
-        document.update(readiness.to_json())
-        verdict(inv, readiness)
-        starting.hint_drift(inv, readiness)
-        if check:
-            if not as_json:
-                app.ui.result(f"pod {readiness.pod.name}: ready")
-            return
-    file = starting.start(inv, readiness, detach=detach, on_log=app.ui.result)
-    if detach:
-        app.ui.result(f"pod {readiness.pod.name}: up ({file.name})")
+        ready_on = {inv.engine.name: readiness for inv, readiness in passed}
 
+        def start(inv: Invocation) -> str | None:
+            readiness = ready_on[inv.engine.name]
+            file = starting.start(inv, readiness, detach=detach, on_log=app.ui.result)
+            return f"pod {readiness.pod.name}: up ({file.name})" if detach else None
 
-def _up_across(
-    app: App,
-    document: dict[str, Any],
-    fleet: Fleet,
-    ready: Callable[[Invocation], Readiness],
-    verdict: Callable[[Invocation, Readiness], None],
-    *,
-    check: bool,
-    as_json: bool,
-) -> None:
-    """`up` on several engines: every engine ready first, or none starts; then each starts
-    in the background."""
-    from .verbs import up as starting
-
-    done = fleet.each(ready)
-    for one in done:
-        if one.value is not None and one.value.ready:
-            starting.hint_drift(one.inv, one.value)
-    if check or any(_verdict_error(one, verdict) for one in done):
-        show = None if as_json else lambda ui, found: ui.result(f"pod {found.pod.name}: ready")
-        _across(app, document, done, show, verdict)
-        return
-    readiness = {one.inv.engine.name: one.value for one in done if one.value is not None}
-
-    def start(inv: Invocation) -> str:
-        file = starting.start(inv, readiness[inv.engine.name], detach=True)
-        return f"pod {inv.pod_target().pod.name}: up ({file.name})"
-
-    _across(app, document, fleet.each(start), Ui.result, lambda inv, line: None)
+        reporting.report(
+            app.ui, document, fleet.run(start), lambda ui, line: ui.result(line) if line else None
+        )
 
 
 def _fix(inv: Invocation, readiness: Any) -> None:
@@ -626,15 +494,7 @@ def down(app: App, pod: str | None, pod_file: str | None, volumes: bool) -> None
             ui.result(f"pod {stopped.pod.name}: down" + (" (volumes removed)" if volumes else ""))
 
     fleet = app.invoke(pod, pod_file)
-    if fleet.several:
-        _across(
-            app, {}, fleet.each(lambda inv: starting.down(inv, volumes=volumes)), show, lambda inv, s: None
-        )
-        return
-    show(app.ui, starting.down(fleet.first, volumes=volumes))
-
-
-JSON_SHAPES: dict[str, dict[str, Any]] = {"pull": {"actions": []}, "up": {"services": []}}
+    reporting.report(app.ui, {}, fleet.run(lambda inv: starting.down(inv, volumes=volumes)), show)
 
 
 def _usage_error(app: App, exc: click.ClickException, args: Sequence[str]) -> None:
@@ -652,15 +512,7 @@ def _usage_error(app: App, exc: click.ClickException, args: Sequence[str]) -> No
         command = next((word for word in words if word in cli.commands), None)
     path = f"claw {command}" if command else "claw"
     if "--json" in words:
-        import json
-
-        document = {
-            "command": command,
-            "ok": False,
-            **JSON_SHAPES.get(command or "", {}),
-            "error": {"message": message, "exit": exc.exit_code},
-        }
-        app.ui.result(json.dumps(document, indent=2))
+        reporting.print_refusal(app.ui, command, message, exc.exit_code)
     hint = f"see: {path} --help" if isinstance(exc, click.UsageError) else None
     app.ui.error(message if hint is None else f"{message}\n{hint}")
 

@@ -135,21 +135,19 @@ class Fleet:
 
     invocations: tuple[Invocation, ...]
 
-    @property
-    def several(self) -> bool:
-        return len(self.invocations) > 1
-
-    @property
-    def first(self) -> Invocation:
-        return self.invocations[0]
-
-    def first_then_rest(
-        self, first: Callable[[Invocation], T], rest: Callable[[Invocation], T]
+    def run(
+        self, work: Callable[[Invocation], T], *, rest: Callable[[Invocation], T] | None = None
     ) -> list[Done[T]]:
-        """``first`` on the first engine alone, then ``rest`` on the others side by side
+        """``work`` on every engine. One engine is a fleet of one: ``work`` runs as it is
+        and its error goes on unchanged. Several run side by side (``each``); with
+        ``rest``, ``work`` runs on the first engine alone, then ``rest`` on the others
         (``pull --update-lock``: one engine asks and writes the lock, the others build it)."""
-        done = Fleet(self.invocations[:1]).each(first)
-        return done + Fleet(self.invocations[1:]).each(rest)
+        first, *others = self.invocations
+        if not others:
+            return [Done(first, value=work(first))]
+        if rest is None:
+            return self.each(work)
+        return Fleet((first,)).each(work) + Fleet(tuple(others)).each(rest)
 
     def each(self, work: Callable[[Invocation], T]) -> list[Done[T]]:
         """``work`` on every engine side by side (at most ``jobs`` engines at once). One
@@ -162,7 +160,8 @@ class Fleet:
             except ClawError as exc:
                 return Done(inv, error=exc)
 
-        return in_parallel(one, self.invocations, self.first.jobs, stop=self.stop, name="claw-engine")
+        jobs = self.invocations[0].jobs
+        return in_parallel(one, self.invocations, jobs, stop=self.stop, name="claw-engine")
 
     def stop(self) -> None:
         for inv in self.invocations:

@@ -160,6 +160,23 @@ def test_up_starts_nothing_unless_every_engine_is_ready(
     assert not any("compose" in call for call in fake.args), "nothing started anywhere"
 
 
+def test_up_check_says_ready_only_of_the_engines_that_are(
+    fake: FakeDocker, here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (here / "claw-pod.yml").write_text("services:\n  web:\n    image: busybox:1\n")
+    knows(fake, "host-a", "host-b")
+    aliases = [f"{alias}:latest" for alias in ALIASES]
+    fake.answer(["--context", "host-a", "image", "inspect"], **inspect_answer(["busybox:1"], aliases))
+    fake.answer(["--context", "host-b", "image", "inspect"], **inspect_answer([], ["busybox:1", *aliases]))
+    assert claw.main(["up", "--check", "--context", "host-a,host-b"]) == 3
+    assert capsys.readouterr().out.splitlines() == [
+        "[host-a] pod work: ready",
+        "[host-a] ok",
+        "[host-b] failed: pod work is not ready:",
+        "[host-b]   web: image busybox:1 is not on this host",
+    ]
+
+
 @pytest.mark.parametrize(
     ("contexts", "argv"),
     [
