@@ -13,13 +13,11 @@ import json
 import re
 import socket
 import ssl
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.request import (
     HTTPDefaultErrorHandler,
@@ -33,16 +31,8 @@ from urllib.request import (
 
 from . import __version__
 from .classify import RetryNotice, retrying
-from .upstreams import (
-    SHA,
-    Answer,
-    Endpoints,
-    Upstream,
-    UpstreamError,
-    UpstreamUnreachable,
-    shorten,
-    value_ok,
-)
+from .errors import UpstreamError, UpstreamUnreachable
+from .upstreams import SHA, Answer, Endpoints, Upstream, shorten, value_ok
 
 if TYPE_CHECKING:
     import tenacity
@@ -70,8 +60,8 @@ def _worth_retrying(exc: BaseException) -> bool:
 
 
 class Asker:
-    """Asks upstreams, retrying transient failures (``on_retry`` hears of each retry, from the
-    worker threads when ``ask_all`` asks in parallel)."""
+    """Asks upstreams, retrying transient failures (``on_retry`` hears of each retry, from
+    the thread that asks)."""
 
     def __init__(
         self,
@@ -95,44 +85,10 @@ class Asker:
 
     def ask(self, upstream: Upstream) -> Answer:
         """What ``upstream`` names as current; raises ``UpstreamError``."""
-        return self._ask(upstream, threading.Event())
-
-    def ask_all(self, upstreams: Iterable[Upstream], jobs: int = 4) -> dict[Upstream, Answer | UpstreamError]:
-        """Ask each upstream once (duplicates merged), ``jobs`` at a time; results in the given order.
-
-        On KeyboardInterrupt (or any other escape), queued asks are cancelled, running ones
-        make no further attempt, and the exception propagates without waiting for them."""
-        wanted = list(dict.fromkeys(upstreams))
-        if not wanted:
-            return {}
-        stopping = threading.Event()
-        pool = ThreadPoolExecutor(max(1, min(jobs, len(wanted))), thread_name_prefix="claw-livecheck")
-        try:
-            futures = {upstream: pool.submit(self._ask, upstream, stopping) for upstream in wanted}
-            results: dict[Upstream, Answer | UpstreamError] = {}
-            for upstream, future in futures.items():
-                try:
-                    results[upstream] = future.result()
-                except UpstreamError as exc:
-                    results[upstream] = exc
-        except BaseException:
-            stopping.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
-        return results
-
-    def _ask(self, upstream: Upstream, stopping: threading.Event) -> Answer:
-        def sleep(seconds: float) -> None:
-            if stopping.wait(seconds):
-                raise UpstreamError(upstream, "not asked again: interrupted")
-
         policy = retrying(self.attempts, self.on_retry, self.wait, transient=_worth_retrying)
-        return policy.copy(sleep=sleep)(self._once, upstream, stopping)
+        return policy(self._once, upstream)
 
-    def _once(self, upstream: Upstream, stopping: threading.Event) -> Answer:
-        if stopping.is_set():
-            raise UpstreamError(upstream, "not asked: interrupted")
+    def _once(self, upstream: Upstream) -> Answer:
         try:
             value, integrity, runtime = self._value(upstream)
             if not value_ok(upstream.kind, value):

@@ -50,6 +50,7 @@ def _rules(
     return [Rule(kind, pattern, max_attempts, hint) for pattern in patterns]
 
 
+NO_SUCH_IMAGE = "no such image"  # docker image inspect/rm/tag, docker create of a missing image
 LOGIN_HINT = "log in to the registry with `docker login` (and check the rate limit)"
 LOCAL_IMAGE_HINT = "if this is a locally built image (a runner alias), run: claw pull"
 
@@ -80,7 +81,7 @@ RULES: tuple[Rule, ...] = (
         r"oci runtime",
         r"no such host",  # the name does not exist (NXDOMAIN): asking again will not make it
     ),
-    *_rules(NoSuchImage, r"no such image"),
+    *_rules(NoSuchImage, NO_SUCH_IMAGE),
     *_rules(NoSuchContainer, r"no such container"),
     *_rules(
         RegistryBlocked,
@@ -121,6 +122,23 @@ def name_taken_by(stderr: str) -> str | None:
     why it failed (a lock held by someone else: data, not an error)."""
     found = NAME_TAKEN.search(stderr)
     return found.group(1) if found else None
+
+
+def missing_image(line: str, wanted: Sequence[str]) -> str | None:
+    """Which of ``wanted`` a line of ``docker image inspect``'s stderr says is not there
+    (``Error: No such image: node:22``, or the same followed by ``: <detail>``); ``None``
+    when the line says something else."""
+    marker = f"{NO_SUCH_IMAGE}: "
+    at = line.lower().find(marker)
+    if at < 0:
+        return None
+    rest = line[at + len(marker) :]
+    for ref in sorted(wanted, key=len, reverse=True):
+        if rest.lower().startswith(ref.lower()):
+            after = rest[len(ref) :]
+            if after.startswith(": ") or not after.strip():
+                return ref
+    return None
 
 
 def classify(

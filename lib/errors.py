@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_READY = 3
@@ -168,6 +167,35 @@ class PermanentError(DockerError):
 
 class RefreshFailed(ClawError):
     """A step of a runner base's refresh failed; the message is the reason the operator reads."""
+
+
+class UpstreamError(ClawError):
+    """An upstream (npm, PyPI, git) could not be asked, or its answer was not understood.
+    Not retried."""
+
+    transient = False
+
+    def __init__(self, upstream: object, detail: str, *, max_attempts: int | None = None) -> None:
+        self.upstream = upstream  # the ``upstreams.Upstream`` asked; its str() is its spec
+        self.detail = detail
+        self.max_attempts = max_attempts  # a cap below the configured attempts (read by the retry policy)
+        super().__init__(f"{upstream}: {detail}")
+
+    @property
+    def reason(self) -> str:
+        """One line for the operator, e.g. ``npm:openclaw: registry unreachable (connection refused)``."""
+        return self.message
+
+
+class UpstreamUnreachable(UpstreamError):
+    """A network hiccup or a server error (5xx): worth asking again."""
+
+    transient = True
+
+
+class UnexpectedOutput(ClawError):
+    """docker printed something other than the output it documents (JSON of a known
+    shape); ``hint``, when one is known, is the way out."""
 
 
 class NotAttempted(ClawError):

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import refs, runners
-from .upstreams import BEFORE_ARG, Answer, Upstream, UpstreamError, parse_record
+from .errors import UpstreamError
+from .upstreams import BEFORE_ARG, Answer, Upstream, parse_record
 
 OLDER_CLAW = "no record: built by an older claw"
 

@@ -3,8 +3,8 @@
 The grammar follows the distribution ``reference`` package that docker uses:
 ``[host[:port]/]path[:tag][@digest]`` with lower-case path components. ``split``
 normalises a reference as docker does (``node:22-slim`` is ``docker.io/library/node``,
-tag ``22-slim``); ``pullable``, ``short_name`` and ``canonical_name`` name it the
-ways claw prints and records it; ``digests_for`` reads ``RepoDigests``.
+tag ``22-slim``); ``pullable``, ``short_name``, ``canonical_name`` and ``qualified_name``
+name it the ways claw prints and records it; ``digests_for`` reads ``RepoDigests``.
 """
 
 from __future__ import annotations
@@ -118,6 +118,12 @@ class Name:
         return f"{self.domain}/{self.path}"
 
     @property
+    def qualified(self) -> str:
+        """``docker.io/library/node:22-slim``: the repository fully qualified, with the tag
+        as written (none for a reference pinned by digest alone)."""
+        return f"{self.canonical}:{self.tag}" if self.tag else self.canonical
+
+    @property
     def familiar(self) -> str:
         """``node``: the repository as docker prints it (``RepoTags``)."""
         if self.domain != DEFAULT_DOMAIN:
@@ -152,6 +158,13 @@ def canonical_name(ref: str) -> str:
     return split(ref).canonical
 
 
+def qualified_name(ref: str) -> str:
+    """``node:22-slim`` -> ``docker.io/library/node:22-slim``, as the OCI base name of an
+    image built FROM it (the official images name their own base so); the digest of a
+    pinned reference is left out: ``node@sha256:...`` -> ``docker.io/library/node``."""
+    return split(ref).qualified
+
+
 def pullable(ref: str, digest: str) -> str:
     """The fully qualified reference that pulls exactly ``digest``, keeping the tag
     it was resolved from: ``node:22-slim`` -> ``docker.io/library/node:22-slim@sha256:...``,
@@ -160,8 +173,7 @@ def pullable(ref: str, digest: str) -> str:
     ignores the tag; the tag says what the digest was the answer to."""
     if not DIGEST.fullmatch(digest):
         raise ValueError(f"not a digest: {digest!r}")
-    name = split(ref)
-    return f"{name.canonical}{f':{name.tag}' if name.tag else ''}@{digest}"
+    return f"{qualified_name(ref)}@{digest}"
 
 
 def short_name(ref: str) -> str:

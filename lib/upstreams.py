@@ -4,7 +4,7 @@ An upstream is written ``npm:<package>``, ``pypi:<project>`` or ``git:<url>[#<re
 What it names is an ``Answer``, whose ``record()`` is the value of a
 ``claw.base.upstream.<i>`` label, e.g. ``npm:openclaw@2026.5.22``. Asking over the
 network is ``asker.py``'s (its imports are heavy; this module stays light). Failures
-are ``UpstreamError``s; the transient ones (``UpstreamUnreachable``) are retried.
+are ``errors.UpstreamError``s; the transient ones (``UpstreamUnreachable``) are retried.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import ClawError
+# Until every importer takes them from errors.py, where they live now:
+from .errors import UpstreamError as UpstreamError
+from .errors import UpstreamUnreachable as UpstreamUnreachable
 
 KINDS = ("npm", "pypi", "git")
 NPM_PUBLIC = "https://registry.npmjs.org"
@@ -209,29 +211,3 @@ def _endpoint(choices: list[tuple[str, str | None]], default: str) -> str:
     if parts is not None and "@" in parts.netloc:
         raise ValueError(f"{source}: credentials in the URL are not supported")
     return url
-
-
-# Failures
-
-
-class UpstreamError(ClawError):
-    """An upstream could not be asked, or its answer was not understood. Not retried."""
-
-    transient = False
-
-    def __init__(self, upstream: Upstream, detail: str, *, max_attempts: int | None = None) -> None:
-        self.upstream = upstream
-        self.detail = detail
-        self.max_attempts = max_attempts  # a cap below the configured attempts (read by the retry policy)
-        super().__init__(f"{upstream}: {detail}")
-
-    @property
-    def reason(self) -> str:
-        """One line for the operator, e.g. ``npm:openclaw: registry unreachable (connection refused)``."""
-        return self.message
-
-
-class UpstreamUnreachable(UpstreamError):
-    """A network hiccup or a server error (5xx): worth asking again."""
-
-    transient = True

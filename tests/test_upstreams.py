@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +24,9 @@ import tenacity
 
 from lib import __version__, upstreams
 from lib import asker as network
-from lib.upstreams import Answer, Endpoints, Upstream, UpstreamError, UpstreamUnreachable, parse, parse_record
+from lib import asking as questions
+from lib.errors import Interrupted, UpstreamError, UpstreamUnreachable
+from lib.upstreams import Answer, Endpoints, Upstream, parse, parse_record
 from tests.harness import standins
 from tests.harness.standins import StandIns
 
@@ -505,55 +506,38 @@ def test_slow_once_then_ok(world: StandIns) -> None:
     assert world.requests() == ["GET /pypi/nanobot-ai/json held", "GET /pypi/nanobot-ai/json ok"]
 
 
-def test_ask_all(world: StandIns) -> None:
+def test_one_asker_asks_each_kind_in_turn(world: StandIns) -> None:
     world.npm("openclaw", "2026.5.22")
     world.pypi("nanobot-ai", "0.1.4")
     sha = world.repo("nanoclaw").commit()
-    wanted = [parse("npm:openclaw"), parse("pypi:nanobot-ai"), parse(f"git:{world.url}/git/nanoclaw.git"),
-              parse("npm:nosuchpkg"), parse("npm:openclaw")]  # fmt: skip
-    results = asker(world).ask_all(wanted, jobs=3)
-    assert list(results) == wanted[:4]
-    assert [r.value for r in results.values() if isinstance(r, Answer)] == ["2026.5.22", "0.1.4", sha]
-    missing = results[parse("npm:nosuchpkg")]
-    assert isinstance(missing, UpstreamError)
-    assert missing.detail == f"not found (404) at {world.url}/nosuchpkg"
-    assert asker(world).ask_all([]) == {}
+    asking = asker(world)
+    wanted = [parse("npm:openclaw"), parse("pypi:nanobot-ai"), parse(f"git:{world.url}/git/nanoclaw.git")]
+    assert [asking.ask(upstream).value for upstream in wanted] == ["2026.5.22", "0.1.4", sha]
+    with pytest.raises(UpstreamError) as caught:
+        asking.ask(parse("npm:nosuchpkg"))
+    assert caught.value.detail == f"not found (404) at {world.url}/nosuchpkg"
 
 
-def test_ask_all_stops_at_an_interrupt(world: StandIns) -> None:
-    held = []
-    for name in ("a", "b", "c"):
-        world.npm(name, "1.0")
-        held.append(world.hold(f"npm:{name}"))  # every answer waits for the test
-    main = threading.main_thread().ident
-    assert main is not None
+def test_an_interrupt_does_not_wait_for_the_answer(world: StandIns) -> None:
+    """Ctrl-C while an upstream is being asked ends the wait at once: the request in
+    flight is abandoned (it changes nothing)."""
+    world.npm("a", "1.0")
+    held = world.hold("npm:a")  # the answer waits for the test
+    cancel = threading.Event()
 
     def interrupt() -> None:  # once `a` is being asked, Ctrl-C
-        held[0].wait()
-        signal.pthread_kill(main, signal.SIGINT)
+        held.wait()
+        cancel.set()
 
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupter = threading.Thread(target=interrupt, name="interrupter", daemon=True)
     interrupter.start()
     try:
-        with pytest.raises(KeyboardInterrupt):
-            asker(world).ask_all([parse("npm:a"), parse("npm:b"), parse("npm:c")], jobs=1)
-        assert held[0].arrived() == 1  # interrupted while `a` was unanswered: it did not wait for it
+        with pytest.raises(Interrupted):
+            questions.answer(asker(world), parse("npm:a"), cancel)
+        assert held.arrived() == 1  # interrupted while `a` was unanswered: it did not wait for it
     finally:
-        signal.signal(signal.SIGINT, previous)
-        for hold in held:
-            hold.release()
-    interrupter.join(timeout=60)
-    for thread in threading.enumerate():  # `a` answered: a queued `b` would be asked now, or never
-        if thread.name.startswith("claw-livecheck"):
-            thread.join(timeout=60)
-            assert not thread.is_alive(), thread
-    assert world.requests() == ["GET /a held"]
-
-
-# --------------------------------------------------------------------------
-# Proxies: urllib's own handling of HTTP(S)_PROXY and NO_PROXY
-# --------------------------------------------------------------------------
+        held.release()
+        interrupter.join(timeout=60)
 
 
 def test_http_proxy_is_used(world: StandIns, monkeypatch: pytest.MonkeyPatch) -> None:

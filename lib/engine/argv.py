@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import refs
+
 BuildArg = tuple[str, str | None]
 """``(KEY, VALUE)``; a ``None`` value passes ``KEY`` through from the environment."""
 
@@ -85,6 +87,45 @@ def compose_up_args(cli: ComposeCli, *, detach: bool) -> tuple[str, ...]:
     if detach:
         args.append("--detach")
     return tuple(args)
+
+
+def imagetools_args(ref: str) -> tuple[str, ...]:
+    """``docker buildx imagetools inspect``: the descriptor of whatever ``ref`` names."""
+    return ("buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", ref)
+
+
+def manifest_args(ref: str) -> tuple[str, ...]:
+    """``docker manifest inspect --verbose``, ``--insecure`` for the registries the engine
+    reaches over plain HTTP by default."""
+    insecure = ("--insecure",) if insecure_registry(ref) else ()
+    return ("manifest", "inspect", "--verbose", *insecure, ref)
+
+
+def insecure_registry(ref: str) -> bool:
+    """Whether ``docker pull`` reaches the registry of ``ref`` over plain HTTP without any
+    configuration: the engine treats ``127.0.0.0/8`` as insecure by default
+    (``InsecureRegistryCIDRs`` in ``docker info``), and ``localhost`` resolves there.
+
+    ``docker manifest inspect`` runs in the CLI, which knows nothing of the engine's
+    setting: for such a registry it tries HTTPS only and then says ``no such manifest``
+    (seen with a plain-HTTP registry on 127.0.0.1). ``--insecure`` lets it fall back to
+    HTTP and skip certificate checks, which is what the engine does there. It is given
+    for these registries only, never for one the engine checks TLS for. ``[::1]`` is not
+    in the engine's default range, so it is not insecure either. (buildx's imagetools
+    needs nothing: it speaks plain HTTP to loopback registries by itself.)"""
+    import ipaddress  # only a registry question needs it
+
+    domain = refs.split(ref).domain
+    if domain.startswith("["):
+        return False
+    host = domain.rsplit(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.version == 4 and address in ipaddress.ip_network("127.0.0.0/8")
 
 
 DOCKER_ENDPOINT_VARIABLES = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")

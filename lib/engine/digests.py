@@ -1,119 +1,37 @@
-"""Registry digests of image references, learned through the docker CLI alone (SPEC §9.3).
+"""Registry digests of image references, asked through the docker CLI alone (SPEC §9.3).
 
 The digest that matters is the one ``docker pull <ref>`` records in the image's
-``RepoDigests``: for a multi-platform index that is the digest of the index,
-not of the platform's manifest. Two ways to learn it:
+``RepoDigests`` (``refs.digests_for`` reads it there): for a multi-platform index that
+is the digest of the index, not of the platform's manifest. ``remote_digest`` learns it
+without downloading any layer. With buildx, ``docker buildx imagetools inspect`` prints
+the digest of whatever the tag names. Without it, ``docker manifest inspect --verbose``
+prints a single manifest's digest, but for an index only the manifests it lists; then
+the index is compared, manifest by manifest, with the one recorded earlier.
 
-- ``pulled_digest``: after a pull, from ``docker image inspect``.
-- ``remote_digest``: without downloading any layer. With buildx,
-  ``docker buildx imagetools inspect`` prints the digest of whatever the tag
-  names. Without it, ``docker manifest inspect --verbose`` prints a single
-  manifest's digest, but for an index only the manifests it lists; then the
-  index is compared, manifest by manifest, with the one recorded earlier.
-
-Neither asks anything for a digest-pinned reference (``image@sha256:...``).
-Both parse JSON only; the grammar of the references is ``refs.py``'s.
+Nothing is asked for a digest-pinned reference (``image@sha256:...``). The commands
+are run by the caller (``Engine.ask_registry``), which also retries them; this module
+parses their JSON, and the grammar of the references is ``refs.py``'s.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .. import refs
-from ..classify import RetryNotice, retrying
-from ..errors import NoSuchImage, PermanentError
-from .docker import QUICK_TIMEOUT, Engine
+from ..errors import PermanentError, UnexpectedOutput
+from .argv import imagetools_args, manifest_args
 from .process import Result
+
+Ask = Callable[[Sequence[str]], Result]
+"""Runs ``docker ARGS`` that ask a registry; a failure is the engine's ``DockerError``."""
 
 LOCAL_LIST_HINT = (
     "a manifest list of that name made with `docker manifest create` hides the registry's "
     "from `docker manifest inspect`; remove it with: docker manifest rm {ref}"
 )
-
-
-def insecure_registry(ref: str) -> bool:
-    """Whether ``docker pull`` reaches the registry of ``ref`` over plain HTTP without any
-    configuration: the engine treats ``127.0.0.0/8`` as insecure by default
-    (``InsecureRegistryCIDRs`` in ``docker info``), and ``localhost`` resolves there.
-
-    ``docker manifest inspect`` runs in the CLI, which knows nothing of the engine's
-    setting: for such a registry it tries HTTPS only and then says ``no such manifest``
-    (seen with a plain-HTTP registry on 127.0.0.1). ``--insecure`` lets it fall back to
-    HTTP and skip certificate checks, which is what the engine does there. It is given
-    for these registries only, never for one the engine checks TLS for. ``[::1]`` is not
-    in the engine's default range, so it is not insecure either. (buildx's imagetools
-    needs nothing: it speaks plain HTTP to loopback registries by itself.)"""
-    domain = refs.split(ref).domain
-    if domain.startswith("["):
-        return False
-    host = domain.rsplit(":", 1)[0]
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.version == 4 and address in ipaddress.ip_network("127.0.0.0/8")
-
-
-# -- after a pull: RepoDigests ---------------------------------------------
-
-
-def pulled_digest(engine: Engine, ref: str, *, buildkit: bool | None = None) -> str | None:
-    """The digest the last ``docker pull <ref>`` recorded on this engine.
-
-    A digest-pinned ``ref`` is its own answer. ``None`` when the image is not on the
-    engine, or carries no digest for that repository (built locally, never pulled).
-    When ``RepoDigests`` holds several for the repository, the registry is asked
-    which one the tag names now (``remote_digest``, with buildx when ``buildkit``;
-    ``None``: as the engine's BuildKit fact says); ``None`` if it names none of them."""
-    name = refs.split(ref)
-    if name.digest:
-        return name.digest
-    argv = engine.docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref)
-    try:
-        result = engine.run(argv, timeout=QUICK_TIMEOUT)
-    except NoSuchImage:
-        return None
-    found = refs.digests_for(ref, _repo_digests(result))
-    if len(found) <= 1:
-        return found[0] if found else None
-    with_buildx = engine.buildkit() if buildkit is None else buildkit
-    return _current_of(engine, ref, found, buildkit=with_buildx)
-
-
-def _repo_digests(result: Result) -> list[str]:
-    try:
-        value = json.loads(result.stdout.strip() or "null")
-    except json.JSONDecodeError:
-        value = "not json"
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise PermanentError(
-            result.argv, result.exit_code, result.stdout, result.stderr + "\nunexpected RepoDigests"
-        )
-    return value
-
-
-def _current_of(engine: Engine, ref: str, candidates: Sequence[str], *, buildkit: bool) -> str | None:
-    if buildkit:
-        digest = _imagetools_digest(engine, ref)
-        return digest if digest in candidates else None
-    now = _manifests(engine, ref)
-    if now.digest is not None:
-        return now.digest if now.digest in candidates else None
-    for candidate in candidates:
-        if _same_index(engine, ref, now, candidate):
-            return candidate
-    return None
-
-
-# -- without a pull: the registry, through the CLI --------------------------
 
 
 @dataclass(frozen=True)
@@ -145,15 +63,7 @@ class RemoteAnswer:
         return self.moved is False
 
 
-def remote_digest(
-    engine: Engine,
-    ref: str,
-    *,
-    buildkit: bool,
-    recorded: str | None = None,
-    attempts: int = 1,
-    on_retry: RetryNotice | None = None,
-) -> RemoteAnswer:
+def remote_digest(ask: Ask, ref: str, *, buildkit: bool, recorded: str | None = None) -> RemoteAnswer:
     """Ask the registry what ``ref`` names now, downloading no layer and nothing into
     the engine (the CLI reads manifests, and without buildx also the small image configs).
 
@@ -168,36 +78,29 @@ def remote_digest(
     When ``<name>@<recorded>`` is no longer in the registry at all (a permanent error
     after the tag itself answered), the tag cannot name it: moved.
 
-    Failures are the engine's ``DockerError``s; transient ones are retried up to
-    ``attempts`` times in all."""
+    Failures are the engine's ``DockerError``s, output that is not what the CLI
+    documents a ``PermanentError`` carrying why."""
     name = refs.split(ref)
     before = refs.digest_of(recorded) if recorded is not None else None
     if name.digest:
         return RemoteAnswer.known(name.digest, before, pinned=True)
-    for attempt in retrying(attempts, on_retry, engine.retry_wait):
-        with attempt:
-            return _ask(engine, ref, buildkit=buildkit, recorded=before)
-    raise AssertionError("retrying() returns or raises")  # pragma: no cover
-
-
-def _ask(engine: Engine, ref: str, *, buildkit: bool, recorded: str | None) -> RemoteAnswer:
     if buildkit:
-        return RemoteAnswer.known(_imagetools_digest(engine, ref), recorded)
-    now = _manifests(engine, ref)
+        return RemoteAnswer.known(_imagetools_digest(ask, ref), before)
+    now = _manifests(ask, ref)
     if now.digest is not None:
-        return RemoteAnswer.known(now.digest, recorded)
-    if recorded is None:
+        return RemoteAnswer.known(now.digest, before)
+    if before is None:
         return RemoteAnswer(None, None)
-    if _same_index(engine, ref, now, recorded):
-        return RemoteAnswer(recorded, moved=False)
+    if _same_index(ask, ref, now, before):
+        return RemoteAnswer(before, moved=False)
     return RemoteAnswer(None, moved=True)
 
 
-def _same_index(engine: Engine, ref: str, now: Manifests, recorded: str) -> bool:
+def _same_index(ask: Ask, ref: str, now: Manifests, recorded: str) -> bool:
     """Whether the index ``now`` (what ``ref`` names) lists what ``<name>@<recorded>`` lists."""
     name = refs.repository(ref)
     try:
-        then = _manifests(engine, f"{name}@{recorded}")
+        then = _manifests(ask, f"{name}@{recorded}")
     except PermanentError:
         return False  # gone from the registry: the tag cannot name it
     return then.digest is None and then.entries == now.entries
@@ -206,47 +109,26 @@ def _same_index(engine: Engine, ref: str, now: Manifests, recorded: str) -> bool
 # -- the two commands and their output ---------------------------------------
 
 
-def imagetools_argv(ref: str) -> tuple[str, ...]:
-    return ("buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", ref)
-
-
-def manifest_argv(ref: str) -> tuple[str, ...]:
-    insecure = ("--insecure",) if insecure_registry(ref) else ()
-    return ("manifest", "inspect", "--verbose", *insecure, ref)
-
-
-def _imagetools_digest(engine: Engine, ref: str) -> str:
-    result = _registry_call(engine, imagetools_argv(ref))
+def _imagetools_digest(ask: Ask, ref: str) -> str:
+    result = ask(imagetools_args(ref))
     try:
         return parse_imagetools(result.stdout)
     except UnexpectedOutput as exc:
         raise _unexpected(result, exc) from None
 
 
-def _manifests(engine: Engine, ref: str) -> Manifests:
-    result = _registry_call(engine, manifest_argv(ref))
+def _manifests(ask: Ask, ref: str) -> Manifests:
+    result = ask(manifest_args(ref))
     try:
         return parse_manifest_inspect(result.stdout, ref)
     except UnexpectedOutput as exc:
         raise _unexpected(result, exc) from None
 
 
-def _registry_call(engine: Engine, args: Sequence[str]) -> Result:
-    return engine.run(engine.docker(*args), timeout=QUICK_TIMEOUT, stoppable=True)
-
-
 def _unexpected(result: Result, exc: UnexpectedOutput) -> PermanentError:
     return PermanentError(
         result.argv, result.exit_code, result.stdout, f"{result.stderr}\n{exc}", hint=exc.hint
     )
-
-
-class UnexpectedOutput(ValueError):
-    """The CLI printed something other than the documented JSON."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def parse_imagetools(stdout: str) -> str:

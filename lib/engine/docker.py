@@ -10,12 +10,10 @@ argv tuples, never shell strings; the argv builders are pure functions.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +26,6 @@ from ..errors import (
     Interrupted,
     NoSuchContainer,
     NoSuchImage,
-    PermanentError,
 )
 from .argv import (
     BuildArg,
@@ -39,60 +36,15 @@ from .argv import (
     marker_args,
     probe_args,
 )
+from .digests import RemoteAnswer, remote_digest
+from .output import EngineInfo, Image, Listed, inspected, json_line, listed
 from .process import Children, LineSink, Result
 
 if TYPE_CHECKING:
     import tenacity
 
-    from .digests import RemoteAnswer
-
 QUICK_TIMEOUT = 120.0
 """Seconds for calls that should answer at once (version, inspect, tag, rm)."""
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    client_version: str
-    server_version: str
-    api_version: str
-
-
-@dataclass(frozen=True)
-class Image:
-    id: str
-    repo_tags: tuple[str, ...]
-    labels: Mapping[str, str] = field(default_factory=dict)
-    layers: tuple[str, ...] = ()
-    repo_digests: tuple[str, ...] = ()
-    created: str = ""
-    env: tuple[str, ...] = ()  # Config.Env: "NODE_VERSION=24.16.0", ...
-
-    @classmethod
-    def from_inspect(cls, data: dict[str, Any]) -> Image:
-        labels = (data.get("Config") or {}).get("Labels") or {}
-        return cls(
-            env=tuple(str(e) for e in (data.get("Config") or {}).get("Env") or ()),
-            id=str(data["Id"]),
-            repo_tags=tuple(str(t) for t in data.get("RepoTags") or ()),
-            labels={str(k): str(v) for k, v in labels.items()},
-            layers=tuple(str(x) for x in (data.get("RootFS") or {}).get("Layers") or ()),
-            repo_digests=tuple(str(d) for d in data.get("RepoDigests") or ()),
-            created=str(data.get("Created") or ""),
-        )
-
-
-@dataclass(frozen=True)
-class Listed:
-    """One row of ``docker image ls``: a tag and the full ID it names."""
-
-    repository: str
-    tag: str
-    id: str
-    created: str  # "2026-11-24 00:08:40 +0000 UTC": sorts as time on one engine
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repository}:{self.tag}"
 
 
 class Engine:
@@ -140,14 +92,7 @@ class Engine:
 
     def check(self) -> EngineInfo:
         """One cheap call that proves the engine answers (raises EngineUnreachable)."""
-        data = _json_line(self._quick("version", "--format", "{{json .}}").stdout)
-        server = data.get("Server") or {}
-        client = data.get("Client") or {}
-        return EngineInfo(
-            client_version=str(client.get("Version", "")),
-            server_version=str(server.get("Version", "")),
-            api_version=str(server.get("ApiVersion", "")),
-        )
+        return EngineInfo.from_version(self._quick("version", "--format", "{{json .}}").stdout)
 
     def context_names(self) -> list[str]:
         """The docker contexts this client knows (``docker context ls``)."""
@@ -164,40 +109,15 @@ class Engine:
         wanted = list(dict.fromkeys(refs))
         if not wanted:
             return {}
-        argv = self.docker("image", "inspect", "--format", "{{json .}}", *wanted)
-        result = self.run(argv, ok_codes=(0, 1), timeout=QUICK_TIMEOUT)
-        missing = set()
-        if result.exit_code != 0:
-            for line in result.stderr.splitlines():
-                if not line.strip():
-                    continue
-                ref = _missing_ref(line, wanted)
-                if ref is None:
-                    raise classify(argv, result.exit_code, result.stdout, result.stderr)
-                missing.add(ref)
-        found = [ref for ref in wanted if ref not in missing]
-        lines = [line for line in result.stdout.splitlines() if line.strip()]
-        if len(lines) != len(found):
-            raise PermanentError(
-                argv, result.exit_code, result.stdout, result.stderr + "\nunexpected inspect output"
-            )
-        return {ref: Image.from_inspect(json.loads(line)) for ref, line in zip(found, lines, strict=True)}
-
-    def image(self, ref: str) -> Image | None:
-        return self.inspect_images([ref]).get(ref)
+        result = self._quick("image", "inspect", "--format", "{{json .}}", *wanted, ok_codes=(0, 1))
+        return inspected(result, wanted)
 
     def list_images(self, patterns: Sequence[str]) -> list[Listed]:
         """Tagged images whose ref matches any of ``patterns`` (docker's globs), one call."""
         if not patterns:
             return []  # no filter would list every image
         filters = [arg for pattern in patterns for arg in ("--filter", f"reference={pattern}")]
-        out = self._quick("image", "ls", "--no-trunc", "--format", "{{json .}}", *filters).stdout
-        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-        return [
-            Listed(str(row["Repository"]), str(row["Tag"]), str(row["ID"]), str(row.get("CreatedAt", "")))
-            for row in rows
-            if row.get("Tag") not in (None, "<none>")
-        ]
+        return listed(self._quick("image", "ls", "--no-trunc", "--format", "{{json .}}", *filters).stdout)
 
     def images_with_label(self, key: str) -> list[Image]:
         """Every local image carrying the label ``key`` (two calls: list, then inspect)."""
@@ -236,16 +156,19 @@ class Engine:
         attempts: int = 1,
         on_retry: RetryNotice | None = None,
     ) -> RemoteAnswer:
-        """What the registry names for ``ref`` now, downloading nothing (``digests``)."""
-        from .digests import remote_digest
-
+        """What the registry names for ``ref`` now, downloading nothing
+        (``remote_digest``, through buildx when builds go to BuildKit), with
+        retries of transient registry/network errors only."""
         buildkit = self.buildkit()
-        return remote_digest(
-            self, ref, buildkit=buildkit, recorded=recorded, attempts=attempts, on_retry=on_retry
-        )
+        for attempt in retrying(attempts, on_retry, self.retry_wait):
+            with attempt:
+                return remote_digest(self.ask_registry, ref, buildkit=buildkit, recorded=recorded)
+        raise AssertionError("retrying() returns or raises")  # pragma: no cover
 
-    def push(self, ref: str, *, on_line: LineSink | None = None) -> None:
-        self.run(self.docker("push", ref), on_line=on_line, stoppable=True)
+    def ask_registry(self, args: Sequence[str]) -> Result:
+        """``docker ARGS`` that ask a registry from the CLI (``remote_digest``): quick, and stopped
+        with the command's other children."""
+        return self.run(self.docker(*args), timeout=QUICK_TIMEOUT, stoppable=True)
 
     # -- builds ------------------------------------------------------------
 
@@ -367,7 +290,7 @@ class Engine:
             out = self._quick("container", "inspect", "--format", "{{json .Config.Labels}}", container).stdout
         except NoSuchContainer:
             return None
-        labels = _json_line(out)
+        labels = json_line(out)
         return {str(key): str(value) for key, value in labels.items()}
 
     def containers_labelled(self, label: str) -> list[str]:
@@ -429,7 +352,7 @@ class Engine:
             out = self._quick("context", "inspect", self.context, "--format", "{{json .}}").stdout
         except DockerError as exc:
             return f"docker context inspect failed: {exc.reason}"
-        return context_environment(_json_line(out), os.environ)
+        return context_environment(json_line(out), os.environ)
 
     def _run_quick(self, prefix: Sequence[str], *args: str) -> Result:
         return self.run((*prefix, *args), timeout=QUICK_TIMEOUT)
@@ -459,26 +382,3 @@ class Engine:
     ) -> Result:
         args = ("down", "--volumes") if volumes else ("down",)
         return self.compose(args, project=project, file=file, on_line=on_line)
-
-
-def _json_line(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text.strip().splitlines()[0]) if text.strip() else {}
-    except json.JSONDecodeError:
-        value = {}
-    return value if isinstance(value, dict) else {}
-
-
-def _missing_ref(line: str, wanted: Sequence[str]) -> str | None:
-    lowered = line.lower()
-    marker = "no such image: "
-    at = lowered.find(marker)
-    if at < 0:
-        return None
-    rest = line[at + len(marker) :]
-    for ref in sorted(wanted, key=len, reverse=True):
-        if rest.lower().startswith(ref.lower()):
-            after = rest[len(ref) :]
-            if after.startswith(": ") or not after.strip():
-                return ref
-    return None

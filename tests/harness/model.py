@@ -18,10 +18,11 @@ from typing import Any
 
 from lib.asker import Asker as NetworkAsker
 from lib.engine.digests import RemoteAnswer
-from lib.engine.docker import Engine, EngineInfo, Image, Listed
+from lib.engine.docker import Engine
+from lib.engine.output import EngineInfo, Image, Listed
 from lib.engine.process import Result
-from lib.errors import PermanentError
-from lib.upstreams import Answer, Upstream, UpstreamError, UpstreamUnreachable
+from lib.errors import PermanentError, UpstreamError, UpstreamUnreachable
+from lib.upstreams import Answer, Upstream
 from tests.harness.dockerfile import labels_built
 
 
@@ -270,7 +271,7 @@ class Asker(NetworkAsker):
         self.answers = dict(answers or {})
         self.asked: list[str] = []
 
-    def _ask(self, upstream: Upstream, stopping: threading.Event) -> Answer:
+    def ask(self, upstream: Upstream) -> Answer:
         self.asked.append(str(upstream))
         answer = self.answers.get(str(upstream))
         if answer is None:

@@ -1,8 +1,9 @@
 """Registry digests on the private engine and registry, under both toolchains (SPEC §9.3, §9.4).
 
-What ``remote_digest`` names without pulling must be what ``docker pull`` records
-(``pulled_digest``), for a single manifest and for a multi-platform index; a new
-release under the same tag must show as moved; and asking must download nothing.
+What the engine's ``registry_digest`` names without pulling must be what ``docker pull``
+records (the ``RepoDigests`` claw reads after a pull), for a single manifest and for a
+multi-platform index; a new release under the same tag must show as moved; and asking
+must download nothing.
 
 ``docker buildx imagetools inspect`` and ``docker manifest inspect`` talk to the
 registry from the CLI, not through the engine, and the registry listens on
@@ -25,7 +26,6 @@ import pytest
 import tenacity
 
 from lib import refs
-from lib.engine import digests
 from lib.engine.digests import RemoteAnswer
 from lib.engine.docker import Engine as ClawEngine
 from lib.errors import PermanentError, TransientError
@@ -67,11 +67,16 @@ class Cli:
         return upstream.docker(self.engine, *argv)
 
     def remote(self, ref: str, recorded: str | None = None) -> RemoteAnswer:
-        return digests.remote_digest(self.claw, ref, buildkit=self.buildkit, recorded=recorded)
+        return self.claw.registry_digest(ref, recorded=recorded)
 
     def pulled(self, ref: str) -> str | None:
+        """Pull ``ref``, then read the digest the pull recorded, as claw does after a pull."""
         self.claw.pull(ref)
-        return digests.pulled_digest(self.claw, ref, buildkit=self.buildkit)
+        return self.recorded(ref)
+
+    def recorded(self, ref: str) -> str | None:
+        image = self.claw.inspect_images([ref]).get(ref)
+        return None if image is None else refs.digest_from_repo_digests(ref, image.repo_digests)
 
     def images(self) -> list[str]:
         """Every image on the engine, with its tags and digests."""
@@ -189,23 +194,24 @@ def test_a_new_release_of_an_index(cli: Cli) -> None:
 
 
 def test_a_tag_moved_to_an_index_of_the_same_manifest(cli: Cli) -> None:
-    """The one image then carries two digests of one repository; the registry decides."""
+    """The one image then carries two digests of one repository: the pull alone does not
+    say which the tag names now, and claw does not guess; the registry says."""
     name = cli.name()
     ref = release(cli, name, "1\n")
     single = cli.pulled(ref)
     assert single is not None
     arm64 = upstream.publish(cli.engine, f"{name}-arm64", "1", {"etc/release": "arm64\n"})
     index = cli.index(ref, f"{ref.rpartition(':')[0]}@{single}", arm64)
-    cli.claw.pull(ref)
+    assert cli.pulled(ref) is None
     repo_digests = cli.docker("image", "inspect", "--format", '{{join .RepoDigests " "}}', ref).split()
-    assert len(refs.digests_for(ref, repo_digests)) == 2
-    assert refs.digest_from_repo_digests(ref, repo_digests) is None
-    assert digests.pulled_digest(cli.claw, ref) == index  # buildx or not: as the engine says
+    assert set(refs.digests_for(ref, repo_digests)) == {single, index}
+    assert cli.remote(ref, recorded=index).unchanged
+    assert cli.remote(ref, recorded=single).moved is True
 
 
 def test_missing_and_unreachable(cli: Cli) -> None:
     name = cli.name()
-    assert digests.pulled_digest(cli.claw, f"{name}:1") is None
+    assert cli.claw.inspect_images([f"{name}:1"]) == {}
     with pytest.raises(PermanentError):
         cli.remote(f"{cli.engine.registry}/upstream/{name}:404")
     with pytest.raises(TransientError):

@@ -42,7 +42,7 @@ def docker_engine() -> Engine:
 
 def id_of(docker_engine: Engine, ref: str) -> str | None:
     """The ID of the image ``ref`` names, or None."""
-    image = docker_engine.image(ref)
+    image = docker_engine.inspect_images([ref]).get(ref)
     return None if image is None else image.id
 
 
@@ -154,8 +154,7 @@ def test_tag_inspect_many_and_remove(engine: PrivateEngine, base: str, docker_en
     assert len(echoed) == 1, "one docker call for many refs"
     assert set(found) == {"claw-test/alias:v1", "claw-test/alias:latest", base}
     assert found["claw-test/alias:v1"].id == found[base].id
-    tagged = docker_engine.image(base)
-    assert tagged is not None
+    tagged = found[base]
     assert {"claw-test/alias:v1", "claw-test/alias:latest"} <= set(tagged.repo_tags)
     assert docker_engine.remove_image("claw-test/alias:v1") is True
     assert docker_engine.remove_image("claw-test/alias:v1") is False
@@ -207,7 +206,7 @@ def test_push_and_pull_through_the_registry(engine: PrivateEngine, docker_engine
     assert id_of(docker_engine, ref) is not None
     assert any("2.0" in line for line in lines)
     docker_engine.tag(ref, f"{engine.registry}/upstream/agent:2.0-copy")
-    docker_engine.push(f"{engine.registry}/upstream/agent:2.0-copy")
+    upstream.docker(engine, "push", f"{engine.registry}/upstream/agent:2.0-copy")
     upstream.docker(engine, "image", "rm", f"{engine.registry}/upstream/agent:2.0-copy")
     docker_engine.pull(f"{engine.registry}/upstream/agent:2.0-copy")
     assert id_of(docker_engine, f"{engine.registry}/upstream/agent:2.0-copy") == id_of(docker_engine, ref)
