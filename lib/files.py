@@ -1,15 +1,17 @@
-"""The operator's input files (errors name the file), and where claw keeps its logs."""
+"""The operator's input files (errors name the file), where claw keeps its logs, and the
+data that ships with claw."""
 
 from __future__ import annotations
 
 import datetime
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import IO
 
 from .errors import ClawError, InputError
+
+DATA = Path(__file__).resolve().parent / "data"  # runners.toml, recipes/, infra.toml
 
 
 def read_input(path: Path, what: str) -> str:
@@ -72,6 +74,8 @@ class OutputLog:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+    import tempfile
+
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data" / "infra.toml"
+from .files import DATA
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Component:
 def shipped() -> Mapping[str, Component]:
     import tomlkit
 
-    rows = tomlkit.parse(DATA.read_text(encoding="utf-8")).unwrap()
+    rows = tomlkit.parse((DATA / "infra.toml").read_text(encoding="utf-8")).unwrap()
     return {name: Component(name, str(row["ref"]), int(row["port"])) for name, row in rows.items()}
 
 

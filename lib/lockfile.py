@@ -13,7 +13,6 @@ changes only that runner's table. Read and written with tomlkit; written atomica
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -64,6 +63,8 @@ class BaseEntry:
     @property
     def hash(self) -> str:
         """sha256 of the input fields: ``claw.base.lock`` of a base built from this entry."""
+        import hashlib
+
         canonical = json.dumps(
             {"recipe-sha": self.recipe_sha, "from": self.froms, "upstream": self.upstreams,
              "before": self.before},

@@ -10,12 +10,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import clawfile, refs
-from .engine.argv import BuildArg
+from . import refs
 from .errors import InputError
 from .files import read_input
+
+if TYPE_CHECKING:
+    from .engine.argv import BuildArg
 
 POD_FILES = ("claw-pod.yml", "claw-pod.yaml")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -224,6 +226,8 @@ def _is_clawfile(check: _Checker, key: str, file: Path) -> tuple[bool, str | Non
     """Whether the build file is a Clawfile, and its text when it had to be read to tell."""
     if file.name.startswith("Clawfile"):
         return True, None
+    from . import clawfile  # a build file not named Clawfile*: only its text tells
+
     try:
         text = read_input(file, "build file")
         return clawfile.mentions_claw_type(text, str(file)), text

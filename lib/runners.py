@@ -10,25 +10,21 @@ new one. Every provenance label name claw writes is spelled in this module.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from . import clawfile, refs, upstreams, versions
-from .clawfile import Clawfile
+from . import refs, upstreams, versions
 from .config import DEFAULT_PROBE_TIMEOUT, Config, RunnerSettings
 from .errors import ClawError, InputError
-from .files import read_input
+from .files import DATA, read_input
 from .upstreams import Upstream
 
 if TYPE_CHECKING:
-    from . import lockfile
+    from .clawfile import Clawfile
     from .engine.docker import Engine, Image, Listed
-
-DATA = Path(__file__).resolve().parent / "data"
 
 # On a runner base (labels are inherited by every image built FROM it, so a
 # base's own labels are claw.base.*, never the services' claw.runner.*).
@@ -69,12 +65,16 @@ class Runner:
     @property
     def images(self) -> list[str]:
         """The images the recipe builds from (FROM and COPY --from), in order."""
-        return clawfile.base_images(self.recipe, self.recipe_path.name)
+        from . import dockerfile  # the recipe is read only by the verbs that build
+
+        return dockerfile.base_images(self.recipe, self.recipe_path.name)
 
     @property
     def recipe_sha(self) -> str:
         """Of the recipe text with its line endings normalised to LF (a checkout with CRLF
         endings locks the same recipe)."""
+        import hashlib
+
         text = self.recipe.replace("\r\n", "\n")
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -82,7 +82,9 @@ class Runner:
     def unpinned(self) -> tuple[Upstream, ...]:
         """The upstreams whose answer the recipe does not take (no ``ARG CLAW_UPSTREAM_...``):
         the build installs whatever upstream serves then, not what livecheck saw."""
-        declared = clawfile.declared_args(self.recipe, self.recipe_path.name)
+        from . import dockerfile
+
+        declared = dockerfile.declared_args(self.recipe, self.recipe_path.name)
         return tuple(upstream for upstream in self.upstream if upstream.arg not in declared)
 
     @property
@@ -148,7 +150,18 @@ def table(config: Config) -> dict[str, Runner]:
     return runners
 
 
-def held_by(table: Mapping[str, Runner], locked: Mapping[str, lockfile.BaseEntry]) -> dict[str, Runner]:
+class Locked(Protocol):
+    """What holding a runner reads of its claw.lock entry (``lockfile.BaseEntry``, which
+    names these labels: the arrow goes from the lock to the runners, never back)."""
+
+    @property
+    def tag(self) -> str: ...  # lock-<hash>
+
+    @property
+    def version(self) -> str | None: ...
+
+
+def held_by(table: Mapping[str, Runner], locked: Mapping[str, Locked]) -> dict[str, Runner]:
     """``table`` with each runner that claw.lock names held at its ``lock-<hash>`` tag. A
     runner the config pins and the lock names is bad input: two answers to one question."""
     held = dict(table)

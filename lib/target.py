@@ -9,18 +9,22 @@ parsed here, once, and every step of the run shares them.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from . import clawfile, pod
-from .clawfile import Clawfile
-from .engine.argv import BuildArg
+from . import pod
 from .errors import InputError
 from .files import read_input
+
+if TYPE_CHECKING:
+    from .clawfile import Clawfile
+    from .engine.argv import BuildArg
+
+# The Clawfile parser is imported where a Clawfile is read: a pod of registry services
+# (`claw up --check`) never pays for it.
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class _Given:
 
     def command(self, verb: str) -> str:
         """``claw VERB`` for this target, in the shape of the invocation."""
+        import shlex
+
         if not self.given:
             return f"claw {verb}"
         if isinstance(self, PodTarget):
@@ -105,6 +111,8 @@ def resolve(
 
 
 def read_clawfile(path: Path, *, given: bool = True) -> ClawfileTarget:
+    from . import clawfile
+
     return ClawfileTarget(path, given, clawfile.parse(read_input(path, "Clawfile"), str(path)))
 
 
@@ -120,7 +128,11 @@ def from_slips(jobs: Iterable[Job], aliases: Mapping[str, str]) -> dict[str, Inp
     found = {}
     for job in jobs:
         alias = aliases.get(job.clawfile.claw_type) if job.clawfile is not None else None
-        slip = clawfile.from_slip(job.clawfile, alias) if job.clawfile is not None and alias else None
+        if job.clawfile is None or not alias:
+            continue
+        from . import clawfile  # loaded already: the job's Clawfile was parsed
+
+        slip = clawfile.from_slip(job.clawfile, alias)
         if slip is not None:
             found[job.name] = slip
     return found
@@ -131,6 +143,8 @@ def _service_job(service: pod.Service) -> Job:
     assert spec is not None
     parsed = None
     if spec.is_clawfile:
+        from . import clawfile
+
         text = spec.text if spec.text is not None else read_input(spec.file, "Clawfile")
         parsed = clawfile.parse(text, str(spec.file))
     return Job(service.name, spec.file, spec.context, service.ref, parsed, spec.args, spec.target)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib import clawfile
+from lib import clawfile, dockerfile
 from lib.errors import InputError
 from tests.harness.dockerfile import as_stored, docker_label_pairs, final_labels
 
@@ -269,24 +269,24 @@ HOSTILE = [
 @pytest.mark.parametrize("value", HOSTILE)
 @pytest.mark.parametrize("escape", ["\\", "`"])
 def test_hostile_values_stay_inside_their_label(value: str, escape: str) -> None:
-    instruction = clawfile.label_instruction({"claw.x": value, "claw.after": "ok"}, escape)
+    instruction = dockerfile.label_instruction({"claw.x": value, "claw.after": "ok"}, escape)
     assert docker_label_pairs(instruction, escape) == {"claw.x": as_stored(value, escape), "claw.after": "ok"}
 
 
 @given(st.text(), st.sampled_from(["\\", "`"]))
 def test_any_value_reads_back(value: str, escape: str) -> None:
-    instruction = clawfile.label_instruction({"claw.v": value}, escape)
+    instruction = dockerfile.label_instruction({"claw.v": value}, escape)
     assert docker_label_pairs(instruction, escape) == {"claw.v": as_stored(value, escape)}
 
 
 def test_unsafe_label_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="unsafe label key"):
-        clawfile.label_instruction({'a="b" c': "x"})
+        dockerfile.label_instruction({'a="b" c': "x"})
 
 
 @pytest.mark.parametrize("text", ["\\ ", "\\\n", "FROM x\nCLAW_TYPE openclaw\n\\\n\\ "])
 def test_lines_of_only_continuations_are_nothing(text: str) -> None:
-    _, items = clawfile.lex(text, "Clawfile")
+    _, items = dockerfile.lex(text, "Clawfile")
     assert all(item.keyword is None for item in items if "FROM" not in item.text and "CLAW" not in item.text)
 
 
@@ -354,7 +354,7 @@ def test_model_and_privilege_take_the_rest_of_the_line_verbatim(line: str, key: 
     quotes, `$`, backslashes kept); the label carries it out unchanged."""
     parsed = parse(f"FROM a\nCLAW_TYPE x\n{line}\n")
     assert parsed.labels[key] == value
-    instruction = clawfile.label_instruction({key: value})
+    instruction = dockerfile.label_instruction({key: value})
     assert docker_label_pairs(instruction, "\\") == {key: value}
 
 
@@ -371,8 +371,8 @@ def test_labels_join_a_recipe_as_one_instruction_of_its_final_stage(recipe: str,
     """One LABEL instruction (the legacy builder makes a step of each `--label`), never
     swallowed by a continuation left open at the end, read back as docker reads it."""
     labels = {"claw.base.driver": "openclaw", "claw.base.note": 'a "b" $c'}
-    text = clawfile.labelled(recipe, labels, "openclaw.Dockerfile")
-    escape, _ = clawfile.lex(recipe, "openclaw.Dockerfile")
-    assert text == body + clawfile.label_instruction(labels, escape)
+    text = dockerfile.labelled(recipe, labels, "openclaw.Dockerfile")
+    escape, _ = dockerfile.lex(recipe, "openclaw.Dockerfile")
+    assert text == body + dockerfile.label_instruction(labels, escape)
     assert final_labels(text) == labels
-    assert clawfile.labelled(recipe, {}, "openclaw.Dockerfile") == body
+    assert dockerfile.labelled(recipe, {}, "openclaw.Dockerfile") == body

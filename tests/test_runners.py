@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import clawfile, config, runners
+from lib import clawfile, config, dockerfile, runners
 from lib.errors import InputError
 
 
@@ -28,7 +28,7 @@ def test_the_six_builtin_runners() -> None:
 @pytest.mark.parametrize("driver", sorted(runners.builtin()))
 def test_every_recipe_is_a_dockerfile_from_upstream(driver: str) -> None:
     runner = runners.builtin()[driver]
-    _, items = clawfile.lex(runner.recipe, runner.recipe_path.name)
+    _, items = dockerfile.lex(runner.recipe, runner.recipe_path.name)
     keywords = [item.keyword for item in items if item.keyword]
     assert keywords[0] == "FROM"
     assert not any(k.startswith("CLAW_") for k in keywords)
@@ -54,7 +54,7 @@ def test_each_recipe_builds_from_upstreams_images(driver: str) -> None:
 
 def instructions(driver: str) -> list[str]:
     runner = runners.builtin()[driver]
-    _, items = clawfile.lex(runner.recipe, runner.recipe_path.name)
+    _, items = dockerfile.lex(runner.recipe, runner.recipe_path.name)
     return [f"{item.keyword} {' '.join(item.args.split())}" for item in items if item.keyword]
 
 
