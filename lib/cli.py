@@ -6,40 +6,29 @@ Errors reach ``main`` and become one line and an exit code (``EXIT_CODES``, from
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__, lifecycle, reporting
-from .errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_READY,
-    EXIT_USAGE,
-    ClawError,
-    Interrupted,
-    NotReady,
-)
+from . import __version__, errors, lifecycle, options, reporting
+from .errors import ClawError, Interrupted, NotReady
+from .options import CONTEXT
 from .ui import Ui
 
 if TYPE_CHECKING:
     from .invocation import Fleet, Invocation
-    from .verbs.pull import Report
 
 # Heavy modules (sh, tenacity, yaml, tomlkit, json, the verbs) are imported
 # inside the functions that need them: `claw --help` and `--version` stay fast
 # (`make bench` measures it).
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-ALL_ENTRIES = "\0all"  # --update-lock without =NAME
 EXIT_CODES = (
-    f"Exit status: 0 success, {EXIT_FAILED} failed, {EXIT_USAGE} bad input or usage, "
-    f"{EXIT_NOT_READY} something to do (up not ready, pull --check behind), "
-    f"{EXIT_INTERRUPTED} interrupted."
+    f"Exit status: 0 success, {errors.EXIT_FAILED} failed, {errors.EXIT_USAGE} bad input or usage, "
+    f"{errors.EXIT_NOT_READY} something to do (up not ready, pull --check behind), "
+    f"{errors.EXIT_INTERRUPTED} interrupted."
 )
 
 
@@ -55,14 +44,11 @@ class App:
 
     def set(self, name: str, value: Any) -> None:
         """A global option, given before the verb or after it."""
-        if name == "config_path":
-            self.config_path = value
-            return
-        if name == "contexts":
-            self.contexts = context_names(value)
-            return
-        settings = {"color": self.ui.color, "verbose": self.ui.verbose, "quiet": self.ui.quiet}
-        self.ui = Ui(**{**settings, name: value})
+        if name in ("color", "verbose", "quiet"):
+            settings = {"color": self.ui.color, "verbose": self.ui.verbose, "quiet": self.ui.quiet}
+            self.ui = Ui(**{**settings, name: value})
+        else:
+            setattr(self, name, options.context_names(value) if name == "contexts" else value)
 
     def invoke(
         self,
@@ -98,110 +84,22 @@ class App:
             self.fleet.stop()
 
 
-def context_names(given: Sequence[str]) -> tuple[str, ...]:
-    """``--context a,b --context c`` (or ``CLAW_CONTEXTS="a,b c"``): the names, in order, once."""
-    names = [name for value in given for part in value.split(",") for name in part.split()]
-    return tuple(dict.fromkeys(names))
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def pod_option(function: F) -> F:
-    return click.option(
-        "-f", "--file", "pod_file", type=click.Path(dir_okay=False), help="Pod file (claw-pod.yml)."
-    )(function)
-
-
-VERBOSE_HELP = "Echo every docker command as `$ docker ...`, and show docker's output."
-QUIET_HELP = "Print results and errors only: no progress, no warnings."
-COLOR_HELP = "Colour output (auto: on a terminal, unless NO_COLOR is set)."
-CONFIG_HELP = "Config file (default: $XDG_CONFIG_HOME/claw/config.toml)."
-LOCK_HELP = (
-    "claw.lock to read and write (default: [pull] lock of the config, else beside the pod, "
-    "the Clawfile or the config file)."
-)
-CONTEXT_HELP = "Run against this docker context; repeat it or separate names by commas for several engines."
-
-
-def _given(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    """A global option given after the verb overrides the group's."""
-    source = ctx.get_parameter_source(param.name or "")
-    if source not in (None, click.core.ParameterSource.DEFAULT):
-        ctx.ensure_object(App).set(param.name or "", value)
-
-
-def _global_options(*, on_verb: bool, short_verbose: bool = True) -> list[Callable[[F], F]]:
-    """The global options, declared once: on the group with their environment variables
-    and defaults, and on each verb (`claw pull -q`), where they override the group's.
-    ``short_verbose=False``: only the long --verbose (`down`, which refuses -v)."""
-    verbose = ("-v", "--verbose") if short_verbose else ("--verbose",)
-    declared: list[tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]] = [
-        # the option's names, what it is, what it is on the group alone
-        (("--config", "config_path"), {"type": click.Path(dir_okay=False), "help": CONFIG_HELP},
-         {"envvar": "CLAW_CONFIG", "show_envvar": True}),
-        ((*verbose, "verbose"), {"is_flag": True, "help": VERBOSE_HELP}, {}),
-        (("-q", "--quiet", "quiet"), {"is_flag": True, "help": QUIET_HELP}, {}),
-        (("--color", "color"), {"type": click.Choice(["auto", "always", "never"]), "help": COLOR_HELP},
-         {"default": "auto", "show_default": True}),
-        (("--context", "contexts"), {"multiple": True, "metavar": "NAME", "help": CONTEXT_HELP},
-         {"envvar": "CLAW_CONTEXTS", "show_envvar": True}),
-    ]  # fmt: skip
-    on_verbs = {"expose_value": False, "callback": _given}
-    return [
-        click.option(*names, **what, **(on_verbs if on_verb else on_group))
-        for names, what, on_group in declared
-    ]
-
-
-def _options(options: Sequence[Callable[[F], F]]) -> Callable[[F], F]:
-    """The options as one decorator, listed in the help in the order given."""
-
-    def decorate(function: F) -> F:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
-
-
-def global_options(*, short_verbose: bool = True) -> Callable[[F], F]:
-    """The group's options, accepted after the verb too."""
-    return _options(_global_options(on_verb=True, short_verbose=short_verbose))
-
-
 @click.group(context_settings=CONTEXT, epilog=EXIT_CODES)
-@_options([
-    *_global_options(on_verb=False),
-    click.option("--lock", "lock_path", envvar="CLAW_LOCK", show_envvar=True,
-                 type=click.Path(dir_okay=False), metavar="FILE", help=LOCK_HELP),
-])  # fmt: skip
+@options.shared(on_group=True)
 @click.version_option(__version__, "--version", prog_name="claw")
 @click.pass_obj
-def cli(
-    app: App,
-    config_path: str | None,
-    verbose: bool,
-    quiet: bool,
-    color: str,
-    contexts: tuple[str, ...],
-    lock_path: str | None,
-) -> None:
+def cli(app: App) -> None:
     """Fresh, reproducible, traceable runner bases for AI-agent containers.
 
     With --context naming several docker contexts, pull and build work on the
     engines side by side and up and down run the pod on each; every line then
     starts with its engine's name, and the command fails if any engine failed.
     """
-    app.ui = Ui(color=color, verbose=verbose, quiet=quiet)
-    app.config_path = config_path
-    app.contexts = context_names(contexts)
-    app.lock_path = lock_path
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("target", required=False)
-@pod_option
+@options.pod_option
 @click.option("--no-runners", is_flag=True, help="Do not refresh runner bases.")
 @click.option(
     "--jobs",
@@ -230,7 +128,7 @@ def cli(
     "update_lock",
     multiple=True,
     is_flag=False,
-    flag_value=ALL_ENTRIES,
+    flag_value=options.ALL_ENTRIES,
     metavar="[=NAME]",
     help="Ask upstream, refresh what moved and write claw.lock; =NAME (repeatable): only that runner "
     "(driver or alias) or image.SERVICE.",
@@ -242,7 +140,7 @@ def cli(
     "something moved); change nothing. --check asks upstream what would change.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document of actions and outcomes.")
-@global_options()
+@options.shared()
 @click.pass_obj
 def pull(
     app: App,
@@ -288,8 +186,7 @@ def pull(
         raise click.UsageError("--update-lock does not go with --check, --locked or --rollback")
     if locked and rebuild:
         raise click.UsageError("--locked builds what the lock names: it does not go with --rebuild")
-    target, update_lock = _target_after_update_lock(target, pod_file, update_lock)
-    names = None if not update_lock else tuple(n for n in update_lock if n != ALL_ENTRIES)
+    target, names = options.update_lock_names(target, pod_file, update_lock)
     mode = pulling.Mode(dry_run=dry_run, check=check, rebuild=rebuild, locked=locked, update_lock=names)
 
     def work(inv: Invocation) -> pulling.Report:
@@ -309,44 +206,16 @@ def pull(
             else app.invoke(target, pod_file, jobs=jobs)
         )
         done = fleet.run(work, rest=follow_lock if mode.update_lock is not None else None)
-        reporting.report(app.ui, document, done, None if as_json else _show_pull, lambda inv, r: r.verdict())
-
-
-def _target_after_update_lock(
-    target: str | None, pod_file: str | None, names: tuple[str, ...]
-) -> tuple[str | None, tuple[str, ...]]:
-    """`claw pull --update-lock claw-pod.yml`: click reads the word after the option as its
-    NAME. A word that is a file or folder here, with no target given, is the target."""
-
-    if target is not None or pod_file is not None:
-        return target, names
-    paths = [name for name in names if name != ALL_ENTRIES and os.path.exists(name)]
-    if len(paths) != 1:
-        return target, names
-    return paths[0], tuple(ALL_ENTRIES if name == paths[0] else name for name in names)
-
-
-def _show_pull(ui: Ui, report: Report) -> None:
-    """A pull's results, then what the operator should know of its failures."""
-    for result in report.results:
-        for number, line in enumerate(result.lines()):
-            ui.result(line, fg="red" if result.failed and number == 0 else None)
-    if not report.results:
-        ui.info("nothing to pull: no infra, registry images or runners for this target")
-    for result in report.failed:
-        if result.outcome is not None and result.outcome.log is not None:
-            ui.info(f"{result.action.name}: full log in {result.outcome.log}")
-    if report.lock_diff is not None:
-        ui.result(report.lock_diff.rstrip("\n") if report.lock_diff else "claw.lock: no change")
-    for hint in report.hints:
-        ui.info(f"hint: {hint}")
+        reporting.report(
+            app.ui, document, done, None if as_json else reporting.show_pull, lambda inv, r: r.verdict()
+        )
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("path", required=False)
-@pod_option
+@options.pod_option
 @click.option("-t", "--tag", help="Image name for a single Clawfile build.")
-@global_options()
+@options.shared()
 @click.pass_obj
 def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> None:
     """Build a Clawfile (PATH) or every `build:` service of a pod.
@@ -367,7 +236,7 @@ def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("pod", required=False)
-@pod_option
+@options.pod_option
 @click.option("-d", "--detach", is_flag=True, help="Run the pod in the background.")
 @click.option("--fix", is_flag=True, help="Pull, refresh and build what is missing, then start.")
 @click.option("--check", is_flag=True, help="Run the readiness checks and the drift report only.")
@@ -375,7 +244,7 @@ def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> 
     "--locked", is_flag=True, help="Refuse to start (exit 3) when an image does not match claw.lock."
 )
 @click.option("--json", "as_json", is_flag=True, help="With --check: one JSON document, per service.")
-@global_options()
+@options.shared()
 @click.pass_obj
 def up(
     app: App,
@@ -419,11 +288,7 @@ def up(
     with reporting.json_document(app.ui, "up", as_json) as document:
         fleet = app.invoke(pod, pod_file)
         done = fleet.run(ready)
-        passed = [
-            (one.inv, one.value)
-            for one in done
-            if one.value is not None and reporting.verdict_error(one, verdict) is None
-        ]
+        passed = reporting.passed(done, verdict)
         for inv, readiness in passed:
             starting.hint_drift(inv, readiness)
         if check or len(passed) < len(done):
@@ -462,22 +327,12 @@ def _fix(inv: Invocation, readiness: Any) -> None:
             inv.events.progress("--fix", built.line())
 
 
-def _no_short_volumes(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    """`claw down -v`: on every other verb -v says more; here it would delete data."""
-    if value:
-        raise click.UsageError(
-            "down -v is ambiguous: use --volumes to also remove the pod's volumes, "
-            "or --verbose to see docker's commands; nothing was stopped",
-            ctx,
-        )
-
-
 @cli.command(context_settings=CONTEXT)
 @click.argument("pod", required=False)
-@pod_option
+@options.pod_option
 @click.option("--volumes", is_flag=True, help="Also remove the pod's volumes (never by default).")
-@click.option("-v", "short_v", is_flag=True, hidden=True, expose_value=False, callback=_no_short_volumes)
-@global_options(short_verbose=False)
+@options.no_short_volumes
+@options.shared(short_verbose=False)
 @click.pass_obj
 def down(app: App, pod: str | None, pod_file: str | None, volumes: bool) -> None:
     """Stop and remove the pod's containers (its volumes only with --volumes).
@@ -498,21 +353,12 @@ def down(app: App, pod: str | None, pod_file: str | None, volumes: bool) -> None
 
 
 def _usage_error(app: App, exc: click.ClickException, args: Sequence[str]) -> None:
-    """click's own refusals said as claw says its errors (``error: ...``, lower case, the
-    option named, then where the help is); with --json, also the one document on stdout."""
-    message = exc.format_message().strip().rstrip(".")
-    message = message.replace(". (Did you mean", " (did you mean").replace(". Did you mean", ": did you mean")
-    if message[:1].isupper() and not message[1:2].isupper():
-        message = message[0].lower() + message[1:]
-    words = list(args[: args.index("--")] if "--" in args else args)
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None and ctx.parent is not None:
-        command: str | None = ctx.command.name
-    else:  # refused while parsing the verb's options: click gives no context
-        command = next((word for word in words if word in cli.commands), None)
-    path = f"claw {command}" if command else "claw"
+    """click's own refusal said as claw says its errors; with --json, also the one document
+    on stdout."""
+    command, message, words = options.refusal(exc, args, cli.commands)
     if "--json" in words:
         reporting.print_refusal(app.ui, command, message, exc.exit_code)
+    path = f"claw {command}" if command else "claw"
     hint = f"see: {path} --help" if isinstance(exc, click.UsageError) else None
     app.ui.error(message if hint is None else f"{message}\n{hint}")
 
@@ -534,7 +380,7 @@ def _main(app: App, argv: Sequence[str] | None) -> int:
     except (click.Abort, KeyboardInterrupt, Interrupted):
         app.stop()
         app.ui.error("interrupted")
-        return EXIT_INTERRUPTED
+        return errors.EXIT_INTERRUPTED
     except ClawError as exc:
         app.ui.error(exc.render())
         return exc.exit_code
@@ -543,7 +389,7 @@ def _main(app: App, argv: Sequence[str] | None) -> int:
 
         path = lifecycle.crash_log(traceback.format_exc())
         app.ui.error(f"unexpected error ({type(exc).__name__}: {exc}); details in {path}")
-        return EXIT_FAILED
+        return errors.EXIT_FAILED
     finally:
         app.ui.done()  # no "still ..." line once the command is over
 

@@ -18,6 +18,7 @@ from .errors import EXIT_FAILED, EXIT_INTERRUPTED, ClawError, Interrupted
 if TYPE_CHECKING:
     from .invocation import Done, Invocation
     from .ui import Ui
+    from .verbs.pull import Report
 
 R = TypeVar("R")
 
@@ -133,9 +134,32 @@ def verdict_error(one: Done[R], verdict: Verdict[R] | None) -> ClawError | None:
     return verdict(one.inv, one.value)
 
 
+def passed(done: Sequence[Done[R]], verdict: Verdict[R]) -> list[tuple[Invocation, R]]:
+    """Each engine whose work ended well and whose verdict finds nothing wrong, with its value."""
+    return [
+        (one.inv, one.value) for one in done if one.value is not None and verdict_error(one, verdict) is None
+    ]
+
+
 def _show(ui: Ui, one: Done[R], show: Show[R] | None) -> None:
     if show is not None and one.value is not None:
         show(ui.for_engine(one.inv.fleet_name), one.value)
+
+
+def show_pull(ui: Ui, report: Report) -> None:
+    """A pull's results, then what the operator should know of its failures."""
+    for result in report.results:
+        for number, line in enumerate(result.lines()):
+            ui.result(line, fg="red" if result.failed and number == 0 else None)
+    if not report.results:
+        ui.info("nothing to pull: no infra, registry images or runners for this target")
+    for result in report.failed:
+        if result.outcome is not None and result.outcome.log is not None:
+            ui.info(f"{result.action.name}: full log in {result.outcome.log}")
+    if report.lock_diff is not None:
+        ui.result(report.lock_diff.rstrip("\n") if report.lock_diff else "claw.lock: no change")
+    for hint in report.hints:
+        ui.info(f"hint: {hint}")
 
 
 def _json_of(value: Any) -> dict[str, Any]:

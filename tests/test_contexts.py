@@ -14,7 +14,7 @@ import pytest
 
 import claw
 from lib import config, infra, runners
-from lib.cli import context_names
+from lib.options import context_names
 from tests.harness.fake_docker import FakeDocker
 
 ROOT = Path(__file__).resolve().parents[1]
