@@ -54,16 +54,18 @@ def follow(
     entry: lockfile.BaseEntry,
     options: Options,
     events: Events,
-    beyond: Sequence[str] = (),
+    asker: Asker | None = None,
 ) -> bases.Outcome:
     """The base ``entry`` locks, here: found (one inspect), else built from the entry.
-    ``beyond``: what upstream has past the lock, for the line."""
+    ``asker``: first ask what upstream has past the lock, for the line (a plain pull;
+    ``--locked`` never asks)."""
+    outside = beyond(engine, asker, runner, entry, options) if asker is not None else ()
     base, tagged = here(engine, runner, entry)
     if base is None or not entry.matches(base.labels):
         return transaction.refresh(engine, runner, options, events, entry=entry)
     if not tagged:  # built by a plain pull from the same inputs: it is the locked base
         engine.tag(base.id, f"{runner.alias}:{entry.tag}")
-    return held(runner, entry, base, beyond)
+    return held(runner, entry, base, outside)
 
 
 def here(engine: Engine, runner: Runner, entry: lockfile.BaseEntry) -> tuple[Image | None, bool]:
