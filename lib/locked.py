@@ -118,19 +118,27 @@ def pending_entry(runner: Runner, now: livecheck.Now) -> lockfile.BaseEntry:
 
 
 def entry_of(
+    engine: Engine, runner: Runner, image_id: str, answers: Iterable[Answer | UpstreamError]
+) -> lockfile.BaseEntry:
+    """The entry that locks the base ``image_id`` (one inspect)."""
+    image = engine.inspect_images([image_id])[image_id]
+    return _entry(runner, image.labels, answers, version=versions.resolve(runner.alias, image.repo_tags))
+
+
+def lock_base(
     engine: Engine,
     runner: Runner,
     image_id: str,
     answers: Iterable[Answer | UpstreamError],
-    *,
-    tag: bool = True,
+    replaced: lockfile.BaseEntry | None,
+    events: Events,
 ) -> lockfile.BaseEntry:
-    """The entry that locks the base ``image_id`` (one inspect), tagged with its lock tag
-    (``tag``: a dry run only reads)."""
-    image = engine.inspect_images([image_id])[image_id]
-    entry = _entry(runner, image.labels, answers, version=versions.resolve(runner.alias, image.repo_tags))
-    if tag:
-        engine.tag(image_id, f"{runner.alias}:{entry.tag}")
+    """Lock the base ``image_id``: its entry, whose lock tag it gets; the lock tag of the
+    entry it ``replaced`` goes, unless something uses that base."""
+    entry = entry_of(engine, runner, image_id, answers)
+    engine.tag(image_id, f"{runner.alias}:{entry.tag}")
+    if replaced is not None:
+        _untag_replaced(engine, runner, replaced, entry, events)
     return entry
 
 
@@ -148,7 +156,7 @@ def _entry(
     return lockfile.of_labels(runner.driver, labels, integrity=integrity, runtime=runtime, version=version)
 
 
-def untag_replaced(
+def _untag_replaced(
     engine: Engine, runner: Runner, old: lockfile.BaseEntry, new: lockfile.BaseEntry, events: Events
 ) -> None:
     """The lock tag of the entry ``new`` replaces goes, unless a local service image or a

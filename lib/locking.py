@@ -94,7 +94,7 @@ def _would_lock(world: World, action: Action, old: lockfile.Lock) -> tuple[Resul
         return Result(action, Status.UNKNOWN, f"{runner.alias}: {reason}", reason), []
     installed = checked.installed
     if checked.verdict.current and installed is not None and installed.version is not None:
-        entry = locked.entry_of(world.engine, runner, installed.image_id, checked.now.answers, tag=False)
+        entry = locked.entry_of(world.engine, runner, installed.image_id, checked.now.answers)
         kept = old.bases.get(runner.driver) == entry
         says = "keeps its entry" if kept else "would lock"
         line = f"{runner.alias}: {says} {installed.version} (nothing moved)"
@@ -118,10 +118,8 @@ def _lock_runner(
     image_id = outcome.image_id or (before.image_id if isinstance(before, bases.Installed) else None)
     if outcome.failed or image_id is None:
         return result, []
-    entry = locked.entry_of(world.engine, runner, image_id, checked.now.answers)
     replaced = old.bases.get(runner.driver)
-    if replaced is not None:
-        locked.untag_replaced(world.engine, runner, replaced, entry, world.events)
+    entry = locked.lock_base(world.engine, runner, image_id, checked.now.answers, replaced, world.events)
     return replace(result, line=f"{result.line} (locked {entry.tag})"), [entry]
 
 
