@@ -20,6 +20,12 @@ from .pod import POD_FILES, Pod
 
 NETWORK = "claw"  # the pod-internal network between services and their sidecars
 NAME = "compose.generated.yml"
+PROJECT = "com.docker.compose.project"  # compose's label on every container of a project
+
+
+def project_label(project: str) -> str:
+    """``key=value`` of the label compose puts on each container of ``project``."""
+    return f"{PROJECT}={project}"
 
 
 def path_for(pod_file: Path) -> Path:

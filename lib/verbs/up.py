@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import compose_file, pod, refs, runners, target, versions
+from .. import compose_file, drift, pod, runners, target
+from ..drift import Drift
 from ..engine.docker import Image
 from ..errors import ClawError, DockerError, NotReady
 from ..files import write_atomically
 from ..invocation import Invocation
 from ..pod import Service
 from ..runners import Runner, Use
-from ..versions import short_id
 
 
 @dataclass(frozen=True)
@@ -32,38 +32,6 @@ class Problem:
 
     def line(self) -> str:
         return f"{self.subject}: {self.text}"
-
-
-@dataclass(frozen=True)
-class Drift:
-    service: str
-    built_against: str
-    built_id: str
-    current: str
-    current_id: str
-    moved: tuple[str, ...] = ()  # what moved between the two bases (older to newer), from their labels
-    back: str | None = None  # the ref that went back to an older base than the service's (a rollback)
-
-    def line(self, build_command: str) -> str:
-        what = "".join(f": {'; '.join(self.moved)}" if self.moved else "")
-        if self.back is not None:
-            alias, _, now = self.current.partition(":")
-            was = self.built_against.partition(":")[2]
-            how = (
-                f"{self.back} was rolled back to {now} from {was}"
-                if self.back.endswith(":latest")
-                else f"{alias} is pinned at {now}, older than {was}"
-            )
-            return (
-                f"{self.service}: {how}, the base this service was built on "
-                f"(image {short_id(self.built_id)}, now image {short_id(self.current_id)}{what}); "
-                f"consider running: {build_command}"
-            )
-        return (
-            f"{self.service}: built against {self.built_against} (image {short_id(self.built_id)}), "
-            f"current is {self.current} (image {short_id(self.current_id)}{what}); "
-            f"consider running: {build_command}"
-        )
 
 
 @dataclass(frozen=True)
@@ -79,7 +47,7 @@ class Readiness:
 
     def to_json(self) -> dict[str, Any]:
         """Per service: its image and, from the image's labels, what it was built on."""
-        drift = {d.service: d for d in self.drift}
+        drifted = {d.service: d for d in self.drift}
         return {
             "pod": self.pod.name,
             "ready": self.ready,
@@ -88,7 +56,7 @@ class Readiness:
             ],
             "services": [
                 {
-                    **_service_json(s.name, self.ref(s), self.images.get(self.ref(s)), drift.get(s.name)),
+                    **_service_json(s.name, self.ref(s), self.images.get(self.ref(s)), drifted.get(s.name)),
                     "lock": None
                     if not self.locked
                     else {"matches": s.name not in self.unlocked, "why": self.unlocked.get(s.name)},
@@ -179,10 +147,10 @@ def check(inv: Invocation) -> Readiness:
             missing_runners.update((u.runner.alias, u.runner) for u in bases if not u.pinned)
         else:
             problems.append(Problem(service.name, service.ref, _not_here(service.ref), "build"))
-    drift = _drift(inv, the_pod, images, uses)
+    drifted = drift.find(inv.engine, inv.table, the_pod, images, uses)
     unlocked = _unlocked(inv, the_pod, images, run_refs) if inv.lock else {}
     return Readiness(
-        the_pod, tuple(problems), tuple(drift), tuple(missing_runners.values()), images,
+        the_pod, tuple(problems), tuple(drifted), tuple(missing_runners.values()), images,
         run_refs, unlocked, locked=inv.lock is not None,
     )  # fmt: skip
 
@@ -263,75 +231,6 @@ def _needs_bases(ref: str, bases: list[Use]) -> str:
     return f"image {ref} is not on this host, and its runner base {names} is missing or has no version tag"
 
 
-def _drift(
-    inv: Invocation, the_pod: pod.Pod, images: dict[str, Image], uses: dict[str, list[Use]]
-) -> list[Drift]:
-    """Services whose image was built against another image than the alias's current one."""
-    labelled = [(s, images[s.ref]) for s in the_pod.services if s.ref in images]
-    labelled = [
-        (s, i)
-        for s, i in labelled
-        if runners.RUNNER_IMAGE_ID in i.labels and runners.RUNNER_BUILT_AGAINST in i.labels
-    ]
-    by_alias = runners.aliases(inv.table.values())
-    bases = {s.name: _current_base(i.labels[runners.RUNNER_BUILT_AGAINST], by_alias) for s, i in labelled}
-    unknown = {ref for ref in bases.values() if ref and ref not in images}
-    if unknown:  # an alias no longer in the runner table; rare, and still a constant number of calls
-        images = {**images, **inv.engine.inspect_images(sorted(unknown))}
-    found = []
-    for service, image in labelled:
-        base = bases[service.name]
-        current = images.get(base) if base else None
-        if base is None or current is None or current.id == image.labels[runners.RUNNER_IMAGE_ID]:
-            continue
-        alias, _, tag = base.partition(":")
-        if any(u.pinned and u.runner.alias == alias for u in uses.get(service.name, ())):
-            continue  # the author pinned a version: rebuilding would not move it
-        from .. import livecheck  # only once a service drifted: most checks find none
-
-        version = tag if tag != "latest" else versions.resolve(alias, current.repo_tags) or "latest"
-        built_against = image.labels[runners.RUNNER_BUILT_AGAINST]
-        back = _older(current.labels, image.labels, version, built_against.partition(":")[2])
-        older, newer = (current.labels, image.labels) if back else (image.labels, current.labels)
-        found.append(
-            Drift(
-                service.name,
-                built_against,
-                image.labels[runners.RUNNER_IMAGE_ID],
-                f"{alias}:{version}",
-                current.id,
-                livecheck.changes_between(older, newer),  # a service inherits its base's labels
-                base if back else None,
-            )
-        )
-    return found
-
-
-def _older(current: Mapping[str, str], built: Mapping[str, str], now: str, was: str) -> bool:
-    """Whether the base a service should be on now is older than the one it was built on
-    (a rollback, or a pin to an older version): by the bases' refresh times, else by their
-    version tags."""
-    from .. import livecheck
-
-    current_at = livecheck.Record.of(current).refreshed_at
-    built_at = livecheck.Record.of(built).refreshed_at
-    if current_at is not None and built_at is not None and current_at != built_at:
-        return current_at < built_at
-    if versions.is_version_tag(now) and versions.is_version_tag(was):
-        return versions.sort_key(now) < versions.sort_key(was)
-    return False
-
-
-def _current_base(built_against: str, by_alias: Mapping[str, Runner]) -> str | None:
-    """What a service built against ``built_against`` should be on now: its runner's
-    pin, else the alias's latest."""
-    parsed = refs.parse(built_against)
-    if parsed is None:
-        return None
-    runner = by_alias.get(parsed.name)
-    return runner.current if runner else f"{parsed.name}:latest"
-
-
 # --------------------------------------------------------------------------
 # up and down
 # --------------------------------------------------------------------------
@@ -378,8 +277,8 @@ def _write_compose_file(inv: Invocation, the_pod: pod.Pod, refs: Mapping[str, st
 
 
 def hint_drift(inv: Invocation, readiness: Readiness) -> None:
-    for drift in readiness.drift:
-        inv.events.hint(drift.line(inv.target.command("build")))
+    for found in readiness.drift:
+        inv.events.hint(found.line(inv.target.command("build")))
     if readiness.unlocked:
         names = ", ".join(readiness.unlocked)
         inv.events.warn(
@@ -399,7 +298,7 @@ def down(inv: Invocation, *, volumes: bool = False) -> Stopped:
     (a `git clean` removes it); a pod with no containers is not an error."""
     the_pod = inv.pod_target().pod
     inv.engine.check()  # an unreachable engine: the one line every verb prints
-    running = inv.engine.containers_labelled(f"com.docker.compose.project={the_pod.name}")
+    running = inv.engine.containers_labelled(compose_file.project_label(the_pod.name))
     if not running and not volumes:
         return Stopped(the_pod, False)
     file = compose_file.path_for(the_pod.path)
