@@ -1,8 +1,6 @@
-"""The command line: parse options, build the invocation, call a verb, print, exit code.
-
-Errors reach ``main`` and become one line and an exit code (``EXIT_CODES``, from
-``errors.py``).
-"""
+"""The click commands: parse options, build the invocations, run a verb on each engine and
+hand what it returns to ``reporting``. Errors reach ``main`` and become one line and an
+exit code (``EXIT_CODES``, from ``errors.py``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The options the commands share, declared once: the global options (on the group and
-after each verb, `claw pull -q`), --lock, -f, and how --context names are read.
+after each verb, `claw pull -q`), --lock, -f; how --context names and --update-lock's
+optional NAME are read, down's refusal of -v, and click's refusals in claw's words.
 
 A shared option given on the command line or through its environment variable sets
 itself on the command's ``App`` (``App.set``); given after the verb, it overrides the

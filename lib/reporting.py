@@ -1,5 +1,6 @@
-"""What a command prints once its work is done: its results and verdict, one engine's or
-several engines' side by side, and with --json the one document on stdout.
+"""What a command prints once its work is done: its results (a pull's: ``show_pull``) and
+verdict, one engine's or several engines' side by side, and with --json the one document
+on stdout, also when the command fails or is refused.
 
 One engine is a fleet of one: its results are printed as they are, its value's JSON is
 the document's own and its error goes on unchanged. Several engines: each engine's
