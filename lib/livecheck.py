@@ -98,7 +98,7 @@ class Now:
             labels[f"{runners.BASE_UPSTREAM}{index}"] = answer.record()
         final = self.images[-1] if self.images else None
         if final is not None and final.digest:
-            labels[runners.OCI_BASE_NAME] = refs.canonical_name(final.written)
+            labels[runners.OCI_BASE_NAME] = refs.qualified_name(final.written)
             labels[runners.OCI_BASE_DIGEST] = final.digest
         if self.before:
             labels[runners.BASE_BEFORE] = self.before

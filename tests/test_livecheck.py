@@ -102,7 +102,7 @@ def test_a_base_records_what_it_was_built_from(lab: Path, installed: tuple[Model
     assert labels[runners.BASE_FROM + "0"] == f"docker.io/{RUNTIME}@{OLD}"
     assert runners.BASE_FROM + "1" not in labels
     assert labels[runners.BASE_UPSTREAM + "0"] == "npm:openclaw@2026.5.22"
-    assert labels[runners.OCI_BASE_NAME] == "docker.io/example/runtime"
+    assert labels[runners.OCI_BASE_NAME] == f"docker.io/{RUNTIME}"  # the tag kept, as written
     assert labels[runners.OCI_BASE_DIGEST] == OLD
     assert labels[runners.BASE_RECIPE_SHA].startswith("sha256:")
     assert labels[runners.BASE_REFRESHED_AT] == "2026-05-22T10:00:00Z"

@@ -50,6 +50,7 @@ def test_npm_release_rebuilds_and_nothing_new_is_up_to_date(lab: Lab, world: Sta
     assert labels["claw.base.upstream.0"] == "npm:openclaw@2026.5.22"
     digest = lab.docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", lab.runtime_ref)
     assert labels["claw.base.from.0"] == lab.runtime_ref + "@" + digest.split("@", 1)[1]
+    assert labels["org.opencontainers.image.base.name"] == lab.runtime_ref  # the FROM as written, tag kept
     assert labels["org.opencontainers.image.base.digest"] == digest.split("@", 1)[1]
     before = lab.tags()
     started = time.time()
