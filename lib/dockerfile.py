@@ -259,6 +259,7 @@ def labels_appended(
 
 
 def from_line(stage: Stage, image: str) -> str:
+    """The FROM line of ``stage`` building from ``image`` instead, its flags and name kept."""
     alias = f" AS {stage.name}" if stage.name else ""
     return " ".join(("FROM", *stage.flags, image)) + alias + "\n"
 

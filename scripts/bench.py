@@ -32,7 +32,11 @@ The rows (``--list`` prints them, ``--only NAME`` runs some of them):
   livecheck-calls  docker calls of that unchanged pull (goal: <= one per FROM image plus
                  one, no build), on legacy+v1;
   engines        `claw --context a,b pull --rebuild` of one runner on two engines (a second
-                 dockerd beside the first) over `--context a` alone (goal <= 1.3).
+                 dockerd beside the first) over `--context a` alone (goal <= 1.3);
+  locked         `claw pull --locked` of a runner whose base matches claw.lock over
+                 `claw up --check` of a 1-service pod (goal <= 1.5);
+  locked-calls   docker calls of that locked pull (goal: one inspect, nothing asked of a
+                 registry), on legacy+v1.
 
 A row is a function from a Bench to a Figure, listed in ROWS; the private engine
 starts when the first row that needs it asks for ``bench.engine``. A row over its

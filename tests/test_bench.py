@@ -127,3 +127,12 @@ def test_a_row_on_the_hosts_docker_configuration_names_its_builder(
 def test_every_row_that_counts_docker_calls_runs_on_a_named_toolchain(row: str) -> None:
     (chosen,) = bench.select([row])
     assert chosen.measure.__qualname__ == "under.<locals>.measured"
+
+
+def test_the_module_docstring_lists_every_row() -> None:
+    listed = {
+        line.split()[0]
+        for line in (bench.__doc__ or "").splitlines()
+        if line.startswith("  ") and line.split()
+    }
+    assert {row.name for row in bench.ROWS} <= listed
