@@ -25,11 +25,13 @@ $(STAMP): requirements.txt requirements-test.txt requirements-dev.txt
 
 venv: $(STAMP) ## Create .venv with the pinned Python packages
 
-test: system $(STAMP) lint typecheck ## Lint, type-check, unit tests on each other Python 3.10-3.13 here, then every test (integration on a private engine)
+test: system $(STAMP) lint typecheck ## Lint, type-check, every test (integration on a private engine), and the unit tests on each other Python 3.10-3.13 here
 	@mkdir -p .cache
-	@$(BIN)/python -m scripts.pythons; other=$$?; \
+	@nice -n 19 $(BIN)/python -m scripts.pythons > .cache/pythons.out 2>&1 & pythons=$$!; \
 	$(BIN)/python -m pytest -v -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); main=$$?; \
-	test $$other -eq 0 || echo "make test: the unit tests failed under another Python (its lines are above the main run)"; \
+	wait $$pythons; other=$$?; cat .cache/pythons.out; \
+	test $$main -eq 0 || echo "make test: the main run failed (its failures are above the other Pythons' lines)"; \
+	test $$other -eq 0 || echo "make test: the unit tests failed under another Python (its lines are just above)"; \
 	test $$main -eq 0 && test $$other -eq 0
 
 unit: $(STAMP) ## Run the tests that need no engine

@@ -5,8 +5,9 @@ claw runs on the system Python of the hosts operators have (Ubuntu 22.04: 3.10, 
 .venv's Python and, through this script, the unit tests under each other one found: on
 PATH as ``python3.X``, else in pyenv's versions folder. Each gets a venv of its own under
 ``.cache/pythons/`` with the runtime and test requirements, made again only when they
-change. The runs go side by side (`make test` runs them before its main run, so that they
-do not compete with the integration tests for the CPUs). Each Python ends with one line,
+change. The runs go side by side (`make test` runs them at the lowest priority beside its
+main run, so that they take only the CPU time the integration tests leave idle while they
+wait on builds and daemons). Each Python ends with one line,
 its pytest summary; a failed one adds its failures (pytest's failure section) or, for a
 venv that could not be made, what pip said. pip's chatter of a venv made well (index
 warnings, say) stays in ``.cache/pythons/venv-3.X.log``. The script exits 1 if any failed.

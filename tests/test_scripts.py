@@ -202,13 +202,15 @@ def test_another_python_that_fails_shows_its_summary_and_failures_only(
     assert not any("[100%]" in line for line in lines)
 
 
-def test_make_test_runs_the_other_pythons_before_the_main_run_and_not_beside_it() -> None:
+def test_make_test_runs_the_other_pythons_beside_the_main_run_at_the_lowest_priority() -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     planned = subprocess.run(
         ["make", "--dry-run", "--always-make", "test", "PYTHON=python3"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
-    recipe = planned[planned.index("-m scripts.pythons") :]
-    assert "-m pytest -v -n" in recipe  # the main run comes after the other Pythons
-    assert "&" not in recipe.replace("&&", "")  # nothing in the background beside it
+    recipe = planned[planned.index("nice -n 19 ") :]
+    pythons, main = recipe.index("-m scripts.pythons"), recipe.index("-m pytest -v -n")
+    assert pythons < recipe.index(" & ") < main  # started in the background, then the main run
+    assert main < recipe.index("wait $pythons") < recipe.index("cat .cache/pythons.out")  # its lines after
+    assert recipe.rstrip().endswith("test $main -eq 0 && test $other -eq 0")  # either failing fails
