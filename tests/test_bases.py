@@ -509,3 +509,27 @@ def test_a_refresh_that_waited_for_another_is_not_built_again_when_that_one_is_c
         transaction.refresh(model, runner, bases.Options(), Recorder(), now=moved, seen=None).status
         is Status.REBUILT
     )
+
+
+def test_a_rate_limited_from_image_trips_the_breaker_and_the_rest_of_the_run_is_not_attempted(
+    model: Model, runner: runners.Runner
+) -> None:
+    """Livecheck pulls each FROM image under the run's policy: a refusal says why the image
+    could not be asked, and stops the run's remaining registry work."""
+    from lib import asking
+    from lib.errors import NotAttempted
+    from tests.harness.model import Asker
+
+    breaker = Breaker()
+    model.fail["pull example/openclaw-runtime:latest"] = RegistryBlocked(
+        ("docker", "pull"), 1, "", "toomanyrequests: slow down", hint="log in"
+    )
+    options = bases.Options(breaker=breaker)
+    checked = asking.ask(model, runner, Asker(), options, Recorder(), download=True)
+    (image,) = checked.now.images
+    assert image.error == "toomanyrequests: slow down"
+    with pytest.raises(NotAttempted, match="toomanyrequests: slow down"):
+        breaker.check()
+    skipped, _ = run(model, runner, breaker=breaker)
+    assert skipped.status is Status.NOT_ATTEMPTED
+    assert model.built_labels == []
