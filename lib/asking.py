@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from . import livecheck, refs, runtimes, versions
 from .bases import Installed
 from .engine.docker import Engine, Image
-from .errors import DockerError, InputError, Interrupted, NotAttempted
+from .errors import DockerError, InputError, Interrupted, NotAttempted, UpstreamError
 from .events import Events, retry_notice
 from .policy import Options
 from .runners import Runner
-from .upstreams import Answer, Upstream, UpstreamError
+from .upstreams import Answer, Upstream
 
 if TYPE_CHECKING:
     from .asker import Asker

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from . import asking, bases, livecheck, lockfile, refs, runners, transaction, versions
 from .engine.docker import Engine, Image
-from .errors import DockerError, EngineUnreachable, InputError
+from .errors import DockerError, EngineUnreachable, InputError, UpstreamError
 from .events import Events
 from .policy import Options
 from .runners import Runner
 from .status import Status
-from .upstreams import Answer, UpstreamError, parse_record
+from .upstreams import Answer, parse_record
 
 if TYPE_CHECKING:
     from .asker import Asker

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from . import asking, bases, transaction
 from .actions import World
+from .errors import UpstreamError
 from .runners import Runner
 from .status import Status
-from .upstreams import UpstreamError
 
 
 def refresh(

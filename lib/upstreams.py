@@ -15,10 +15,6 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Until every importer takes them from errors.py, where they live now:
-from .errors import UpstreamError as UpstreamError
-from .errors import UpstreamUnreachable as UpstreamUnreachable
-
 KINDS = ("npm", "pypi", "git")
 NPM_PUBLIC = "https://registry.npmjs.org"
 PYPI_PUBLIC = "https://pypi.org"
