@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 import claw
@@ -245,6 +246,19 @@ def test_global_options_are_accepted_after_the_verb(tmp_path: Path) -> None:
     assert "-v, --volumes" not in down.stdout
     assert "--verbose" in down.stdout
     assert "-v, --verbose" not in down.stdout
+
+
+def test_global_options_reach_the_app_from_the_environment_the_group_and_after_the_verb(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLAW_CONFIG", "from-env.toml")
+    monkeypatch.setenv("CLAW_CONTEXTS", "env-a")
+    app = cli.App()
+    argv = ["--lock", "x.lock", "--context", "a,b", "-q", "pull", "--context", "c", "--color", "never"]
+    with pytest.raises(click.UsageError, match="do not go together"):  # before any work
+        cli.cli.main([*argv, "--check", "--rebuild"], prog_name="claw", standalone_mode=False, obj=app)
+    said = (app.config_path, app.lock_path, app.contexts, app.ui.quiet, app.ui.color, app.ui.verbose)
+    assert said == ("from-env.toml", "x.lock", ("c",), True, "never", False)
 
 
 def test_json_prints_one_document_on_failure_too(tmp_path: Path) -> None:

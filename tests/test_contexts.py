@@ -135,6 +135,27 @@ def test_one_context_carries_the_flag_and_keeps_the_plain_output(
     assert "[host-a]" not in out
 
 
+def test_one_context_that_is_not_ready_fails_with_its_own_error(
+    fake: FakeDocker, here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (here / "claw-pod.yml").write_text("services:\n  web:\n    image: busybox:1\n")
+    aliases = [f"{alias}:latest" for alias in ALIASES]
+    for argv in (["up", "--check"], ["up", "--check", "--json"]):
+        knows(fake, "host-b")
+        fake.answer(
+            ["--context", "host-b", "image", "inspect"], **inspect_answer([], ["busybox:1", *aliases])
+        )
+        assert claw.main([*argv, "--context", "host-b"]) == 3
+        out, err = capsys.readouterr()
+        if "--json" not in argv:
+            assert out == "", "no line per engine, no summary: a fleet of one says what one engine says"
+            assert err.splitlines()[0] == "error: pod work is not ready:"
+    document = json.loads(out)
+    assert (document["ok"], document["ready"], "engines" in document) == (False, False, False)
+    assert document["services"][0]["name"] == "web"
+    assert document["error"]["message"].startswith("pod work is not ready:")
+
+
 def test_up_on_several_engines_needs_detach(
     fake: FakeDocker, here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
