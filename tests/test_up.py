@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -403,3 +406,28 @@ def test_compose_errors_about_the_generated_file_name_the_pod(pod_file: Path) ->
     )
     other = DockerError(("docker", "compose", "up"), 1, "", "network claw not found\n")
     assert up._against_pod(other, the_pod, file) is other
+
+
+CHECK_IMPORTS = """\
+import sys
+from pathlib import Path
+from lib import cli, config, invocation, runners, target
+from lib.verbs import up
+runners.table(config.load(None))
+target.resolve(None, sys.argv[1], Path.cwd())
+print(" ".join(sorted(name for name in sys.modules if name.startswith("lib."))))
+"""
+
+
+def test_checking_a_pod_of_registry_services_loads_no_dockerfile_reader(tmp_path: Path) -> None:
+    """`up --check` of registry services reads no Clawfile, so it pays for no parser of one."""
+    (tmp_path / "claw.toml").write_text("")
+    (tmp_path / "claw-pod.yml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    loaded = subprocess.run(
+        [sys.executable, "-c", CHECK_IMPORTS, str(tmp_path / "claw-pod.yml")],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "CLAW_CONFIG": str(tmp_path / "claw.toml")},
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.split()  # fmt: skip
+    assert "lib.verbs.up" in loaded
+    assert not {"lib.clawfile", "lib.dockerfile", "lib.cron"} & set(loaded)
