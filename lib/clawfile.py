@@ -16,12 +16,6 @@ from dataclasses import dataclass, field
 
 from . import cron, dockerfile
 from .dockerfile import INSTRUCTIONS, Item, Stage, as_written, from_line, labels_appended
-
-# Imported from here by modules that have yet to import them from dockerfile.py:
-from .dockerfile import declared_args as declared_args
-from .dockerfile import labelled as labelled
-from .dockerfile import lex as lex
-from .dockerfile import with_images as with_images
 from .errors import InputError
 
 DIRECTIVES = (
@@ -46,7 +40,7 @@ class Clawfile:
 
 def mentions_claw_type(text: str, name: str) -> bool:
     """Whether a build file has a CLAW_TYPE directive (outside heredoc bodies)."""
-    _, items = lex(text, name)
+    _, items = dockerfile.lex(text, name)
     return any(item.keyword == "CLAW_TYPE" for item in items)
 
 
@@ -56,7 +50,7 @@ def mentions_claw_type(text: str, name: str) -> bool:
 
 
 def parse(text: str, name: str = "Clawfile") -> Clawfile:
-    escape, items = lex(text, name)
+    escape, items = dockerfile.lex(text, name)
     labels: dict[str, str] = {}
     counters: dict[str, int] = {}
     claw_type: str | None = None

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import clawfile, livecheck, lockfile, locks, refs, runners, runtimes, versions
+from . import dockerfile, livecheck, lockfile, locks, refs, runners, runtimes, versions
 from .bases import UNKNOWN, Installed, Outcome, Tags, Unknown, in_use, lock_name, locked
 from .engine.argv import BuildArg
 from .engine.docker import Engine
@@ -54,7 +54,7 @@ def _fresh(runner: Runner, now: livecheck.Now | None) -> _Build:
     arguments, its FROM digests recorded; built with ``--pull`` unless livecheck pulled
     every FROM image (then the build uses exactly what the labels record)."""
     labels = {**base_labels(runner), **(now.labels() if now else {})}
-    text = clawfile.labelled(runner.recipe, labels, runner.recipe_path.name)
+    text = dockerfile.labelled(runner.recipe, labels, runner.recipe_path.name)
     args = tuple(now.build_args()) if now else ()
     return _Build(text, args, pull=now is None or not now.here)
 
@@ -75,8 +75,8 @@ def _from_lock(runner: Runner, entry: lockfile.BaseEntry) -> _Build:
     if entry.froms:
         name, _, digest = entry.froms[-1].rpartition("@")
         labels.update({runners.OCI_BASE_NAME: name, runners.OCI_BASE_DIGEST: digest})
-    text = clawfile.with_images(runner.recipe, runner.recipe_path.name, images)
-    text = clawfile.labelled(text, labels, runner.recipe_path.name)
+    text = dockerfile.with_images(runner.recipe, runner.recipe_path.name, images)
+    text = dockerfile.labelled(text, labels, runner.recipe_path.name)
     return _Build(text, tuple(entry.answers()), pull=False, entry=entry)
 
 

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import claw
-from lib import clawfile, config, runners, target
+from lib import clawfile, config, dockerfile, runners, target
 from lib.errors import InputError
 from tests.conftest import NO_ENGINE, tally
 from tests.harness.dockerfile import as_stored, docker_label_pairs
@@ -174,7 +174,7 @@ def test_generated_clawfile_values(lines: list[tuple[str, str]]) -> None:
 def labels_read(text: str) -> dict[str, str]:
     """The labels docker reads from the last stage of ``text``: each LABEL instruction as
     its logical line (a line before it may end in a continuation)."""
-    escape, items = clawfile.lex(text, "Dockerfile")
+    escape, items = dockerfile.lex(text, "Dockerfile")
     last = max(index for index, item in enumerate(items) if item.keyword == "FROM")
     labels: dict[str, str] = {}
     for item in items[last:]:

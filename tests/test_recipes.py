@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from lib import clawfile, runners, upstreams
+from lib import dockerfile, runners, upstreams
 
 
 def stages(driver: str) -> list[list[str]]:
     """Each stage's instructions, continuations joined, white space folded."""
     runner = runners.builtin()[driver]
-    _, items = clawfile.lex(runner.recipe, runner.recipe_path.name)
+    _, items = dockerfile.lex(runner.recipe, runner.recipe_path.name)
     found: list[list[str]] = []
     for item in items:
         if item.keyword == "FROM":
@@ -26,7 +26,7 @@ def stages(driver: str) -> list[list[str]]:
 def test_every_builtin_recipe_takes_each_answer_of_its_upstreams(driver: str) -> None:
     runner = runners.builtin()[driver]
     assert runner.unpinned == ()
-    declared = clawfile.declared_args(runner.recipe, runner.recipe_path.name)
+    declared = dockerfile.declared_args(runner.recipe, runner.recipe_path.name)
     assert {upstream.arg for upstream in runner.upstream} <= declared
     if runner.upstream and any(u.kind != "git" for u in runner.upstream):
         assert upstreams.BEFORE_ARG in declared

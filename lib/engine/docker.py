@@ -221,7 +221,7 @@ class Engine:
         ``dockerfile_text`` is fed on stdin (``--file -``) with ``context`` as the
         build context. ``labels`` go on with ``--label``, which the legacy builder makes a
         step each (a container and a commit): many labels are cheaper in the Dockerfile
-        (``clawfile.labelled``), where a build ``target`` would not get them. A transient
+        (``dockerfile.labelled``), where a build ``target`` would not get them. A transient
         error is tried again up to ``attempts`` times: the refresh asks for that (its build
         may fetch FROM images), a service build does not (its FROM is local; a failing RUN
         is the recipe's business)."""

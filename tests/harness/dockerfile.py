@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lib import clawfile
+from lib import dockerfile
 
 
 def docker_label_pairs(instruction: str, escape: str) -> dict[str, str]:
@@ -62,7 +62,7 @@ def as_stored(value: str, escape: str) -> str:
 
 def final_labels(text: str, name: str = "Dockerfile") -> dict[str, str]:
     """The labels of the LABEL instructions of ``text``'s last stage, later ones winning."""
-    escape, items = clawfile.lex(text, name)
+    escape, items = dockerfile.lex(text, name)
     last = max((index for index, item in enumerate(items) if item.keyword == "FROM"), default=0)
     labels: dict[str, str] = {}
     for item in items[last:]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import tenacity
 
-from lib import clawfile
+from lib import clawfile, dockerfile
 from lib.engine.docker import Engine
 from lib.errors import DockerTimeout, EngineUnreachable, NoSuchImage, PermanentError, TransientError
 from tests.harness import upstream
@@ -101,7 +101,7 @@ def test_build_from_stdin_with_labels_pull_and_no_cache(
     labels = {"claw.base.recipe-sha": "sha256:abc", "claw.base.note": 'a b "c" $d'}
     image_id = docker_engine.build(
         tmp_path,
-        dockerfile_text=clawfile.labelled(recipe, labels, "recipe"),
+        dockerfile_text=dockerfile.labelled(recipe, labels, "recipe"),
         tag="claw-test/recipe:tmp",
         pull=True,
         no_cache=True,
