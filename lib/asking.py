@@ -70,9 +70,9 @@ def ask(
     found = []
     for index, image in enumerate(images):
         if "@" in image and "$" not in image:  # pinned by digest: never asked
-            found.append(livecheck.Image(image, digest=image.rpartition("@")[2]))
+            found.append(livecheck.FromImage(image, digest=image.rpartition("@")[2]))
         elif image in failed:
-            found.append(livecheck.Image(image, error=failed[image]))
+            found.append(livecheck.FromImage(image, error=failed[image]))
         elif download and image in askable:
             found.append(_pulled(image, inspected.get(image)))
         else:
@@ -83,7 +83,7 @@ def ask(
     answers = tuple(answer(asker, upstream, options.cancel) for upstream in runner.upstream)
     before = livecheck.stamp(datetime.datetime.now(datetime.timezone.utc))  # just after the last answer
     now = livecheck.Now(runner.recipe_sha, tuple(found), answers, downloaded=download, before=before)
-    installed = Installed(latest.id, versions.resolve(alias, latest.repo_tags)) if latest else None
+    installed = Installed(latest.id, versions.tag_of(alias, latest.repo_tags)) if latest else None
     inherited = () if download or latest is None else latest.env  # --check downloads nothing
     envs = {image: inspected[image].env if image in inspected else inherited for image in images}
     return Checked(installed, now, livecheck.compare(record, now, max_age=options.max_age), envs)
@@ -97,26 +97,28 @@ def _pull_from(engine: Engine, alias: str, image: str, options: Options, events:
     return {}
 
 
-def _pulled(image: str, found: Image | None) -> livecheck.Image:
+def _pulled(image: str, found: Image | None) -> livecheck.FromImage:
     if found is None:
-        return livecheck.Image(image, error="not on this host after pulling it")
+        return livecheck.FromImage(image, error="not on this host after pulling it")
     digest = refs.digest_from_repo_digests(image, found.repo_digests)
     if digest is None:
-        return livecheck.Image(image, error="no single registry digest recorded for it")
-    return livecheck.Image(image, digest=digest)
+        return livecheck.FromImage(image, error="no single registry digest recorded for it")
+    return livecheck.FromImage(image, digest=digest)
 
 
 def _remote(
     engine: Engine, image: str, recorded: str | None, options: Options, events: Events, alias: str
-) -> livecheck.Image:
+) -> livecheck.FromImage:
     if "$" in image:
-        return livecheck.Image(image, error="its name holds a build ARG; cannot ask")
+        return livecheck.FromImage(image, error="its name holds a build ARG; cannot ask")
     try:
         notice = retry_notice(events, alias)
         answer = engine.registry_digest(image, recorded=recorded, attempts=options.retries, on_retry=notice)
     except (DockerError, InputError) as exc:
-        return livecheck.Image(image, error=getattr(exc, "reason", None) or exc.message)
-    return livecheck.Image(image, answer.digest, unchanged=answer.moved is False, moved=answer.moved is True)
+        return livecheck.FromImage(image, error=getattr(exc, "reason", None) or exc.message)
+    return livecheck.FromImage(
+        image, answer.digest, unchanged=answer.moved is False, moved=answer.moved is True
+    )
 
 
 def answer(asker: Asker, upstream: Upstream, cancel: threading.Event) -> Answer | UpstreamError:

@@ -137,7 +137,7 @@ class Tags:
         if latest is None:
             return None
         names = [row.ref for row in self.rows if row.id == latest]
-        return Installed(latest, versions.resolve(self.alias, names))
+        return Installed(latest, versions.tag_of(self.alias, names))
 
     def by_age(self) -> list[Listed]:
         """The version tags, newest first (``runners.newest_first``)."""

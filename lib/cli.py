@@ -70,7 +70,7 @@ class App:
         where = (
             target.BareTarget()
             if bare
-            else target.resolve(positional, pod_file, cwd, self.ui.detail, self.ui.warn)
+            else target.target_of(positional, pod_file, cwd, self.ui.detail, self.ui.warn)
         )
         if clawfile_fallback:
             where = invocation.fallback_clawfile(where, cwd)

@@ -84,7 +84,7 @@ def find(
             continue  # the author pinned a version: rebuilding would not move it
         from . import livecheck  # only once a service drifted: most checks find none
 
-        version = tag if tag != "latest" else versions.resolve(alias, current.repo_tags) or "latest"
+        version = tag if tag != "latest" else versions.tag_of(alias, current.repo_tags) or "latest"
         built_against = image.labels[runners.RUNNER_BUILT_AGAINST]
         back = _older(current.labels, image.labels, version, built_against.partition(":")[2])
         older, newer = (current.labels, image.labels) if back else (image.labels, current.labels)

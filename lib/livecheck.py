@@ -21,7 +21,7 @@ OLDER_CLAW = "no record: built by an older claw"
 
 
 @dataclass(frozen=True)
-class Image:
+class FromImage:
     """One FROM image of a recipe, as asked now."""
 
     written: str  # as the recipe writes it: node:22-slim
@@ -75,7 +75,7 @@ class Now:
     """What the questions answer now."""
 
     recipe_sha: str
-    images: tuple[Image, ...]
+    images: tuple[FromImage, ...]
     answers: tuple[Answer | UpstreamError, ...]  # in the runner's upstream order
     downloaded: bool = False  # the FROM images were pulled to learn their digests
     before: str | None = None  # RFC 3339 UTC, just after the last answer came in (SPEC §12.1)
@@ -164,7 +164,7 @@ def _short(answer: Answer) -> str:
     return answer.value[:12] if answer.upstream.kind == "git" else answer.value
 
 
-def _image(recorded: str | None, image: Image, moved: list[str], steady: list[str]) -> None:
+def _image(recorded: str | None, image: FromImage, moved: list[str], steady: list[str]) -> None:
     if recorded is None:
         moved.append(f"{image.shown} (not recorded)")
     elif image.moved or (image.digest is not None and image.digest != recorded):

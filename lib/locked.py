@@ -78,7 +78,7 @@ def here(engine: Engine, runner: Runner, entry: lockfile.BaseEntry) -> tuple[Ima
 
 def held(runner: Runner, entry: lockfile.BaseEntry, base: Image, beyond: Sequence[str] = ()) -> bases.Outcome:
     """The outcome of a locked base found here, as locked."""
-    version = versions.resolve(runner.alias, base.repo_tags) or entry.version or entry.tag
+    version = versions.tag_of(runner.alias, base.repo_tags) or entry.version or entry.tag
     installed = bases.Installed(base.id, version)
     return bases.Outcome(
         runner, Status.LOCKED, installed, version, base.id, locked=entry.tag, available=tuple(beyond)
@@ -122,7 +122,7 @@ def entry_of(
 ) -> lockfile.BaseEntry:
     """The entry that locks the base ``image_id`` (one inspect)."""
     image = engine.inspect_images([image_id])[image_id]
-    return _entry(runner, image.labels, answers, version=versions.resolve(runner.alias, image.repo_tags))
+    return _entry(runner, image.labels, answers, version=versions.tag_of(runner.alias, image.repo_tags))
 
 
 def lock_base(

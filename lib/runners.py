@@ -324,11 +324,11 @@ def ready(use: Use, images: Mapping[str, Image]) -> bool:
         use.pinned
         or use.runner.pin is not None
         or use.runner.locked is not None
-        or versions.resolve(use.runner.alias, found.repo_tags) is not None
+        or versions.tag_of(use.runner.alias, found.repo_tags) is not None
     )
 
 
-def resolve(engine: Engine, all_uses: list[Use], remedy: str) -> dict[str, Base]:
+def bases_of(engine: Engine, all_uses: list[Use], remedy: str) -> dict[str, Base]:
     """Base per lookup ref (one docker call), or a ClawError naming every missing base and the fix.
 
     A missing floating base is fixed by ``remedy`` (a `claw pull`); a missing pinned
@@ -375,7 +375,7 @@ _PIN_FIX = (
 
 def version_ref(alias: str, image: Image) -> str | None:
     """``<alias>:<version tag>`` of an image of the alias, from its RepoTags."""
-    tag = versions.resolve(alias, image.repo_tags)
+    tag = versions.tag_of(alias, image.repo_tags)
     return f"{alias}:{tag}" if tag else None
 
 

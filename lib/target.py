@@ -83,7 +83,7 @@ class BareTarget:
 Target = Union[PodTarget, ClawfileTarget, BareTarget]  # noqa: UP007 - a runtime alias on Python 3.10
 
 
-def resolve(
+def target_of(
     positional: str | None,
     pod_file: str | None,
     cwd: Path,

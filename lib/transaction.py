@@ -165,7 +165,7 @@ def _current_after_all(
     """What held, when the base another refresh has just put in place is current by the
     same answers (one inspect); None when it is not."""
     image = engine.inspect_images([runner.latest]).get(runner.latest)
-    if image is None or versions.resolve(runner.alias, image.repo_tags) is None:
+    if image is None or versions.tag_of(runner.alias, image.repo_tags) is None:
         return None
     verdict = livecheck.compare(livecheck.Record.of(image.labels), now, max_age=options.max_age)
     return verdict.steady if verdict.current else None

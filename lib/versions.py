@@ -55,7 +55,7 @@ def is_version_tag(tag: str) -> bool:
     return tag.startswith("v") and VERSION.fullmatch(tag) is not None
 
 
-def resolve(alias: str, repo_tags: Iterable[str]) -> str | None:
+def tag_of(alias: str, repo_tags: Iterable[str]) -> str | None:
     """The version tag of ``alias`` among an image's RepoTags.
 
     A ``v<version>`` tag wins (the highest if several), then a ``built-...``

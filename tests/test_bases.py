@@ -491,7 +491,7 @@ def test_a_refresh_that_waited_for_another_is_not_built_again_when_that_one_is_c
     the first has built a base from the same answers, so the second builds nothing."""
     from lib import livecheck
 
-    image = livecheck.Image("example/openclaw-runtime:latest", digest="sha256:" + "d" * 64)
+    image = livecheck.FromImage("example/openclaw-runtime:latest", digest="sha256:" + "d" * 64)
     now = livecheck.Now(runner.recipe_sha, (image,), (), downloaded=True, before="2026-12-03T07:00:00Z")
     first = transaction.refresh(
         model, runner, bases.Options(), Recorder(), now=now, seen=None

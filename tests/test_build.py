@@ -53,7 +53,7 @@ def test_resolve_uses_the_version_tag_and_one_call() -> None:
     )
     host = Model({"openclaw:latest": latest})
     uses = uses_of("FROM openclaw\nCLAW_TYPE openclaw\n") * 3
-    bases = runners.resolve(host, uses, "claw pull")
+    bases = runners.bases_of(host, uses, "claw pull")
     assert len(host.inspected) == 1
     assert host.listings == []
     base = bases["openclaw:latest"]
@@ -71,7 +71,7 @@ def test_resolve_lists_every_problem_and_the_fix() -> None:
     host = Model({"openclaw:latest": Image(OPENCLAW_ID, ("openclaw:latest", "openclaw:claw-refresh-1-1"))})
     uses = uses_of("FROM openclaw AS a\nFROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n")
     with pytest.raises(ClawError) as caught:
-        runners.resolve(host, uses, "claw pull -f pod.yml")
+        runners.bases_of(host, uses, "claw pull -f pod.yml")
     assert caught.value.message == (
         "runner base not ready: openclaw:latest has no version tag (built by hand?); "
         "openclaw:v0.4.0 is not on this host (versions here: none)"
@@ -92,7 +92,7 @@ def test_a_pinned_version_not_here_names_the_versions_here_and_the_fix() -> None
     host.add("openclaw:v0.10.0", "openclaw:latest", "openclaw:claw-refresh-1-1", image_id=OPENCLAW_ID)
     uses = uses_of("FROM openclaw:v0.4.0\nCLAW_TYPE openclaw\n")
     with pytest.raises(ClawError) as caught:
-        runners.resolve(host, uses, "claw pull")
+        runners.bases_of(host, uses, "claw pull")
     assert caught.value.message == (
         "runner base not ready: openclaw:v0.4.0 is not on this host (versions here: v0.10.0, v0.5.0)"
     )
@@ -112,7 +112,7 @@ def test_generated_file_names(name: str, context: str, generated: str) -> None:
 def test_tag_is_refused_for_a_pod_and_bare_has_nothing_to_build(tmp_path: Path) -> None:
     (tmp_path / "claw-pod.yml").write_text("services:\n  a:\n    image: x\n")
     with pytest.raises(InputError, match="-t names the image of one Clawfile"):
-        build.jobs(target.resolve(None, str(tmp_path / "claw-pod.yml"), tmp_path), "x:1")
+        build.jobs(target.target_of(None, str(tmp_path / "claw-pod.yml"), tmp_path), "x:1")
     with pytest.raises(InputError, match="nothing to build here"):
         build.jobs(target.BareTarget(), None)
     (tmp_path / "Clawfile").write_text("FROM x\nCLAW_TYPE openclaw\n")

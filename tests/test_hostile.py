@@ -283,7 +283,7 @@ def test_generated_services(services: dict[str, object]) -> None:
         (work / "claw-pod.yml").write_text(text)
         valid = accepted(lambda: pod_jobs(work / "claw-pod.yml"))
         code, _, err = run("pull", "--dry-run", "-f", str(work / "claw-pod.yml"))
-        the_pod = target.resolve(None, str(work / "claw-pod.yml"), work) if valid else None
+        the_pod = target.target_of(None, str(work / "claw-pod.yml"), work) if valid else None
     if not isinstance(the_pod, target.PodTarget):
         assert not valid
         assert_clean_refusal(code, err, str(work / "claw-pod.yml"))
@@ -302,7 +302,7 @@ def test_generated_services(services: dict[str, object]) -> None:
 
 def pod_jobs(path: Path) -> object:
     """The pod as `claw pull` reads it: the pod file, then the build files of its services."""
-    where = target.resolve(None, str(path), path.parent)
+    where = target.target_of(None, str(path), path.parent)
     return where.jobs if isinstance(where, target.PodTarget) else where
 
 

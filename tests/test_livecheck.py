@@ -287,7 +287,7 @@ def now(
 ) -> livecheck.Now:
     """What the questions answer now; ``unchanged``/``moved``: what a registry that names
     no digest says of the recorded one."""
-    image = livecheck.Image("node:22-slim", digest=digest, unchanged=unchanged, moved=moved)
+    image = livecheck.FromImage("node:22-slim", digest=digest, unchanged=unchanged, moved=moved)
     return livecheck.Now("sha256:r", (image,), (Answer(NPM, version),))
 
 
@@ -335,7 +335,7 @@ def test_a_digest_that_cannot_be_compared_is_never_steady() -> None:
 
 
 def test_an_image_that_could_not_be_asked_never_counts_as_unchanged() -> None:
-    asked = livecheck.Now("sha256:r", (livecheck.Image("node:22-slim", error="connection refused"),), ())
+    asked = livecheck.Now("sha256:r", (livecheck.FromImage("node:22-slim", error="connection refused"),), ())
     verdict = livecheck.compare(record(upstreams={}), asked, max_age=86400 * 7, at=AT)
     assert (verdict.current, verdict.unanswered) == (False, ("node:22-slim: connection refused",))
 

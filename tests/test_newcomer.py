@@ -261,7 +261,7 @@ def test_a_pod_build_writes_the_labels_into_its_target_stage(tmp_path: Path) -> 
     (tmp_path / "claw-pod.yml").write_text("services:\n  agent:\n    build: {context: ., target: agent}\n")
     host = Model()
     host.add("openclaw:v0.5.2", "openclaw:latest")
-    build.run(invocation(target.resolve(None, str(tmp_path / "claw-pod.yml"), tmp_path), host))
+    build.run(invocation(target.target_of(None, str(tmp_path / "claw-pod.yml"), tmp_path), host))
     assert _stage_of_label((tmp_path / "Dockerfile.generated").read_text()) == "Agent"
 
 

@@ -68,7 +68,7 @@ def invocation(
 
 
 def pod_target(pod_dir: Path) -> target.Target:
-    return target.resolve(None, str(pod_dir / "claw-pod.yml"), pod_dir)
+    return target.target_of(None, str(pod_dir / "claw-pod.yml"), pod_dir)
 
 
 def kinds(actions: Iterable[pull.Action]) -> list[tuple[str, str, str]]:

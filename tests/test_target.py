@@ -24,7 +24,7 @@ def test_pod_file_option_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     (tmp_path / "pods").mkdir()
     (tmp_path / "pods" / "x.yaml").write_text(POD)
     monkeypatch.chdir(tmp_path)
-    assert shape(target.resolve(None, "pods/x.yaml", tmp_path)) == ("pod", Path("pods/x.yaml"), True)
+    assert shape(target.target_of(None, "pods/x.yaml", tmp_path)) == ("pod", Path("pods/x.yaml"), True)
 
 
 @pytest.mark.parametrize(
@@ -49,17 +49,17 @@ def test_positional_target(
     (tmp_path / "claw-pod.yml").write_text(POD)
     (tmp_path / "other.yaml").write_text(POD)
     monkeypatch.chdir(tmp_path)
-    assert shape(target.resolve(given, None, tmp_path)) == (mode, Path(path), True)
+    assert shape(target.target_of(given, None, tmp_path)) == (mode, Path(path), True)
 
 
 def test_the_target_is_read_once_as_it_is_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "Clawfile").write_text(CLAWFILE)
     (tmp_path / "claw-pod.yml").write_text(POD)
     monkeypatch.chdir(tmp_path)
-    found = target.resolve("Clawfile", None, tmp_path)
+    found = target.target_of("Clawfile", None, tmp_path)
     assert isinstance(found, target.ClawfileTarget)
     assert found.clawfile == clawfile.parse(CLAWFILE, "Clawfile")
-    found_pod = target.resolve("claw-pod.yml", None, tmp_path)
+    found_pod = target.target_of("claw-pod.yml", None, tmp_path)
     assert isinstance(found_pod, target.PodTarget)
     assert [s.name for s in found_pod.pod.services] == ["web"]
 
@@ -68,18 +68,18 @@ def test_directory_without_clawfile(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "empty").mkdir()
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="empty: no Clawfile in this directory"):
-        target.resolve("empty", None, tmp_path)
+        target.target_of("empty", None, tmp_path)
 
 
 def test_auto_resolution_prefers_yml_then_yaml_then_bare(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the pod found is read by the path shown, relative to cwd
-    assert shape(target.resolve(None, None, tmp_path)) == ("bare", None, True)
+    assert shape(target.target_of(None, None, tmp_path)) == ("bare", None, True)
     (tmp_path / "claw-pod.yaml").write_text(POD)
-    assert shape(target.resolve(None, None, tmp_path)) == ("pod", Path("claw-pod.yaml"), False)
+    assert shape(target.target_of(None, None, tmp_path)) == ("pod", Path("claw-pod.yaml"), False)
     (tmp_path / "claw-pod.yml").write_text(POD)
-    assert shape(target.resolve(None, None, tmp_path)) == ("pod", Path("claw-pod.yml"), False)
+    assert shape(target.target_of(None, None, tmp_path)) == ("pod", Path("claw-pod.yml"), False)
 
 
 def a_pod(path: str) -> pod.Pod:

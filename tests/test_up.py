@@ -70,7 +70,7 @@ def all_present(base_id: str = BASE_OLD) -> dict[str, Image]:
 
 
 def invocation_for(pod_file: Path, host: Model) -> Invocation:
-    return on_engine(target.resolve(None, str(pod_file), pod_file.parent), host)
+    return on_engine(target.target_of(None, str(pod_file), pod_file.parent), host)
 
 
 def check(pod_file: Path, host: Model) -> up.Readiness:
@@ -185,7 +185,7 @@ def test_drift_is_measured_against_the_pin(
     images["openclaw:v0.5.0"] = Image(BASE_OLD, ("openclaw:v0.5.0",))
     images["claw-local/team-analyst:latest"] = service_image(built_on, against)
     cfg = config.parse('[runners.openclaw]\npin = "v0.5.0"\n', pod_file.parent / "claw.toml")
-    where = target.resolve(None, str(pod_file), pod_file.parent)
+    where = target.target_of(None, str(pod_file), pod_file.parent)
     readiness = up.check(on_engine(where, Model(images), cfg=cfg))
     assert readiness.ready
     lines = [d.line("claw build") for d in readiness.drift]
@@ -414,7 +414,7 @@ from pathlib import Path
 from lib import cli, config, invocation, runners, target
 from lib.verbs import up
 runners.table(config.load(None))
-target.resolve(None, sys.argv[1], Path.cwd())
+target.target_of(None, sys.argv[1], Path.cwd())
 print(" ".join(sorted(name for name in sys.modules if name.startswith("lib."))))
 """
 

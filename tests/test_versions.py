@@ -78,9 +78,9 @@ def test_fallback_tag() -> None:
     ],
 )
 def test_resolve(tags: list[str], expected: str | None) -> None:
-    assert versions.resolve("openclaw", tags) == expected
+    assert versions.tag_of("openclaw", tags) == expected
 
 
 def test_resolve_other_alias() -> None:
     tags = ["picoclaw:built-20260101-aaaaaaaaaaaa", "picoclaw:built-20260522-bbbbbbbbbbbb"]
-    assert versions.resolve("picoclaw", tags) == "built-20260522-bbbbbbbbbbbb"
+    assert versions.tag_of("picoclaw", tags) == "built-20260522-bbbbbbbbbbbb"

@@ -66,7 +66,7 @@ def run(inv: Invocation, *, tag: str | None = None, only: Collection[str] | None
     for slip in target.from_slips(todo, {name: r.alias for name, r in inv.table.items()}).values():
         raise slip  # before docker asks a registry for the image the slip names
     inv.engine.check()
-    resolved = runners.resolve(
+    resolved = runners.bases_of(
         inv.engine, [u for us in found.values() for u in us], inv.target.command("pull")
     )
     return [build_one(inv.engine, job, found[job.name], resolved, inv.events, inv.fleet_name) for job in todo]
