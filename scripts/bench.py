@@ -11,14 +11,12 @@ The rows (``--list`` prints them, ``--only NAME`` runs some of them):
   docker-calls   docker calls of `claw up --check` on pods of 1, 10, 50 and 200 services,
                  counted by a recording shim in front of the real docker (must not grow),
                  on the legacy builder with compose v1 (legacy+v1);
-  check-200      `claw up --check` at 200 services over one `docker image inspect` of
-                 their refs (goal <= 1.5);
-  check-200-floor  `claw up --check` at 200 services over the floor: a Python process on
-                 claw's packages that reads the config and the pod and makes the same one
-                 `docker image inspect` of the 200 refs (goal <= 1.15);
-  verb-start-up  `claw up --check` of a 1-service pod over the floor: a Python process on
-                 claw's packages (click, sh, PyYAML, tomlkit) that reads the config and
-                 the pod and makes the same one `docker image inspect` (goal <= 1.5);
+  check-200      `claw up --check` at 200 services over the floor: a Python process that
+                 imports claw's packages (click, sh, PyYAML, tomlkit), reads the pod with
+                 libyaml and makes one `docker image inspect --format '{{.Id}}'` of the
+                 200 refs (goal <= 1.15); the bare inspect's ratio is a note;
+  verb-start-up  `claw up --check` of a 1-service pod over the same floor on that pod
+                 (goal <= 1.5);
   pull           `claw pull --rebuild <Clawfile>` over the same build/inspect/probe/tag/rm
                  sequence typed as raw docker commands in a shell script (goal <= 1.10),
                  on the legacy builder with compose v1 (legacy+v1);
@@ -303,50 +301,39 @@ def docker_calls(bench: Bench) -> Figure:
     )  # fmt: skip
 
 
-# The floor under claw's own work: what any tool on claw's packages (SPEC's design card)
-# pays for the answer of `up --check`: start the interpreter, import click, sh, PyYAML
-# and tomlkit, read the config and the pod (libyaml), make the same one inspect through sh.
+# The floor under claw's own work: the least that answers `up --check` on claw's packages
+# (SPEC's design card): start the interpreter, import click, sh, PyYAML and tomlkit, read
+# the pod with libyaml, and make one `docker image inspect --format '{{.Id}}'` of its
+# images through sh.
 FLOOR_CHECK = """\
-import os, sys, click, sh, tomlkit, yaml
-with open(os.environ["CLAW_CONFIG"], encoding="utf-8") as config:
-    tomlkit.parse(config.read())
+import sys, click, sh, tomlkit, yaml
 with open(sys.argv[1], encoding="utf-8") as pod:
     services = yaml.load(pod, Loader=yaml.CSafeLoader)["services"]
-sh.docker(*sys.argv[2:], *[service["image"] for service in services.values()])
+sh.docker("image", "inspect", "--format", "{{.Id}}", *[service["image"] for service in services.values()])
 """
 
 
 def floor_check(bench: Bench, pod: Path) -> Callable[[], object]:
-    return lambda: bench.run([sys.executable, "-c", FLOOR_CHECK, str(pod / "claw-pod.yml"), *INSPECT[1:]])
-
-
-def check_over_inspect(bench: Bench) -> Figure:
-    size = SIZES[-1]
-    pod = bench.work / f"pod-{size}"
-    inspect = [*INSPECT, *(f"bench/svc-{i}:1" for i in range(size))]
-    floor = pairs(floor_check(bench, pod), lambda: bench.run(inspect), runs=11)
-    note = (
-        f"the floor of the {size}-service row (see start-up of a verb) over the bare inspect: "
-        f"{floor.median:.2f} (IQR {floor.low:.2f}-{floor.high:.2f}); it adds {floor.added:+.3f} s "
-        f"over {floor.baseline:.3f} s"
-    )
-    return side_by_side(
-        f"up --check, {size} services / one docker image inspect",
-        lambda: bench.claw("up", "--check", cwd=pod),
-        lambda: bench.run(inspect),
-        runs=21, goal=1.5, notes=(note,),
-    )  # fmt: skip
+    return lambda: bench.run([sys.executable, "-c", FLOOR_CHECK, str(pod / "claw-pod.yml")])
 
 
 def check_over_floor(bench: Bench) -> Figure:
     size = SIZES[-1]
     pod = bench.work / f"pod-{size}"
     check = [sys.executable, CLAW, "up", "--check", "-f", str(pod / "claw-pod.yml")]
+    inspect = [*INSPECT, *(f"bench/svc-{i}:1" for i in range(size))]
+    bare = pairs(lambda: bench.run(check), lambda: bench.run(inspect), runs=11)
+    notes = [
+        f"`claw up --check` of the {size}-service pod over the bare `docker image inspect` it makes: "
+        f"{bare.median:.2f} (IQR {bare.low:.2f}-{bare.high:.2f}); claw adds {bare.added:+.3f} s "
+        f"over {bare.baseline:.3f} s",
+        *imports(f"`claw up --check` ({size} services)", check, pod, bench.env),
+    ]
     return side_by_side(
         f"up --check, {size} services / the floor on claw's packages",
         lambda: bench.run(check),
         floor_check(bench, pod),
-        runs=21, goal=1.15, notes=imports(f"`claw up --check` ({size} services)", check, pod, bench.env),
+        runs=21, goal=1.15, notes=notes,
     )  # fmt: skip
 
 
@@ -560,8 +547,7 @@ class Row:
 
 ROWS: list[Row] = [  # a row that counts docker calls runs on a named toolchain: the count is its
     Row("docker-calls", under(toolchains.LEGACY, docker_calls)),
-    Row("check-200", check_over_inspect),
-    Row("check-200-floor", check_over_floor),
+    Row("check-200", check_over_floor),
     Row("verb-start-up", verb_start_up),
     Row("pull", under(toolchains.LEGACY, pull_over_script)),
     Row("pull-buildkit", under(toolchains.BUILDKIT, pull_over_script)),
@@ -785,23 +771,18 @@ What the rows mean:
 - **docker calls**: `claw up --check` on pods of {sizes} registry services, counted by
   a recording shim in front of the real docker. The goal is that the count does not grow
   with the pod.
-- **up --check, {largest} services**: the whole command (Python start-up, reading the pod,
-  the engine check) against the one `docker image inspect` of the same {largest} refs, with
-  the arguments claw gives it. The floor's ratio over the same inspect is listed above:
-  no tool on claw's packages can go below it.
-- **up --check, {largest} services / the floor**: the same command against the floor
-  described under the start-up of a verb, on the {largest}-service pod: what claw's own
-  imports and work add to the least any tool on its packages pays for that answer. The
-  goal, 1.15, is for a verb that imports only what it uses.
+- **up --check, {largest} services / the floor**: the whole command (Python start-up,
+  reading the config and the pod, the engine check) against the floor: `python -c`
+  importing click, sh, PyYAML and tomlkit, reading the same pod with libyaml and making
+  one `docker image inspect` of its {largest} refs through sh that prints only their IDs, the
+  least any tool on the packages of claw's design pays for that answer. The ratio shows
+  what claw's own imports and work cost, not what its language and packages cost (its
+  ratio over the bare `docker image inspect`, interpreter start not included, is a note
+  above). The goal, 1.15, is for a verb that imports only what it uses.
 - **start-up of a verb**: `claw up --check -f POD` on a pod of one service whose image
   is present, which loads the verb's modules, the config and pod readers and the docker
-  layer. Its baseline is the floor: `python -c` importing click, sh, PyYAML and tomlkit,
-  reading the same config and pod, and making the same one `docker image inspect`
-  through sh, the least any tool on the packages of claw's design pays for the same
-  answer. The ratio thus shows what claw's own imports and work cost, not what its
-  language and packages cost (the ratio over the bare `docker image inspect`,
-  interpreter start included, is listed above). The goal, 1.5, allows claw's own part
-  half of that floor.
+  layer, against the same floor on that pod. The goal, 1.5, allows claw's own part half
+  of that floor.
 - **pull / shell script**: `claw pull --rebuild` of one runner (a refresh although
   nothing moved upstream, as the script always does) against the same `build --pull
   --no-cache`, inspect, probe, two tags and `rm` typed into a shell script ({calls} docker
