@@ -206,11 +206,11 @@ def test_make_test_runs_the_other_pythons_beside_the_main_run_at_the_lowest_prio
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     planned = subprocess.run(
-        ["make", "--dry-run", "--always-make", "test", "PYTHON=python3"],
+        ["make", "--dry-run", "--always-make", "--no-print-directory", "test", "PYTHON=python3"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
     recipe = planned[planned.index("nice -n 19 ") :]
     pythons, main = recipe.index("-m scripts.pythons"), recipe.index("-m pytest -v -n")
     assert pythons < recipe.index(" & ") < main  # started in the background, then the main run
     assert main < recipe.index("wait $pythons") < recipe.index("cat .cache/pythons.out")  # its lines after
-    assert recipe.rstrip().endswith("test $main -eq 0 && test $other -eq 0")  # either failing fails
+    assert recipe.rstrip().endswith("test $main -eq 0 && test $other -eq 0"), recipe  # either failing fails
