@@ -180,10 +180,8 @@ def _fetch_locked(
     for ref in entry.froms:
         if ref in here:
             continue
-        options.check()
-        events.progress(runner.alias, f"pulling the locked {ref}")
         try:
-            engine.pull(ref, attempts=options.retries, on_retry=retry_notice(events, runner.alias))
+            options.pull(engine, ref, events, runner.alias, saying=f"pulling the locked {ref}")
         except DockerError as exc:
             raise RefreshFailed(
                 f"the locked {ref} cannot be fetched ({exc.reason})",

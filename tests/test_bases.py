@@ -533,3 +533,26 @@ def test_a_rate_limited_from_image_trips_the_breaker_and_the_rest_of_the_run_is_
     skipped, _ = run(model, runner, breaker=breaker)
     assert skipped.status is Status.NOT_ATTEMPTED
     assert model.built_labels == []
+
+
+def test_a_rate_limited_locked_from_image_fails_its_runner_and_trips_the_breaker(
+    model: Model, runner: runners.Runner
+) -> None:
+    """A build of a claw.lock entry fetches its locked FROM image under the run's policy: a
+    refusal fails that runner, naming the locked image, and stops the run's remaining
+    registry work."""
+    from lib import lockfile
+    from lib.errors import NotAttempted
+
+    locked = "docker.io/example/openclaw-runtime:latest@sha256:" + "b" * 64
+    entry = lockfile.BaseEntry(driver=runner.driver, recipe_sha="sha256:" + "a" * 64, froms=(locked,))
+    model.fail[f"pull {locked}"] = RegistryBlocked(
+        ("docker", "pull"), 1, "", "toomanyrequests: slow down", hint="log in"
+    )
+    breaker = Breaker()
+    outcome = transaction.refresh(model, runner, bases.Options(breaker=breaker), Recorder(), entry=entry)
+    assert outcome.failed
+    assert f"the locked {locked} cannot be fetched (toomanyrequests: slow down)" in outcome.line()
+    with pytest.raises(NotAttempted, match="toomanyrequests: slow down"):
+        breaker.check()
+    assert model.built_labels == []
