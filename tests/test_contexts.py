@@ -165,14 +165,19 @@ def test_up_on_several_engines_needs_detach(
     assert fake.args == []
 
 
-def test_up_starts_nothing_unless_every_engine_is_ready(
-    fake: FakeDocker, here: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def ready_on_a_only(fake: FakeDocker, here: Path) -> None:
+    """A one-service pod whose image host-a has and host-b has not (the runner bases on both)."""
     (here / "claw-pod.yml").write_text("services:\n  web:\n    image: busybox:1\n")
     knows(fake, "host-a", "host-b")
     aliases = [f"{alias}:latest" for alias in ALIASES]
     fake.answer(["--context", "host-a", "image", "inspect"], **inspect_answer(["busybox:1"], aliases))
     fake.answer(["--context", "host-b", "image", "inspect"], **inspect_answer([], ["busybox:1", *aliases]))
+
+
+def test_up_starts_nothing_unless_every_engine_is_ready(
+    fake: FakeDocker, here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready_on_a_only(fake, here)
     assert claw.main(["up", "-d", "--context", "host-a,host-b"]) == 3
     out, err = capsys.readouterr()
     assert "[host-a] ok" in out
@@ -184,11 +189,7 @@ def test_up_starts_nothing_unless_every_engine_is_ready(
 def test_up_check_says_ready_only_of_the_engines_that_are(
     fake: FakeDocker, here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (here / "claw-pod.yml").write_text("services:\n  web:\n    image: busybox:1\n")
-    knows(fake, "host-a", "host-b")
-    aliases = [f"{alias}:latest" for alias in ALIASES]
-    fake.answer(["--context", "host-a", "image", "inspect"], **inspect_answer(["busybox:1"], aliases))
-    fake.answer(["--context", "host-b", "image", "inspect"], **inspect_answer([], ["busybox:1", *aliases]))
+    ready_on_a_only(fake, here)
     assert claw.main(["up", "--check", "--context", "host-a,host-b"]) == 3
     assert capsys.readouterr().out.splitlines() == [
         "[host-a] pod work: ready",
