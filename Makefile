@@ -27,9 +27,9 @@ venv: $(STAMP) ## Create .venv with the pinned Python packages
 
 test: system $(STAMP) lint typecheck ## Lint, type-check, every test (integration on a private engine), and the unit tests on each other Python 3.10-3.13 here
 	@mkdir -p .cache
-	@nice -n 19 $(BIN)/python -m scripts.pythons > .cache/pythons.out 2>&1 & pythons=$$!; \
+	@trap '' USR1; nice -n 19 $(BIN)/python -m scripts.pythons > .cache/pythons.out 2>&1 & pythons=$$!; trap - USR1; \
 	$(BIN)/python -m pytest -v -n $(PYTEST_WORKERS) --dist worksteal --durations=25 $(PYTEST_ARGS); main=$$?; \
-	wait $$pythons; other=$$?; cat .cache/pythons.out; \
+	kill -USR1 $$pythons 2> /dev/null; wait $$pythons; other=$$?; cat .cache/pythons.out; \
 	test $$main -eq 0 || echo "make test: the main run failed (its failures are above the other Pythons' lines)"; \
 	test $$other -eq 0 || echo "make test: the unit tests failed under another Python (its lines are just above)"; \
 	test $$main -eq 0 && test $$other -eq 0

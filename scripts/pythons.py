@@ -7,7 +7,10 @@ PATH as ``python3.X``, else in pyenv's versions folder. Each gets a venv of its 
 ``.cache/pythons/`` with the runtime and test requirements, made again only when they
 change. The runs go side by side (`make test` runs them at the lowest priority beside its
 main run, so that they take only the CPU time the integration tests leave idle while they
-wait on builds and daemons). Each Python ends with one line,
+wait on builds and daemons; when the main run ends, SIGUSR1 puts them back at the normal
+priority, if the user may raise it, so that a busy machine cannot starve them; `make`
+starts the script with SIGUSR1 ignored, so one sent before it listens changes nothing). Each
+Python ends with one line,
 its pytest summary; a failed one adds its failures (pytest's failure section) or, for a
 venv that could not be made, what pip said. pip's chatter of a venv made well (index
 warnings, say) stays in ``.cache/pythons/venv-3.X.log``. The script exits 1 if any failed.
@@ -17,12 +20,15 @@ warnings, say) stays in ``.cache/pythons/venv-3.X.log``. The script exits 1 if a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "pythons"
@@ -47,6 +53,24 @@ def find(minor: int) -> Path | None:
     return None
 
 
+CHILDREN: list[subprocess.Popen[bytes]] = []  # venv makers and test runs, for full_speed
+
+
+def full_speed(signum: int = 0, frame: object = None) -> None:
+    """Back to the normal priority, this script and each child still running (SIGUSR1, when
+    `make test`'s main run is over). Raising a priority takes root; anyone else keeps it low."""
+    for pid in [os.getpid(), *(child.pid for child in CHILDREN if child.poll() is None)]:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, pid, 0)
+
+
+def start(argv: list[str], out: IO[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """``argv`` started with its output in ``out``, known to ``full_speed``."""
+    child = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    CHILDREN.append(child)
+    return child
+
+
 class Failed(Exception):
     """A step failed; the message is what it said."""
 
@@ -54,7 +78,7 @@ class Failed(Exception):
 def quietly(argv: list[str], log: Path) -> None:
     """Run ``argv`` with its output in ``log``; Failed with the output's end when it fails."""
     with log.open("a") as out:
-        code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        code = start(argv, out).wait()
     if code != 0:
         said = "\n".join(log.read_text().splitlines()[-20:])
         raise Failed(f"`{' '.join(argv[:4])} ...` exited {code}:\n{said}")
@@ -114,9 +138,7 @@ def run(pytest: tuple[str, ...] = PYTEST) -> int:
             failed += 1
             continue
         with log.open("w") as out:
-            process = subprocess.Popen(
-                [str(interpreter), *pytest], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-            )
+            process = start([str(interpreter), *pytest], out, cwd=ROOT)
         runs.append((minor, python, process, log))
     for minor, python, process, log in runs:
         code = process.wait()
@@ -131,4 +153,5 @@ def run(pytest: tuple[str, ...] = PYTEST) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGUSR1, full_speed)
     sys.exit(run())

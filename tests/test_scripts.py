@@ -212,5 +212,30 @@ def test_make_test_runs_the_other_pythons_beside_the_main_run_at_the_lowest_prio
     recipe = planned[planned.index("nice -n 19 ") :]
     pythons, main = recipe.index("-m scripts.pythons"), recipe.index("-m pytest -v -n")
     assert pythons < recipe.index(" & ") < main  # started in the background, then the main run
-    assert main < recipe.index("wait $pythons") < recipe.index("cat .cache/pythons.out")  # its lines after
+    # once the main run is over, they go back to the normal priority; their lines come after
+    assert (
+        main
+        < recipe.index("kill -USR1 $pythons")
+        < recipe.index("wait $pythons")
+        < recipe.index("cat .cache/")
+    )
     assert recipe.rstrip().endswith("test $main -eq 0 && test $other -eq 0"), recipe  # either failing fails
+
+
+def test_full_speed_puts_the_script_and_its_running_children_back_at_the_normal_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scripts import pythons
+
+    class Child:
+        def __init__(self, pid: int, running: bool) -> None:
+            self.pid, self.running = pid, running
+
+        def poll(self) -> int | None:
+            return None if self.running else 0
+
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(os, "setpriority", lambda which, pid, value: calls.append((which, pid, value)))
+    monkeypatch.setattr(pythons, "CHILDREN", [Child(101, True), Child(102, False), Child(103, True)])
+    pythons.full_speed()
+    assert calls == [(os.PRIO_PROCESS, os.getpid(), 0), (os.PRIO_PROCESS, 101, 0), (os.PRIO_PROCESS, 103, 0)]
