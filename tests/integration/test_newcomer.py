@@ -38,7 +38,7 @@ def test_a_from_slip_is_caught_before_docker_asks_a_registry(lab: Lab) -> None:
     """`FROM <alias typo>`: build refuses it (exit 2) and up --check reports it, without a
     docker build or pull of the misspelt image."""
     lab.with_shim()
-    slip = lab.alias[:-2] + lab.alias[-1] + lab.alias[-2]  # the last two letters swapped
+    slip = lab.alias[:-1] + ("x" if lab.alias[-1] != "x" else "y")  # its last letter mistyped
     lab.clawfile.write_text(f"FROM {slip}:latest\nCLAW_TYPE openclaw\n")
     (lab.dir / "claw-pod.yml").write_text(f"x-claw: {{pod: {lab.pod}}}\nservices:\n  agent:\n    build: .\n")
     built = lab.claw("build")
