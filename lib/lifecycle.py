@@ -33,6 +33,9 @@ _SHIELD = _Shield()
 
 def interrupt(signum: int, frame: FrameType | None) -> None:
     """The handler of Ctrl-C and SIGTERM."""
+    if _within(frame, unraisable):  # raised here it would be lost again: once the hook is left
+        deliver_later()
+        return
     if _SHIELD.depth:
         _SHIELD.pending = True
         return
@@ -75,14 +78,29 @@ def unraisable(unraisable: Any) -> None:
     """A Ctrl-C (or SIGTERM) that lands in a finalizer or a weakref callback cannot
     propagate there: Python would print it and lose it. It is delivered again instead,
     to be raised where claw can act on it."""
-    if issubclass(unraisable.exc_type, KeyboardInterrupt):  # a moment later, once this has returned
-        import _thread
-
-        timer = threading.Timer(0.05, _thread.interrupt_main)
-        timer.daemon = True
-        timer.start()
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        deliver_later()
         return
     sys.__unraisablehook__(unraisable)
+
+
+def deliver_later() -> None:
+    """Interrupt the main thread again a moment from now. Should that land while it is
+    still in ``unraisable`` (a busy machine), ``interrupt`` delivers it later again."""
+    import _thread
+
+    timer = threading.Timer(0.05, _thread.interrupt_main)
+    timer.daemon = True
+    timer.start()
+
+
+def _within(frame: FrameType | None, function: Any) -> bool:
+    """Whether ``function`` is running in ``frame`` or one of its callers."""
+    while frame is not None:
+        if frame.f_code is function.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def crash_log(text: str) -> Path:
