@@ -143,9 +143,7 @@ class Children:
                 raise Interrupted() from None
             raise PermanentError(argv, exc.exit_code, _text(exc.stdout), _text(exc.stderr)) from None
         except sh.ErrorReturnCode as exc:
-            if proc is not None and self._halted(
-                proc
-            ):  # a docker CLI that catches the signal exits with an error
+            if self._halted(proc):  # a docker CLI that catches the signal exits with an error
                 raise Interrupted() from None
             raise classify(argv, exc.exit_code, _text(exc.stdout), _text(exc.stderr)) from None
         except BaseException:
