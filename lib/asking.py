@@ -36,6 +36,12 @@ class Checked:
     verdict: livecheck.Verdict
     envs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # FROM image -> its Env, if known
 
+    @property
+    def up_to_date(self) -> bool:
+        """Nothing moved, and the installed base names its version: a latest without a
+        version tag (built by hand) is refreshed though nothing moved."""
+        return self.verdict.current and self.installed is not None and self.installed.version is not None
+
     def runtime_conflicts(self, runner: Runner) -> list[str]:
         """What the answered releases need that the FROM images do not carry (SPEC §12.4);
         nothing when the runner's ``runtime_check`` is off or either side is unknown."""

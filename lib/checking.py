@@ -83,7 +83,7 @@ def _runner_state(world: World, runner: Runner) -> tuple[Status, str, str | None
     if verdict.unanswered:
         reason = "; ".join(verdict.unanswered)
         return Status.UNKNOWN, f"cannot tell: {reason}{warning}", reason
-    if verdict.current and installed.version is not None:
+    if checked.up_to_date:
         return Status.UP_TO_DATE, f"up to date {installed.version}{warning}", None
     moved = verdict.moved if installed.version is not None else ("no version tag (built by hand?)",)
     return Status.BEHIND, f"behind: {'; '.join(moved)}{warning}", None

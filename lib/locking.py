@@ -84,16 +84,15 @@ def _would_lock(world: World, action: Action, old: lockfile.Lock) -> tuple[Resul
         if answer.digest is None:
             return unknown(action, "the registry named no digest"), []
         pinned = f"{ref}@{answer.digest}"
-        services = action.name.split(",")
         line = f"{action.name}: would lock {pinned}"
-        return Result(action, Status.WOULD_PULL, line), [lockfile.ImageEntry(s, pinned) for s in services]
+        return Result(action, Status.WOULD_PULL, line), _image_entries(action, pinned)
     runner = replace(runner, locked=None)
     checked = asking.ask(world.engine, runner, world.asker, world.options, world.events, download=False)
     if checked.verdict.unanswered:
-        reason = "not locked: a question could not be answered: " + "; ".join(checked.verdict.unanswered)
+        reason = refreshing.not_locked(checked)
         return Result(action, Status.UNKNOWN, f"{runner.alias}: {reason}", reason), []
     installed = checked.installed
-    if checked.verdict.current and installed is not None and installed.version is not None:
+    if installed is not None and checked.up_to_date:
         entry = locked.entry_of(world.engine, runner, installed.image_id, checked.now.answers)
         kept = old.bases.get(runner.driver) == entry
         says = "keeps its entry" if kept else "would lock"
@@ -135,5 +134,9 @@ def _lock_image(world: World, action: Action) -> tuple[Result, Entries]:
         reason = f"no registry digest recorded for {ref}: not locked"
         return Result(action, Status.FAILED, f"{action.name}: {reason}", reason), []
     pinned = f"{ref}@{digest}"
-    entries = [lockfile.ImageEntry(service, pinned) for service in action.name.split(",")]
-    return replace(result, line=f"{result.line} (locked {pinned})"), entries
+    return replace(result, line=f"{result.line} (locked {pinned})"), _image_entries(action, pinned)
+
+
+def _image_entries(action: Action, pinned: str) -> list[lockfile.ImageEntry]:
+    """An entry for each service of a registry image's action (its name lists them)."""
+    return [lockfile.ImageEntry(service, pinned) for service in action.name.split(",")]

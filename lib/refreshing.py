@@ -24,9 +24,8 @@ def refresh(
         if isinstance(answer, UpstreamError) and not answer.transient:
             events.warn(f"{answer.reason}; check upstream in [runners.{runner.driver}] of the config")
     if strict and verdict.unanswered:
-        reason = "not locked: a question could not be answered: " + "; ".join(verdict.unanswered)
-        return bases.Outcome(runner, Status.FAILED, installed, reason=reason), checked
-    if verdict.current and not rebuild and installed is not None and installed.version is not None:
+        return bases.Outcome(runner, Status.FAILED, installed, reason=not_locked(checked)), checked
+    if checked.up_to_date and not rebuild:
         transaction.tidy(engine, runner, options, events)
         return bases.Outcome(runner, Status.UP_TO_DATE, installed, steady=verdict.steady), checked
     conflicts = checked.runtime_conflicts(runner)
@@ -39,3 +38,8 @@ def refresh(
     seen: bases.Installed | bases.Unknown | None = bases.UNKNOWN if rebuild else installed
     outcome = transaction.refresh(engine, runner, options, events, now=checked.now, why=why, seen=seen)
     return outcome, checked
+
+
+def not_locked(checked: asking.Checked) -> str:
+    """Why a runner whose livecheck left questions unanswered is not locked."""
+    return "not locked: a question could not be answered: " + "; ".join(checked.verdict.unanswered)
