@@ -31,7 +31,7 @@ JSON_SHAPES: dict[str, dict[str, Any]] = {"pull": {"actions": []}, "up": {"servi
 def json_document(ui: Ui, command: str, wanted: bool) -> Iterator[dict[str, Any]]:
     """With --json, exactly one document on stdout, on failure too: what was done before
     the failure (else the command's empty shape), and the error with its exit status."""
-    document: dict[str, Any] = {"command": command, "ok": True, **JSON_SHAPES.get(command, {})}
+    document = _document(command)
     try:
         yield document
     except BaseException as exc:
@@ -46,8 +46,12 @@ def json_document(ui: Ui, command: str, wanted: bool) -> Iterator[dict[str, Any]
 
 def print_refusal(ui: Ui, command: str | None, message: str, code: int) -> None:
     """A command refused before it ran (bad usage), as the one document --json promises."""
-    document = {"command": command, "ok": True, **JSON_SHAPES.get(command or "", {})}
-    _print_json(ui, _failed(document, message, code))
+    _print_json(ui, _failed(_document(command), message, code))
+
+
+def _document(command: str | None) -> dict[str, Any]:
+    """The command's document before anything was done."""
+    return {"command": command, "ok": True, **JSON_SHAPES.get(command or "", {})}
 
 
 def _failed(document: dict[str, Any], message: str, code: int) -> dict[str, Any]:
