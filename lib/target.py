@@ -127,8 +127,10 @@ def from_slips(jobs: Iterable[Job], aliases: Mapping[str, str]) -> dict[str, Inp
     (``clawfile.from_slip``); ``aliases`` maps each driver to its runner's alias."""
     found = {}
     for job in jobs:
-        alias = aliases.get(job.clawfile.claw_type) if job.clawfile is not None else None
-        if job.clawfile is None or not alias:
+        if job.clawfile is None:
+            continue
+        alias = aliases.get(job.clawfile.claw_type)
+        if not alias:
             continue
         from . import clawfile  # loaded already: the job's Clawfile was parsed
 

@@ -9,11 +9,11 @@ change. The runs go side by side (`make test` runs them at the lowest priority b
 main run, so that they take only the CPU time the integration tests leave idle while they
 wait on builds and daemons; when the main run ends, SIGUSR1 puts them back at the normal
 priority, if the user may raise it, so that a busy machine cannot starve them; `make`
-starts the script with SIGUSR1 ignored, so one sent before it listens changes nothing). Each
-Python ends with one line,
-its pytest summary; a failed one adds its failures (pytest's failure section) or, for a
-venv that could not be made, what pip said. pip's chatter of a venv made well (index
-warnings, say) stays in ``.cache/pythons/venv-3.X.log``. The script exits 1 if any failed.
+starts the script with SIGUSR1 ignored, so one sent before it listens changes nothing).
+Each Python ends with one line, its pytest summary; a failed one adds its failures
+(pytest's failure section) or, for a venv that could not be made, what pip said. pip's
+chatter of a venv made well (index warnings, say) stays in ``.cache/pythons/venv-3.X.log``.
+The script exits 1 if any failed.
 
     python -m scripts.pythons
 """
