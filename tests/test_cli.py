@@ -23,6 +23,7 @@ from lib.events import retry_notice
 from lib.ui import Ui, wants_color
 from lib.verbs import up
 from tests.conftest import NO_ENGINE, tally
+from tests.harness.waiting import CHILD
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -419,6 +420,6 @@ def test_a_ctrl_c_delivered_again_that_lands_in_the_hook_itself_is_delivered_lat
 def test_a_ctrl_c_that_lands_in_a_finalizer_is_delivered_again() -> None:
     """Python cannot raise it there: it would print 'Exception ignored' and go on."""
     done = subprocess.run(
-        [sys.executable, "-c", FINALIZER_INTERRUPTED], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", FINALIZER_INTERRUPTED], cwd=ROOT, capture_output=True, text=True, timeout=CHILD
     )
     assert (done.stdout, done.stderr) == ("delivered\n", "")

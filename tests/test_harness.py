@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.waiting import CHILD
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SKIPPING = """
@@ -39,7 +41,7 @@ def test_skipped_integration_tests_end_the_run_with_a_loud_line(tmp_path: Path) 
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.conftest", "--rootdir", str(ROOT), "-c",
          str(ROOT / "pyproject.toml"), "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=CHILD, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.rstrip().splitlines()[-1] == (
@@ -53,7 +55,7 @@ def test_with_ci_set_a_skipped_integration_test_fails(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.conftest", "--rootdir", str(ROOT), "-c",
          str(ROOT / "pyproject.toml"), "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=ROOT, env={**os.environ, "CI": "true"}, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT, env={**os.environ, "CI": "true"}, capture_output=True, text=True, timeout=CHILD, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout
     assert "skipped with CI set (nothing may skip in CI)" in result.stdout
@@ -83,7 +85,7 @@ def test_the_tally_of_every_worker_closes_the_run_and_goes_to_its_file(tmp_path:
         [sys.executable, "-m", "pytest", "-p", "tests.conftest", "--rootdir", str(ROOT), "-c",
          str(ROOT / "pyproject.toml"), "-q", "-p", "no:cacheprovider", "-n", "2", "-k", "counts", str(tmp_path)],
         cwd=ROOT, env={**os.environ, "CLAW_TALLY_FILE": str(written)}, capture_output=True, text=True,
-        timeout=120, check=False,
+        timeout=CHILD, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -113,7 +115,7 @@ def test_a_run_is_whole_when_it_took_every_test_of_its_paths(
     env = {**os.environ, "CLAW_TALLY_FILE": str(written), "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-q", "-p", "no:cacheprovider", *chosen],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=CHILD, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(written.read_text())["whole"] is whole

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scripts import demo, pythons
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import CHILD, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,11 +84,11 @@ def test_bootstrap_waits_for_the_lock_another_apt_run_holds(tmp_path: Path) -> N
         def bootstrap_waits_on_the_lock() -> bool:
             return bool(waiters(lock))
 
-        wait_for(bootstrap_waits_on_the_lock, 60, lambda: log.read_text(), alive=bootstrap)
+        wait_for(bootstrap_waits_on_the_lock, CHILD, lambda: log.read_text(), alive=bootstrap)
         assert log.read_text().splitlines() == ["-o DPkg::Lock::Timeout=300 update -qq"]
     finally:
         held.close()  # the other apt run ends
-    rest = bootstrap.communicate(timeout=60)[1]
+    rest = bootstrap.communicate(timeout=CHILD)[1]
     assert bootstrap.returncode == 0, rest
     assert rest == ""
     calls = log.read_text().splitlines()
@@ -104,7 +104,11 @@ def test_bootstrap_without_root_says_what_needs_it(tmp_path: Path) -> None:
     (folder / "id").chmod(0o755)
     env = {"PATH": str(folder), "PYTHON": sys.executable, "SSHD": str(folder / "sshd")}
     result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "bootstrap.sh")], env=env, capture_output=True, text=True, timeout=60
+        ["bash", str(ROOT / "scripts" / "bootstrap.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CHILD,
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
@@ -207,7 +211,7 @@ def test_make_test_runs_the_other_pythons_beside_the_main_run_at_the_lowest_prio
         pytest.skip("make is not installed")
     planned = subprocess.run(
         ["make", "--dry-run", "--always-make", "--no-print-directory", "test", "PYTHON=python3"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT, capture_output=True, text=True, timeout=CHILD, check=True,
     ).stdout  # fmt: skip
     recipe = planned[planned.index("nice -n 19 ") :]
     pythons, main = recipe.index("-m scripts.pythons"), recipe.index("-m pytest -v -n")

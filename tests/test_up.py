@@ -24,6 +24,7 @@ from lib.verbs import up
 from tests.harness.invocations import invocation as on_engine
 from tests.harness.invocations import making
 from tests.harness.model import Model
+from tests.harness.waiting import CHILD
 
 BASE_OLD = "sha256:" + "1" * 64
 BASE_NEW = "sha256:" + "2" * 64
@@ -427,7 +428,7 @@ def test_checking_a_pod_of_registry_services_loads_no_dockerfile_reader(tmp_path
         [sys.executable, "-c", CHECK_IMPORTS, str(tmp_path / "claw-pod.yml")],
         cwd=Path(__file__).resolve().parent.parent,
         env={**os.environ, "CLAW_CONFIG": str(tmp_path / "claw.toml")},
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True, text=True, check=True, timeout=CHILD,
     ).stdout.split()  # fmt: skip
     assert "lib.verbs.up" in loaded
     assert not {"lib.clawfile", "lib.dockerfile", "lib.cron"} & set(loaded)

@@ -17,6 +17,11 @@ from pathlib import Path
 
 POLL = 0.02  # seconds between two looks at the condition
 TIMEOUT = 120.0  # the safety net: far beyond any step a test waits for, even on a busy machine
+# The safety net of a child process that a unit test starts and waits for (a Python, a
+# script). `make test` runs the other Pythons' unit tests at the lowest priority until its
+# main run ends: beside busy processes, one start of pytest with two workers took over 120 s
+# there. Below the per-test timeout, so that the failure names the command.
+CHILD = 540.0
 
 
 def wait_for(
