@@ -66,8 +66,7 @@ class Record:
             return None
         recorded = self.froms[index]
         name, _, digest = recorded.rpartition("@")
-        same = refs.canonical_name(name) == refs.canonical_name(image)
-        return digest if same and digest else None
+        return digest if digest and refs.same_repository(name, image) else None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The grammar follows the distribution ``reference`` package that docker uses:
 ``[host[:port]/]path[:tag][@digest]`` with lower-case path components. ``split``
 normalises a reference as docker does (``node:22-slim`` is ``docker.io/library/node``,
 tag ``22-slim``); ``pullable``, ``short_name``, ``canonical_name`` and ``qualified_name``
-name it the ways claw prints and records it; ``digests_for`` reads ``RepoDigests``.
+name it the ways claw prints and records it; ``same_repository`` compares two;
+``digests_for`` reads ``RepoDigests``.
 """
 
 from __future__ import annotations
@@ -156,6 +157,12 @@ def split(ref: str) -> Name:
 def canonical_name(ref: str) -> str:
     """``node:22-slim`` -> ``docker.io/library/node``."""
     return split(ref).canonical
+
+
+def same_repository(ref: str, other: str) -> bool:
+    """Whether two references name one repository, tags and digests aside:
+    ``node:22-slim`` and ``docker.io/library/node@sha256:...`` do."""
+    return canonical_name(ref) == canonical_name(other)
 
 
 def qualified_name(ref: str) -> str:

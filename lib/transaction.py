@@ -66,7 +66,7 @@ def _from_lock(runner: Runner, entry: lockfile.BaseEntry) -> _Build:
     locked_refs = list(entry.froms)
     images: dict[str, str] = {}
     for image in runner.images:
-        ref = next((r for r in locked_refs if _same_image(r, image)), None)
+        ref = next((r for r in locked_refs if refs.same_repository(r, image)), None)
         if ref is None:
             raise RefreshFailed(f"claw.lock records no digest for the recipe's image {image}")
         locked_refs.remove(ref)
@@ -78,11 +78,6 @@ def _from_lock(runner: Runner, entry: lockfile.BaseEntry) -> _Build:
     text = dockerfile.with_images(runner.recipe, runner.recipe_path.name, images)
     text = dockerfile.labelled(text, labels, runner.recipe_path.name)
     return _Build(text, tuple(entry.answers()), pull=False, entry=entry)
-
-
-def _same_image(locked_ref: str, image: str) -> bool:
-    name = locked_ref.rpartition("@")[0]
-    return refs.canonical_name(name) == refs.canonical_name(image.partition("@")[0])
 
 
 def refresh(

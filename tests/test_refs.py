@@ -107,6 +107,25 @@ def test_names_normalise_as_docker_does(ref: str, canonical: str, short: str) ->
 
 
 @pytest.mark.parametrize(
+    ("ref", "other", "same"),
+    [
+        ("node:22-slim", f"docker.io/library/node:24-slim@{OTHER}", True),
+        ("index.docker.io/library/node", "node", True),
+        (f"node@{OTHER}", "node:22", True),
+        ("node:22", "library/node:22", True),
+        ("node:22", "nodejs:22", False),
+        ("node:22", "ghcr.io/library/node:22", False),
+        ("sipeed/picoclaw", "sipeed/picoclaw/x", False),
+    ],
+)
+def test_two_refs_name_one_repository_whatever_their_tags_and_digests(
+    ref: str, other: str, same: bool
+) -> None:
+    assert refs.same_repository(ref, other) is same
+    assert refs.same_repository(other, ref) is same
+
+
+@pytest.mark.parametrize(
     ("ref", "qualified"),
     [
         ("node:24-slim", "docker.io/library/node:24-slim"),  # as the official images name their base
