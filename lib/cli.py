@@ -108,7 +108,7 @@ def cli(app: App) -> None:
     "--check",
     is_flag=True,
     help="Ask upstream and the registries what a pull would change; change and download nothing "
-    "(exit 3 when something would). --dry-run asks nobody.",
+    f"(exit {errors.EXIT_NOT_READY} when something would). --dry-run asks nobody.",
 )
 @click.option("--rebuild", is_flag=True, help="Refresh runner bases even when nothing moved upstream.")
 @click.option(
@@ -239,7 +239,9 @@ def build(app: App, path: str | None, pod_file: str | None, tag: str | None) -> 
 @click.option("--fix", is_flag=True, help="Pull, refresh and build what is missing, then start.")
 @click.option("--check", is_flag=True, help="Run the readiness checks and the drift report only.")
 @click.option(
-    "--locked", is_flag=True, help="Refuse to start (exit 3) when an image does not match claw.lock."
+    "--locked",
+    is_flag=True,
+    help=f"Refuse to start (exit {errors.EXIT_NOT_READY}) when an image does not match claw.lock.",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --check: one JSON document, per service.")
 @options.shared()
